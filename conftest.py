@@ -1,0 +1,1 @@
+"""Repository-wide pytest setup: shared plugins are registered here so every test folder sees them."""
