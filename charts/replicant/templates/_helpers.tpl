@@ -1,0 +1,178 @@
+{{/*
+replicant.name: the chart name (or nameOverride), DNS-label safe.
+*/}}
+{{- define "replicant.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+replicant.fullname: prefix of every object name. fullnameOverride wins; a release
+name that already contains the chart name is used as is.
+*/}}
+{{- define "replicant.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+replicant.suffixedName: "<fullname>-<suffix>" kept within 63 characters.
+Call with (list $ "suffix").
+*/}}
+{{- define "replicant.suffixedName" -}}
+{{- $root := index . 0 -}}
+{{- $suffix := index . 1 -}}
+{{- $max := int (sub 62 (len $suffix)) -}}
+{{- printf "%s-%s" (include "replicant.fullname" $root | trunc $max | trimSuffix "-") $suffix -}}
+{{- end -}}
+
+{{/*
+replicant.chart: chart name and version for the helm.sh/chart label.
+*/}}
+{{- define "replicant.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+replicant.selectorLabels: the immutable labels that select the server pods.
+*/}}
+{{- define "replicant.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "replicant.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: server
+{{- end -}}
+
+{{/*
+replicant.labels: recommended labels on every object (selector labels plus
+version and manager).
+*/}}
+{{- define "replicant.labels" -}}
+helm.sh/chart: {{ include "replicant.chart" . }}
+app.kubernetes.io/name: {{ include "replicant.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: replicant
+{{- end -}}
+
+{{/*
+replicant.serviceAccountName: the ServiceAccount the server pods run as.
+*/}}
+{{- define "replicant.serviceAccountName" -}}
+{{- default (include "replicant.fullname" .) .Values.serviceAccount.name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+replicant.image: "repository@digest" when a digest is set, else "repository:tag"
+(tag defaults to the chart's appVersion).
+*/}}
+{{- define "replicant.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+replicant.tlsSecretName: the Secret mounted at /etc/replicant/tls.
+*/}}
+{{- define "replicant.tlsSecretName" -}}
+{{- default (include "replicant.suffixedName" (list . "tls")) .Values.tls.secretName -}}
+{{- end -}}
+
+{{/*
+replicant.testClientSecretName: the Secret whose certificate `helm test` presents.
+*/}}
+{{- define "replicant.testClientSecretName" -}}
+{{- if .Values.tests.secretName -}}
+{{- .Values.tests.secretName -}}
+{{- else if .Values.tls.certManager.enabled -}}
+{{- include "replicant.suffixedName" (list . "test-client") -}}
+{{- else -}}
+{{- include "replicant.tlsSecretName" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+replicant.watchNamespaces: comma-separated namespaces the server watches; empty
+when it watches all namespaces (the server's REPLICANT_NAMESPACES contract).
+Fails on the contradictory allNamespaces + namespaces combination.
+*/}}
+{{- define "replicant.watchNamespaces" -}}
+{{- if .Values.watch.allNamespaces -}}
+{{- if .Values.watch.namespaces -}}
+{{- fail "watch.allNamespaces is true and watch.namespaces is set: choose one" -}}
+{{- end -}}
+{{- else if .Values.watch.namespaces -}}
+{{- join "," (uniq .Values.watch.namespaces) -}}
+{{- else -}}
+{{- .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+replicant.workloadRules: RBAC rules the server needs in every watched namespace
+(docs/CONTRACTS: caches, scale writes, the custom resource and its status, events).
+Nothing else: no secrets, no pods, no delete.
+*/}}
+{{- define "replicant.workloadRules" -}}
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["list", "watch"]
+- apiGroups: ["apps"]
+  resources: ["deployments/scale"]
+  verbs: ["get", "update", "patch"]
+- apiGroups: ["replicant.dev"]
+  resources: ["replicatargets"]
+  verbs: ["get", "list", "watch", "create", "update", "patch"]
+- apiGroups: ["replicant.dev"]
+  resources: ["replicatargets/status"]
+  verbs: ["get", "update", "patch"]
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["list", "watch"]
+- apiGroups: ["", "events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end -}}
+
+{{/*
+replicant.tlsChecksum: changes when the TLS Secret's content (read from the cluster
+at install/upgrade; empty under `helm template`) or the Certificate spec changes, so
+a rotated certificate rolled out through Helm restarts the pods.
+*/}}
+{{- define "replicant.tlsChecksum" -}}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "replicant.tlsSecretName" .) -}}
+{{- $data := dict -}}
+{{- if $secret -}}
+{{- $data = $secret.data | default dict -}}
+{{- end -}}
+{{- list (include "replicant.tlsSecretName" .) $data .Values.tls.certManager | toJson | sha256sum -}}
+{{- end -}}
+
+{{/*
+replicant.validate: cross-field checks the JSON schema cannot express.
+*/}}
+{{- define "replicant.validate" -}}
+{{- $needed := add .Values.preStopSleepSeconds .Values.server.shutdownGraceSeconds -}}
+{{- if lt (int .Values.terminationGracePeriodSeconds) (int $needed) -}}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least preStopSleepSeconds + server.shutdownGraceSeconds (%d)" (int .Values.terminationGracePeriodSeconds) (int $needed)) -}}
+{{- end -}}
+{{- if and .Values.tls.certManager.enabled (not .Values.tls.certManager.issuerRef.name) -}}
+{{- fail "tls.certManager.enabled is true: set tls.certManager.issuerRef.name" -}}
+{{- end -}}
+{{- if eq .Values.server.grpcPort .Values.server.httpPort -}}
+{{- fail "server.grpcPort and server.httpPort must differ" -}}
+{{- end -}}
+{{- if and (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) -}}
+{{- fail "serviceAccount.create is false: set serviceAccount.name to an existing ServiceAccount" -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,114 @@
+"""The one-shot health client (`python -m server.healthcheck`) against a real mTLS server."""
+
+from __future__ import annotations
+
+import importlib
+from concurrent import futures
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import pytest
+
+from server import healthcheck
+from tools import devcerts
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+# grpcio-health-checking ships no type information (see server/healthcheck.py).
+_health = importlib.import_module("grpc_health.v1.health")
+_health_pb2 = importlib.import_module("grpc_health.v1.health_pb2")
+_health_pb2_grpc = importlib.import_module("grpc_health.v1.health_pb2_grpc")
+
+TEST_TIMEOUT_S = 5.0
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pki")
+    devcerts.generate(out)
+    return out
+
+
+@pytest.fixture
+def health_server(pki: Path) -> Iterator[tuple[str, Any]]:
+    """An mTLS gRPC server on 127.0.0.1 with the standard health servicer."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = _health.HealthServicer()
+    _health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    credentials = grpc.ssl_server_credentials(
+        [((pki / "server.key").read_bytes(), (pki / "server.crt").read_bytes())],
+        root_certificates=(pki / "ca.crt").read_bytes(),
+        require_client_auth=True,
+    )
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}", servicer
+    finally:
+        server.stop(grace=None)
+
+
+def config(address: str, pki: Path, client: str = "nobody") -> healthcheck.HealthCheckConfig:
+    return healthcheck.HealthCheckConfig(
+        address=address,
+        cert_file=pki / f"{client}.crt",
+        key_file=pki / f"{client}.key",
+        ca_file=pki / "ca.crt",
+        server_name="localhost",
+        timeout_s=TEST_TIMEOUT_S,
+    )
+
+
+def args(address: str, pki: Path, client: str = "nobody") -> list[str]:
+    return [
+        f"--address={address}",
+        f"--cert-file={pki / f'{client}.crt'}",
+        f"--key-file={pki / f'{client}.key'}",
+        f"--ca-file={pki / 'ca.crt'}",
+        "--server-name=localhost",
+        f"--timeout={TEST_TIMEOUT_S}",
+    ]
+
+
+def test_serving_server_exits_zero(health_server: tuple[str, Any], pki: Path) -> None:
+    address, _ = health_server
+
+    assert healthcheck.main(args(address, pki)) == healthcheck.EXIT_SERVING
+
+
+def test_not_serving_server_exits_one(health_server: tuple[str, Any], pki: Path) -> None:
+    address, servicer = health_server
+    servicer.set("", _health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    assert healthcheck.check(config(address, pki)) == "NOT_SERVING"
+    assert healthcheck.main(args(address, pki)) == healthcheck.EXIT_UNHEALTHY
+
+
+def test_client_certificate_from_untrusted_ca_is_an_error(
+    health_server: tuple[str, Any], pki: Path
+) -> None:
+    address, _ = health_server
+
+    with pytest.raises(healthcheck.HealthCheckError, match="UNAVAILABLE"):
+        healthcheck.check(config(address, pki, client="untrusted"))
+
+
+def test_missing_certificate_file_is_an_error(pki: Path, tmp_path: Path) -> None:
+    missing = healthcheck.HealthCheckConfig(
+        address="127.0.0.1:1",
+        cert_file=tmp_path / "absent.crt",
+        key_file=pki / "nobody.key",
+        ca_file=pki / "ca.crt",
+    )
+
+    with pytest.raises(healthcheck.HealthCheckError, match=r"cannot read .*absent\.crt"):
+        healthcheck.check(missing)
+
+
+def test_non_positive_timeout_is_a_usage_error(pki: Path) -> None:
+    with pytest.raises(SystemExit) as exited:
+        healthcheck.parse_args([*args("127.0.0.1:1", pki)[:-1], "--timeout=0"])
+
+    assert exited.value.code == 2
