@@ -1,0 +1,58 @@
+"""Entry point: `python -m server` (flags/env in server/config.py).
+
+Sets the TLS cipher policy before grpc creates any credentials, builds the app, and on SIGTERM or
+SIGINT shuts down gracefully (readiness false, in-flight RPCs finish, exit 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from server import config as config_module
+from server import logs, tls
+
+log = logging.getLogger("server")
+
+
+async def serve(cfg: config_module.Config) -> int:
+    from server.app import App
+    from server.kube import client as kube_client
+    from server.kube.errors import KubeError
+
+    try:
+        api = await kube_client.connect(cfg.kubeconfig)
+    except KubeError as exc:
+        log.error("cannot start", extra={"error": str(exc)})
+        return 1
+    try:
+        files = tls.CertificateFiles(cfg.tls_cert_file, cfg.tls_key_file, cfg.client_ca_file)
+        try:
+            credentials = tls.server_credentials(files)
+        except (OSError, ValueError) as exc:
+            log.error("cannot load TLS files", extra={"error": str(exc)})
+            return 1
+        app = App(cfg, api, credentials=credentials)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await app.start()
+        await stop.wait()
+        await app.stop()
+        return 0
+    finally:
+        await api.close()
+
+
+def main() -> int:
+    cfg = config_module.parse()
+    logs.setup(cfg.log_level)
+    tls.apply_cipher_policy()  # before grpc creates credentials
+    return asyncio.run(serve(cfg))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

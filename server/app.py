@@ -1,0 +1,190 @@
+"""Wiring: caches, API server probe, gRPC server, health, probes port, and background tasks.
+
+The reconciler (issue 5) plugs in at one place, `extensions()`: it returns the desired-state
+lookup/store for the API, extra informers and caches that gate readiness, background tasks (leader
+election + reconcile loop) and shutdown hooks (release the Lease). Everything else stays as is.
+
+Shutdown order: readiness false and health NOT_SERVING at once, then `server.stop(grace)` so
+in-flight RPCs finish, then shutdown hooks, then background tasks are cancelled and awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from grpc_health.v1 import health_pb2_grpc  # type: ignore[import-untyped]
+from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
+from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
+
+from replicant.v1 import replicant_pb2, replicant_pb2_grpc
+from server import authz, health, tls
+from server.http import ProbeServer
+from server.interceptor import ApiInterceptor
+from server.kube.backoff import Backoff
+from server.kube.probe import ApiServerProbe
+from server.kube.resources import InformerGroup
+from server.kube.views import DeploymentView, deployment_view
+from server.metrics import CacheSource, Metrics
+from server.servicer import ReplicaService
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine
+
+    from server.config import Config
+    from server.kube.client import ApiTransport
+    from server.kube.informer import Informer
+    from server.ports import DesiredStateLookup, DesiredStateStore
+
+log = logging.getLogger(__name__)
+
+MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024
+SERVICE_NAMES = (
+    replicant_pb2.DESCRIPTOR.services_by_name["ReplicaService"].full_name,
+    "grpc.health.v1.Health",
+    reflection.SERVICE_NAME,
+)
+
+
+@dataclass
+class Extensions:
+    """What the reconciler adds to the process; empty until issue 5 lands."""
+
+    desired: DesiredStateLookup | None = None
+    store: DesiredStateStore | None = None
+    informers: list[Informer[Any]] = field(default_factory=list)
+    background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+def extensions(
+    api: ApiTransport, config: Config, deployments: InformerGroup[DeploymentView]
+) -> Extensions:
+    """The one place the reconciler wires itself in."""
+    # TODO(issue 5): ReplicaTarget and HPA informers (InformerGroup.build), the ReplicaTarget-backed
+    # DesiredStateLookup/DesiredStateStore, and leader election + reconcile loop as background.
+    del api, config, deployments
+    return Extensions()
+
+
+class App:
+    def __init__(
+        self,
+        config: Config,
+        api: ApiTransport,
+        *,
+        credentials: grpc.ServerCredentials,
+        make_extensions: Callable[..., Extensions] = extensions,
+        probe: ApiServerProbe | None = None,
+    ) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.deployments: InformerGroup[DeploymentView] = InformerGroup.build(
+            api,
+            resource="deployments",
+            group="apps",
+            version="v1",
+            plural="deployments",
+            namespaces=config.namespaces,
+            convert=deployment_view,
+        )
+        self.probe = probe or ApiServerProbe(api)
+        self.extensions = make_extensions(api, config, self.deployments)
+        informers = [*self.deployments.informers, *self.extensions.informers]
+        self.readiness = health.Readiness([*informers, *_lookups(self.extensions)], self.probe)
+        for informer in informers:
+            self.metrics.add_cache(_cache_source(informer))
+        self.metrics.probe_failures = lambda: self.probe.failures
+        self.metrics.ready = lambda: self.readiness.ready
+        self.health = health_aio.HealthServicer()
+        self.servicer = ReplicaService(
+            self.deployments,
+            self.readiness,
+            desired=self.extensions.desired,
+            store=self.extensions.store,
+        )
+        self.server = grpc.aio.server(
+            interceptors=[
+                ApiInterceptor(authz.Policy(config.readers, config.writers), self.metrics)
+            ],
+            options=[("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES)],
+        )
+        replicant_pb2_grpc.add_ReplicaServiceServicer_to_server(self.servicer, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(SERVICE_NAMES, self.server)
+        self.grpc_port = self.server.add_secure_port(
+            f"{config.bind_address}:{config.grpc_port}", credentials
+        )
+        self.http = ProbeServer(self.readiness, self.metrics)
+        self.http_port = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+            **{f"informer:{i.path}": i.run for i in informers},
+            "apiserver-probe": self.probe.run,
+            **self.extensions.background,
+        }
+
+    async def start(self) -> None:
+        await health.set_health(self.health, serving=False)
+        for name, factory in self._background.items():
+            self._tasks.append(asyncio.create_task(_supervise(name, factory), name=name))
+        self._tasks.append(
+            asyncio.create_task(health.publish_health(self.readiness, self.health), name="health")
+        )
+        self.http_port = await self.http.start(self.config.bind_address, self.config.http_port)
+        await self.server.start()
+        log.info(
+            "serving",
+            extra={
+                "grpc_port": self.grpc_port,
+                "http_port": self.http_port,
+                "tls": tls.CIPHER_SUITES,
+            },
+        )
+
+    async def stop(self) -> None:
+        """Graceful: not ready first, then let in-flight RPCs finish, then stop everything else."""
+        self.readiness.draining = True
+        await self.health.enter_graceful_shutdown()
+        log.info("shutting down", extra={"grace_s": self.config.shutdown_grace_seconds})
+        await self.server.stop(self.config.shutdown_grace_seconds)
+        for hook in self.extensions.on_shutdown:
+            try:
+                await hook()
+            except Exception:
+                log.exception("shutdown hook failed")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.http.stop()
+        log.info("stopped")
+
+
+def _cache_source(informer: Informer[Any]) -> CacheSource:
+    return CacheSource(informer.resource, informer.__len__, lambda: informer.synced, informer.stats)
+
+
+def _lookups(ext: Extensions) -> list[health.Syncable]:
+    return [ext.desired] if ext.desired is not None else []
+
+
+async def _supervise(name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a background loop; if it crashes on a bug, log and restart it with backoff."""
+    backoff = Backoff(base=1.0, cap=60.0)
+    while True:
+        try:
+            await factory()
+            return
+        except Exception:
+            delay = backoff.next_delay()
+            log.exception(
+                "background task crashed; restarting", extra={"task": name, "delay_s": delay}
+            )
+            await asyncio.sleep(delay)

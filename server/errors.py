@@ -1,0 +1,43 @@
+"""Errors of the API layer (validation, authorization, readiness, lookups).
+
+    ApiError                      base; carries a message that is safe to show the caller
+     ├── InvalidArgumentError     a request field breaks the contract (names, bounds, page token)
+     ├── UnauthenticatedError     the connection does not meet the transport policy (TLS < 1.3)
+     ├── PermissionDeniedError    the caller's identity has no role for the method
+     ├── DeploymentNotFoundError  not in the cache, or its namespace is not watched
+     ├── NotReadyError            caches not synced or API server not answered recently
+     └── NotImplementedYetError   a feature whose backend is not wired in (SetReplicas writes)
+
+Kubernetes failures arrive as server.kube.errors.KubeError; server/status.py maps both families to
+gRPC status codes, in that one place.
+"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """Base of API-layer errors; str(error) is shown to the caller."""
+
+
+class InvalidArgumentError(ApiError):
+    pass
+
+
+class UnauthenticatedError(ApiError):
+    pass
+
+
+class PermissionDeniedError(ApiError):
+    pass
+
+
+class DeploymentNotFoundError(ApiError):
+    pass
+
+
+class NotReadyError(ApiError):
+    pass
+
+
+class NotImplementedYetError(ApiError):
+    pass

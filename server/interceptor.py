@@ -1,0 +1,140 @@
+"""The server interceptor: transport policy, authorization, error mapping, metrics and access logs.
+
+grpc.aio server interceptors only see the method name, not the call context, so this one wraps the
+method handler: the wrapper runs with the context, checks the negotiated TLS version (grpc 1.85
+reports it in the auth context as `ssl_tls_version`), authorizes the caller before the servicer runs
+(so a caller without a role gets PERMISSION_DENIED before any validation or lookup), maps any
+exception the servicer raises via server/status.py, and records one access-log line and metrics
+per ReplicaService call. Health and reflection get only the TLS check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from server import authz
+from server.errors import UnauthenticatedError
+from server.status import INTERNAL, to_status
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from server.metrics import Metrics
+
+log = logging.getLogger("replicant.access")
+
+Behavior = Any  # grpc's handler behaviours are untyped callables
+
+
+class ApiInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, policy: authz.Policy, metrics: Metrics) -> None:
+        self._policy = policy
+        self._metrics = metrics
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._wrap_stream(handler.stream_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # no stream-unary methods are served
+
+    def _wrap_unary(self, method: str, inner: Behavior) -> Behavior:
+        audited = method in authz.METHOD_ROLES
+
+        async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            start = time.perf_counter()
+            code, who = grpc.StatusCode.OK, None
+            try:
+                auth = context.auth_context()
+                who = authz.identity(auth)
+                _check_transport(auth)
+                self._policy.authorize(method, who)
+                return await inner(request, context)
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as exc:
+                if _is_abort(exc):  # the servicer aborted itself (e.g. health NOT_FOUND)
+                    code = _code(context)
+                    raise
+                code, message = to_status(exc)
+                if (code, message) == INTERNAL:
+                    log.exception("internal error", extra={"method": method, "identity": who})
+                await context.abort(code, message)
+            finally:
+                if audited:
+                    self._record(method, who, code, time.perf_counter() - start)
+
+        return behavior
+
+    def _wrap_stream(self, inner: Behavior) -> Behavior:
+        async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+            try:
+                _check_transport(context.auth_context())
+            except UnauthenticatedError as exc:
+                await context.abort(*to_status(exc))
+            result = inner(request, context)
+            if inspect.isasyncgen(result):
+                async for item in result:
+                    await context.write(item)
+            else:
+                await result
+
+        return behavior
+
+    def _record(self, method: str, who: str | None, code: grpc.StatusCode, seconds: float) -> None:
+        self._metrics.observe_rpc(method.lstrip("/"), code.name, seconds)
+        log.info(
+            "rpc",
+            extra={
+                "identity": who or "",
+                "method": method,
+                "code": code.name,
+                "duration_ms": round(seconds * 1000, 3),
+            },
+        )
+
+
+def _check_transport(auth: authz.AuthContext) -> None:
+    version = authz.tls_version(auth)
+    if version not in authz.ALLOWED_TLS_VERSIONS:
+        raise UnauthenticatedError(f"TLS 1.3 required (negotiated {version or 'unknown'})")
+
+
+def _code(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
+    code: grpc.StatusCode | None = context.code()  # None until the handler sets one
+    return code or grpc.StatusCode.UNKNOWN
+
+
+def _is_abort(exc: BaseException) -> bool:
+    return isinstance(exc, grpc.aio.AbortError)

@@ -1,0 +1,184 @@
+"""Kubernetes client factory and the raw-JSON seam every other server.kube module uses.
+
+Why raw JSON instead of the generated models: the informer converts each object straight into a
+small frozen view, and skipping model deserialisation keeps a 1,000-object list cheap. Why one
+class: it is the only place that holds a `kubernetes.aio` ApiClient, so timeouts, auth headers and
+error mapping are decided once. Paths are API paths ("/apis/apps/v1/namespaces/ns/deployments"),
+which makes the same code serve Deployments, HPAs and custom resources alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Protocol
+
+import aiohttp
+from kubernetes.aio import client as kclient
+from kubernetes.aio import config as kconfig
+
+from server.kube.errors import KubeError, from_status, map_exception, status_reason
+
+JSONObject = dict[str, Any]
+Query = Mapping[str, str | int | bool]
+
+log = logging.getLogger(__name__)
+
+# Plain requests (list pages, probes, writes): bounded in total so nothing waits forever.
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5)
+
+
+class ApiTransport(Protocol):
+    """What the informer and writers need from the API server; tests pass a fake."""
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query | None = None,
+        body: object = None,
+        content_type: str = "application/json",
+        limits: aiohttp.ClientTimeout = ...,
+        expect_json: bool = True,
+    ) -> JSONObject: ...
+
+    def stream(
+        self, path: str, *, query: Query, read_timeout: float
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[JSONObject]]: ...
+
+
+class KubeApi:
+    """Raw JSON requests and line-delimited watch streams against one API server."""
+
+    def __init__(self, api_client: kclient.ApiClient) -> None:
+        self._api = api_client
+
+    async def close(self) -> None:
+        await self._api.close()  # type: ignore[no-untyped-call]
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query | None = None,
+        body: object = None,
+        content_type: str = "application/json",
+        limits: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+        expect_json: bool = True,
+    ) -> JSONObject:
+        """One request; the decoded JSON object on 2xx ({} if not `expect_json`), else KubeError."""
+        try:
+            resp = await self._call(method, path, query, body, content_type, limits)
+            data: bytes = await resp.read()
+        except Exception as exc:  # every client failure is mapped right here
+            raise map_exception(exc) from exc
+        if not 200 <= resp.status < 300:
+            raise from_status(resp.status, status_reason(data))
+        if not expect_json:
+            return {}
+        try:
+            decoded = json.loads(data) if data else {}
+        except ValueError as exc:
+            raise KubeError("API server sent invalid JSON") from exc
+        if not isinstance(decoded, dict):
+            raise KubeError("API server sent a non-object")
+        return decoded
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, path: str, *, query: Query, read_timeout: float
+    ) -> AsyncIterator[AsyncIterator[JSONObject]]:
+        """Open a watch; entering succeeds once the API server answered 200.
+
+        The yielded iterator gives each JSON line; a silent connection fails after `read_timeout`
+        seconds (aiohttp's sock_read bounds every read, so a half-open TCP connection raises
+        instead of hanging forever).
+        """
+        limits = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=read_timeout)
+        try:
+            resp = await self._call("GET", path, query, None, "application/json", limits)
+        except Exception as exc:  # every client failure is mapped right here
+            raise map_exception(exc) from exc
+        raw = resp.response
+        try:
+            if resp.status != 200:
+                try:
+                    body = await raw.read()
+                except Exception:  # noqa: BLE001 - the status code alone is enough
+                    body = b""
+                raise from_status(resp.status, status_reason(body))
+            yield _lines(raw.content)
+        finally:
+            raw.release()
+            raw.close()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        query: Query | None,
+        body: object,
+        content_type: str,
+        limits: aiohttp.ClientTimeout,
+    ) -> Any:
+        params = [(k, _query_value(v)) for k, v in (query or {}).items()]
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        _, url, hdrs, payload, _ = await self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=params,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        return await self._api.call_api(
+            method, url, header_params=hdrs, body=payload, _request_timeout=limits
+        )
+
+
+def _query_value(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[JSONObject]:
+    try:
+        async for line in content:
+            if line.strip():
+                yield _decode_line(line)
+    except KubeError:
+        raise
+    except Exception as exc:  # mapped once
+        raise map_exception(exc) from exc
+
+
+def _decode_line(line: bytes) -> JSONObject:
+    try:
+        decoded = json.loads(line)
+    except ValueError as exc:
+        raise KubeError("watch sent invalid JSON") from exc
+    if not isinstance(decoded, dict):
+        raise KubeError("watch sent a non-object")
+    return decoded
+
+
+async def connect(kubeconfig: str | None) -> KubeApi:
+    """Build a client from a kubeconfig file, or from the pod's service account when None."""
+    configuration = kclient.Configuration()
+    try:
+        if kubeconfig:
+            await kconfig.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, client_configuration=configuration
+            )
+        else:
+            kconfig.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except (kconfig.ConfigException, OSError, ValueError) as exc:
+        raise KubeError(f"cannot load Kubernetes client configuration: {exc}") from exc
+    # No library-level retries: the informer and the callers own retry and backoff.
+    configuration.retries = None
+    return KubeApi(kclient.ApiClient(configuration))

@@ -1,0 +1,232 @@
+"""A generic asyncio list+watch cache ("informer") for any Kubernetes collection.
+
+Why not the client's own informer: it is thread-based, has no backoff and no bookmarks. This one:
+  * lists in pages (limit/continue), then watches from the list's resourceVersion with
+    allowWatchBookmarks, a server-side timeoutSeconds and a client-side read timeout, so a half-open
+    connection fails instead of hanging;
+  * on 410 Gone relists and *replaces* the store, so objects deleted while it was not watching
+    disappear (a diff against the old store reports them as deletions to subscribers);
+  * retries every other failure with exponential backoff and full jitter;
+  * keeps only frozen views made by a converter, never whole objects;
+  * is `synced` after a complete list, and stays so until it has failed to reach the API server
+    for `stale_after` seconds (no readiness flapping on one dropped watch);
+  * calls subscribers with (key, old, new) on every change so a reconciler can enqueue keys.
+Reads (`get`, `sorted_items`) never touch the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from server.kube.backoff import Backoff
+from server.kube.client import ApiTransport, JSONObject
+from server.kube.errors import KubeError, ResourceExpiredError, from_status
+
+V = TypeVar("V")
+Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped kinds
+Converter = Callable[[JSONObject], V]
+Subscriber = Callable[[Key, V | None, V | None], None]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InformerStats:
+    """Counters exported as metrics."""
+
+    lists: int = 0
+    relists: int = 0
+    watch_restarts: int = 0
+    errors: int = 0
+
+
+class Informer(Generic[V]):
+    """List+watch one collection path into an in-memory map of frozen views."""
+
+    def __init__(
+        self,
+        api: ApiTransport,
+        *,
+        resource: str,
+        path: str,
+        convert: Converter[V],
+        page_size: int = 500,
+        watch_timeout_seconds: tuple[int, int] = (60, 120),
+        read_timeout_margin: float = 15.0,
+        stale_after: float = 8.0,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.resource = resource
+        self.path = path
+        self.stats = InformerStats()
+        self._api = api
+        self._convert = convert
+        self._page_size = page_size
+        self._watch_timeout = watch_timeout_seconds
+        self._read_margin = read_timeout_margin
+        self._stale_after = stale_after
+        self._backoff = backoff or Backoff()
+        self._clock = clock
+        self._store: dict[Key, V] = {}
+        self._sorted_keys: list[Key] | None = None
+        self._subscribers: list[Subscriber[V]] = []
+        self._listed = False
+        self._failing_since: float | None = None
+
+    # -- reads (never touch the network) ------------------------------------------------------
+
+    def get(self, key: Key) -> V | None:
+        return self._store.get(key)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def sorted_keys(self) -> Sequence[Key]:
+        """Keys ordered by (namespace, name); rebuilt lazily after a change."""
+        if self._sorted_keys is None:
+            self._sorted_keys = sorted(self._store)
+        return self._sorted_keys
+
+    def keys_after(self, after: Key | None) -> Sequence[Key]:
+        keys = self.sorted_keys()
+        return keys if after is None else keys[bisect.bisect_right(keys, after) :]
+
+    @property
+    def synced(self) -> bool:
+        if not self._listed:
+            return False
+        failing = self._failing_since
+        return failing is None or self._clock() - failing < self._stale_after
+
+    def subscribe(self, subscriber: Subscriber[V]) -> Callable[[], None]:
+        """Call `subscriber(key, old, new)` on every change; returns the unsubscribe function."""
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """List, then watch, forever (until cancelled); relist on 410, back off on errors."""
+        resource_version: str | None = None
+        while True:
+            try:
+                if resource_version is None:
+                    resource_version = await self._list()
+                resource_version = await self._watch(resource_version)
+                self.stats.watch_restarts += 1
+            except ResourceExpiredError:
+                log.info("resource version expired, relisting", extra={"resource": self.resource})
+                resource_version = None
+                self.stats.relists += 1
+                self.stats.watch_restarts += 1
+                # The backoff was reset when the watch connected, so this is short; it only
+                # grows if the server keeps answering 410 right away.
+                await asyncio.sleep(self._backoff.next_delay())
+            except KubeError as exc:
+                self.stats.errors += 1
+                if self._failing_since is None:
+                    self._failing_since = self._clock()
+                delay = self._backoff.next_delay()
+                log.warning(
+                    "list/watch failed, retrying",
+                    extra={
+                        "resource": self.resource,
+                        "error": str(exc),
+                        "delay_s": round(delay, 3),
+                    },
+                )
+                if self._listed:
+                    self.stats.watch_restarts += 1
+                await asyncio.sleep(delay)
+
+    async def _list(self) -> str:
+        items: dict[Key, V] = {}
+        continue_token = ""
+        for _ in range(1_000_000):  # bounded: a list cannot have more pages than this
+            query: dict[str, str | int | bool] = {"limit": self._page_size}
+            if continue_token:
+                query["continue"] = continue_token
+            page = await self._api.request("GET", self.path, query=query)
+            for obj in page.get("items") or []:
+                items[_key(obj)] = self._convert(obj)
+            meta = page.get("metadata") or {}
+            continue_token = meta.get("continue") or ""
+            if not continue_token:
+                self._replace(items)
+                self.stats.lists += 1
+                return str(meta.get("resourceVersion", ""))
+        raise KubeError("list did not finish")
+
+    async def _watch(self, resource_version: str) -> str:
+        low, high = self._watch_timeout
+        timeout_seconds = random.randint(low, high)  # noqa: S311 - jitter, not crypto
+        query: dict[str, str | int | bool] = {
+            "watch": True,
+            "allowWatchBookmarks": True,
+            "resourceVersion": resource_version,
+            "timeoutSeconds": timeout_seconds,
+        }
+        read_timeout = timeout_seconds + self._read_margin
+        async with self._api.stream(self.path, query=query, read_timeout=read_timeout) as events:
+            self._mark_healthy()
+            async for event in events:
+                resource_version = self._apply(event) or resource_version
+        return resource_version
+
+    # -- store updates --------------------------------------------------------------------------
+
+    def _apply(self, event: JSONObject) -> str | None:
+        kind, obj = event.get("type"), event.get("object") or {}
+        if kind == "ERROR":
+            raise from_status(int(obj.get("code") or 0), str(obj.get("reason") or ""))
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+        if kind in ("ADDED", "MODIFIED"):
+            key, new = _key(obj), self._convert(obj)
+            old = self._store.get(key)
+            if old is None:
+                self._sorted_keys = None
+            self._store[key] = new
+            self._notify(key, old, new)
+        elif kind == "DELETED":
+            key = _key(obj)
+            old = self._store.pop(key, None)
+            if old is not None:
+                self._sorted_keys = None
+                self._notify(key, old, None)
+        return str(rv) if rv else None
+
+    def _replace(self, items: dict[Key, V]) -> None:
+        old_store, self._store, self._sorted_keys = self._store, items, None
+        self._listed = True
+        self._mark_healthy()
+        for key, old in old_store.items():
+            if key not in items:
+                self._notify(key, old, None)
+        for key, new in items.items():
+            previous = old_store.get(key)
+            if previous != new:
+                self._notify(key, previous, new)
+
+    def _mark_healthy(self) -> None:
+        self._failing_since = None
+        self._backoff.reset()
+
+    def _notify(self, key: Key, old: V | None, new: V | None) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(key, old, new)
+            except Exception:  # a subscriber bug must not stop the cache
+                log.exception("informer subscriber failed", extra={"resource": self.resource})
+
+
+def _key(obj: JSONObject) -> Key:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")

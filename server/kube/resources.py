@@ -1,0 +1,106 @@
+"""API paths of the collections replicant watches, and the Deployment cache built from informers.
+
+Why a cache object over several informers: with `--namespaces a,b` replicant may only hold
+namespace-scoped RBAC, so it runs one informer per namespace; with no namespaces, one cluster-wide
+informer. Callers see one map keyed by (namespace, name) either way.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from server.kube.informer import Converter, Informer, Key
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from server.kube.client import ApiTransport
+
+V = TypeVar("V")
+
+
+def collection_path(group: str, version: str, plural: str, namespace: str | None) -> str:
+    """Collection path, e.g. /apis/apps/v1/namespaces/ns/deployments (group "" is core: /api/v1)."""
+    prefix = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+    scope = f"/namespaces/{namespace}" if namespace else ""
+    return f"{prefix}{scope}/{plural}"
+
+
+class InformerGroup(Generic[V]):
+    """One logical cache over one informer per watched namespace (or one for all namespaces)."""
+
+    def __init__(self, informers: Sequence[Informer[V]], *, namespaces: Sequence[str]) -> None:
+        self.informers = list(informers)
+        self._by_namespace = (
+            dict(zip(namespaces, self.informers, strict=True)) if namespaces else {}
+        )
+
+    @classmethod
+    def build(  # a factory so the reconciler can reuse it for ReplicaTargets and HPAs
+        cls,
+        api: ApiTransport,
+        *,
+        resource: str,
+        group: str,
+        version: str,
+        plural: str,
+        namespaces: Sequence[str],
+        convert: Converter[V],
+    ) -> InformerGroup[V]:
+        scopes: Sequence[str | None] = list(namespaces) or [None]
+        informers = [
+            Informer(
+                api,
+                resource=resource,
+                path=collection_path(group, version, plural, ns),
+                convert=convert,
+            )
+            for ns in scopes
+        ]
+        return cls(informers, namespaces=namespaces)
+
+    @property
+    def synced(self) -> bool:
+        return all(informer.synced for informer in self.informers)
+
+    def watches(self, namespace: str) -> bool:
+        return not self._by_namespace or namespace in self._by_namespace
+
+    def get(self, key: Key) -> V | None:
+        informer = self._informer_for(key[0])
+        return None if informer is None else informer.get(key)
+
+    def __len__(self) -> int:
+        return sum(len(informer) for informer in self.informers)
+
+    def iter_from(self, after: Key | None, namespace: str = "") -> Iterator[tuple[Key, V]]:
+        """Items in (namespace, name) order, strictly after `after`, optionally one namespace."""
+        if namespace:
+            informer = self._informer_for(namespace)
+            if informer is None:
+                return
+            start = max(after, (namespace, "")) if after else (namespace, "")
+            keys: Iterator[Key] = itertools.takewhile(
+                lambda k: k[0] == namespace, informer.keys_after(start)
+            )
+            sources = [(informer, keys)]
+        else:
+            sources = [(inf, iter(inf.keys_after(after))) for inf in self.informers]
+        # Namespaces of different informers are disjoint, so a merge keeps the global order.
+        merged = heapq.merge(*(_tagged(inf, ks) for inf, ks in sources), key=lambda kv: kv[0])
+        for key, informer in merged:
+            value = informer.get(key)
+            if value is not None:
+                yield key, value
+
+    def _informer_for(self, namespace: str) -> Informer[V] | None:
+        if not self._by_namespace:
+            return self.informers[0] if self.informers else None
+        return self._by_namespace.get(namespace)
+
+
+def _tagged(informer: Informer[V], keys: Iterator[Key]) -> Iterator[tuple[Key, Informer[V]]]:
+    for key in keys:
+        yield key, informer

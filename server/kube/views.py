@@ -1,0 +1,78 @@
+"""Frozen views of the Kubernetes objects replicant reads, and the converters that build them.
+
+Why views: the caches keep only the fields the API serves (a few hundred bytes per Deployment, not
+the whole object), the values are hashable and immutable so readers can share them without locks,
+and layers above server.kube never see raw API dictionaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from server.kube.client import JSONObject
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentView:
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    spec_replicas: int
+    replicas: int
+    ready_replicas: int
+    available_replicas: int
+    updated_replicas: int
+    generation: int
+    observed_generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileView:
+    """The ReplicaTarget's "Reconciled" condition."""
+
+    converged: bool
+    reason: str
+    message: str
+    observed_generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredStateView:
+    """What a writer asked for (a ReplicaTarget), as the API shows it."""
+
+    replicas: int
+    requested_by: str
+    requested_at: datetime | None
+    version: str
+    reconcile: ReconcileView | None
+
+
+def _int(value: Any) -> int:
+    """Kubernetes omits zero counts; anything that is not an int reads as 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def deployment_view(obj: JSONObject) -> DeploymentView:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    # spec.replicas defaults to 1 when unset (apps/v1 defaulting); the API always fills it in.
+    spec_replicas = spec.get("replicas")
+    return DeploymentView(
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        uid=str(meta.get("uid") or ""),
+        resource_version=str(meta.get("resourceVersion") or ""),
+        spec_replicas=1 if spec_replicas is None else _int(spec_replicas),
+        replicas=_int(status.get("replicas")),
+        ready_replicas=_int(status.get("readyReplicas")),
+        available_replicas=_int(status.get("availableReplicas")),
+        updated_replicas=_int(status.get("updatedReplicas")),
+        generation=_int(meta.get("generation")),
+        observed_generation=_int(status.get("observedGeneration")),
+    )

@@ -1,0 +1,35 @@
+"""Narrow seams between the API and the desired-state backend (ReplicaTargets, issue 5).
+
+The API depends only on these Protocols; server/kube/replicatargets.py implements them and app.py
+wires the implementations in. Until then Get/List leave `desired` unset and SetReplicas answers
+UNIMPLEMENTED.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from server.kube.informer import Key
+    from server.kube.views import DesiredStateView
+
+
+class DesiredStateLookup(Protocol):
+    """Read the desired state of a Deployment from a ReplicaTarget cache (no API calls)."""
+
+    @property
+    def synced(self) -> bool: ...
+
+    def get(self, key: Key) -> DesiredStateView | None: ...
+
+
+class DesiredStateStore(Protocol):
+    """Record a desired count (create or update the ReplicaTarget) and return it as stored.
+
+    Raises server.kube.errors.ConflictError on an expected_version mismatch (-> ABORTED); with an
+    empty expected_version the implementation retries 409s itself (last writer wins).
+    """
+
+    async def set(
+        self, key: Key, replicas: int, requested_by: str, expected_version: str
+    ) -> DesiredStateView: ...

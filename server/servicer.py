@@ -1,0 +1,139 @@
+"""replicant.v1.ReplicaService: reads from the watch cache, writes through a narrow seam.
+
+Order inside every method: validate the request, require readiness, then look up. Authorization
+already happened in the interceptor. Reads make no API server requests: they use the Deployment
+cache and, when wired, the ReplicaTarget cache for `desired`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any, Protocol
+
+from replicant.v1 import replicant_pb2, replicant_pb2_grpc
+from server import authz, validation
+from server.errors import DeploymentNotFoundError, NotImplementedYetError, NotReadyError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import grpc
+
+    from server.health import Readiness
+    from server.kube.informer import Key
+    from server.kube.views import DeploymentView, DesiredStateView
+    from server.ports import DesiredStateLookup, DesiredStateStore
+
+
+class DeploymentCache(Protocol):
+    def watches(self, namespace: str) -> bool: ...
+
+    def get(self, key: Key) -> DeploymentView | None: ...
+
+    def iter_from(self, after: Key | None, namespace: str = "") -> Iterator[tuple[Key, Any]]: ...
+
+
+class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
+    def __init__(
+        self,
+        deployments: DeploymentCache,
+        readiness: Readiness,
+        *,
+        desired: DesiredStateLookup | None = None,
+        store: DesiredStateStore | None = None,
+    ) -> None:
+        self._deployments = deployments
+        self._readiness = readiness
+        self.desired = desired
+        self.store = store
+
+    async def GetReplicas(  # noqa: N802 - name fixed by the proto
+        self,
+        request: replicant_pb2.GetReplicasRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> replicant_pb2.GetReplicasResponse:
+        key = validation.ref(request.ref)
+        self._require_ready()
+        return replicant_pb2.GetReplicasResponse(deployment=self._deployment(self._lookup(key)))
+
+    async def ListDeployments(  # noqa: N802 - name fixed by the proto
+        self,
+        request: replicant_pb2.ListDeploymentsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> replicant_pb2.ListDeploymentsResponse:
+        namespace = validation.namespace(request.namespace) if request.namespace else ""
+        size = validation.page_size(request.page_size)
+        after = validation.decode_page_token(request.page_token)
+        self._require_ready()
+        # One extra item tells whether another page follows.
+        page = list(itertools.islice(self._deployments.iter_from(after, namespace), size + 1))
+        more = len(page) > size
+        page = page[:size]
+        return replicant_pb2.ListDeploymentsResponse(
+            deployments=[self._deployment(view) for _, view in page],
+            next_page_token=validation.encode_page_token(page[-1][0]) if more else "",
+        )
+
+    async def SetReplicas(  # noqa: N802 - name fixed by the proto
+        self,
+        request: replicant_pb2.SetReplicasRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> replicant_pb2.SetReplicasResponse:
+        key = validation.ref(request.ref)
+        replicas = validation.replicas(request.replicas)
+        expected = validation.expected_version(request.expected_version)
+        self._require_ready()
+        self._lookup(key)
+        if self.store is None:
+            # TODO(issue 5): the reconciler wires a ReplicaTarget-backed store in server/app.py.
+            raise NotImplementedYetError("SetReplicas is not available yet: no desired-state store")
+        who = authz.identity(context.auth_context()) or ""
+        stored = await self.store.set(key, replicas, who, expected)
+        return replicant_pb2.SetReplicasResponse(desired=desired_proto(stored))
+
+    def _require_ready(self) -> None:
+        reason = self._readiness.reason()
+        if reason:
+            raise NotReadyError(f"not ready: {reason}")
+
+    def _lookup(self, key: Key) -> DeploymentView:
+        view = self._deployments.get(key) if self._deployments.watches(key[0]) else None
+        if view is None:
+            raise DeploymentNotFoundError(f"deployment {key[0]}/{key[1]} not found")
+        return view
+
+    def _deployment(self, view: DeploymentView) -> replicant_pb2.Deployment:
+        message = replicant_pb2.Deployment(
+            ref=replicant_pb2.DeploymentRef(namespace=view.namespace, name=view.name),
+            current=replicant_pb2.CurrentState(
+                spec_replicas=view.spec_replicas,
+                replicas=view.replicas,
+                ready_replicas=view.ready_replicas,
+                available_replicas=view.available_replicas,
+                updated_replicas=view.updated_replicas,
+                generation=view.generation,
+                observed_generation=view.observed_generation,
+            ),
+        )
+        stored = self.desired.get((view.namespace, view.name)) if self.desired else None
+        if stored is not None:
+            message.desired.CopyFrom(desired_proto(stored))
+        return message
+
+
+def desired_proto(view: DesiredStateView) -> replicant_pb2.DesiredState:
+    message = replicant_pb2.DesiredState(
+        replicas=view.replicas, requested_by=view.requested_by, version=view.version
+    )
+    if view.requested_at is not None:
+        message.requested_at.FromDatetime(view.requested_at)
+    if view.reconcile is not None:
+        message.reconcile.CopyFrom(
+            replicant_pb2.ReconcileStatus(
+                converged=view.reconcile.converged,
+                reason=view.reconcile.reason,
+                message=view.reconcile.message,
+                observed_generation=view.reconcile.observed_generation,
+            )
+        )
+    return message

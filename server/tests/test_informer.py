@@ -1,0 +1,191 @@
+"""The generic informer against the fake API server: list, watch, relist on 410, backoff, synced."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from server.kube.backoff import Backoff
+from server.kube.errors import AccessDeniedError, ApiUnavailableError
+from server.kube.informer import Informer, Key
+from server.kube.views import DeploymentView, deployment_view
+from server.tests.fakes import FakeKube, deployment
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+pytestmark = pytest.mark.asyncio
+
+PATH = "/apis/apps/v1/deployments"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def until(predicate: Callable[[], bool], spins: int = 2000) -> None:
+    """Let the loop run until `predicate` holds; bounded so a broken test fails, not hangs."""
+    for _ in range(spins):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never became true")
+
+
+@contextlib.asynccontextmanager
+async def running(informer: Informer[Any]) -> AsyncIterator[None]:
+    task = asyncio.create_task(informer.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def make(
+    kube: FakeKube, clock: Clock | None = None, page_size: int = 500
+) -> Informer[DeploymentView]:
+    return Informer(
+        kube,
+        resource="deployments",
+        path=PATH,
+        convert=deployment_view,
+        page_size=page_size,
+        backoff=Backoff(uniform=lambda _low, _high: 0.0),
+        clock=clock or Clock(),
+    )
+
+
+@pytest.fixture
+def kube() -> FakeKube:
+    fake = FakeKube()
+    fake.objects[PATH] = [deployment("a", f"d{i}", replicas=i) for i in range(5)]
+    return fake
+
+
+async def test_informer_lists_every_page_then_is_synced(kube: FakeKube) -> None:
+    informer = make(kube, page_size=2)
+    synced_before = informer.synced
+    async with running(informer):
+        await kube.next_watch(1)
+        assert (synced_before, informer.synced) == (False, True)
+        assert len(informer) == 5
+        assert [c.get("continue") for c in kube.list_calls] == [None, "2", "4"]
+        view = informer.get(("a", "d3"))
+        assert view is not None
+        assert view.spec_replicas == 3
+
+
+async def test_informer_watches_from_list_version_with_bookmarks_and_timeouts(
+    kube: FakeKube,
+) -> None:
+    informer = make(kube)
+    async with running(informer):
+        watch = await kube.next_watch(1)
+    assert watch.query["resourceVersion"] == "100"
+    assert watch.query["allowWatchBookmarks"] is True
+    assert watch.query["watch"] is True
+    assert 60 <= int(watch.query["timeoutSeconds"]) <= 120
+
+
+async def test_informer_applies_events_and_notifies_subscribers(kube: FakeKube) -> None:
+    informer = make(kube)
+    seen: list[tuple[Key, int | None, int | None]] = []
+    informer.subscribe(
+        lambda key, old, new: seen.append(
+            (key, old.spec_replicas if old else None, new.spec_replicas if new else None)
+        )
+    )
+    async with running(informer):
+        watch = await kube.next_watch(1)
+        seen.clear()
+        watch.events.put_nowait({"type": "ADDED", "object": deployment("b", "new", 7, rv=101)})
+        watch.events.put_nowait({"type": "MODIFIED", "object": deployment("a", "d1", 9, rv=102)})
+        watch.events.put_nowait({"type": "DELETED", "object": deployment("a", "d2", rv=103)})
+        await until(lambda: len(seen) == 3)
+    assert seen == [(("b", "new"), None, 7), (("a", "d1"), 1, 9), (("a", "d2"), 2, None)]
+    assert informer.get(("a", "d2")) is None
+    assert list(informer.sorted_keys())[-1] == ("b", "new")
+
+
+async def test_informer_resumes_watch_from_last_bookmark(kube: FakeKube) -> None:
+    informer = make(kube)
+    async with running(informer):
+        first = await kube.next_watch(1)
+        first.events.put_nowait(
+            {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "555"}}}
+        )
+        first.events.put_nowait(None)  # server-side timeout ends the watch
+        second = await kube.next_watch(2)
+    assert second.query["resourceVersion"] == "555"
+    assert len(kube.list_calls) == 1  # a normal watch end does not relist
+    assert informer.stats.watch_restarts == 1
+
+
+async def test_informer_relists_on_410_and_drops_objects_deleted_in_the_gap(
+    kube: FakeKube,
+) -> None:
+    informer = make(kube)
+    deleted: list[Key] = []
+    informer.subscribe(lambda key, old, new: deleted.append(key) if new is None else None)
+    async with running(informer):
+        watch = await kube.next_watch(1)
+        # d4 is deleted while the watch cannot see it; the server then says "too old".
+        kube.objects[PATH] = kube.objects[PATH][:4]
+        watch.events.put_nowait({"type": "ERROR", "object": {"kind": "Status", "code": 410}})
+        await kube.next_watch(2)
+    assert informer.get(("a", "d4")) is None
+    assert deleted == [("a", "d4")]
+    assert informer.stats.relists == 1
+    assert len(kube.list_calls) == 2
+
+
+async def test_informer_backs_off_and_retries_after_list_errors(kube: FakeKube) -> None:
+    kube.list_errors = [ApiUnavailableError("refused"), AccessDeniedError("403", status=403)]
+    informer = make(kube)
+    async with running(informer):
+        await kube.next_watch(1)
+    assert informer.synced
+    assert informer.stats.errors == 2
+    assert len(kube.list_calls) == 3
+
+
+async def test_informer_stays_synced_through_a_short_outage_but_not_a_long_one(
+    kube: FakeKube,
+) -> None:
+    clock = Clock()
+    informer = make(kube, clock=clock)
+    async with running(informer):
+        watch = await kube.next_watch(1)
+        kube.down = True
+        watch.events.put_nowait(ApiUnavailableError("connection reset"))
+        await until(lambda: informer.stats.errors >= 1)
+        clock.now += 7.9
+        short_outage = informer.synced
+        clock.now += 0.2
+        long_outage = informer.synced
+        kube.down = False
+        await kube.next_watch(2)
+        assert (short_outage, long_outage, informer.synced) == (True, False, True)
+
+
+async def test_informer_survives_a_failing_subscriber(kube: FakeKube) -> None:
+    informer = make(kube)
+
+    def broken(key: Key, old: object, new: object) -> None:
+        raise RuntimeError("bug in subscriber")
+
+    informer.subscribe(broken)
+    async with running(informer):
+        watch = await kube.next_watch(1)
+        watch.events.put_nowait({"type": "ADDED", "object": deployment("b", "x", rv=101)})
+        await until(lambda: informer.get(("b", "x")) is not None)
+        assert informer.synced

@@ -1,0 +1,95 @@
+"""Request validation: every field of every request is checked here before any lookup.
+
+Rules (docs/design.md): namespace is a DNS-1123 label (<= 63), name a DNS-1123 subdomain (<= 253),
+replicas 0..1000, page_size 0..500 (0 means 100), expected_version a short printable token, and the
+page token an opaque base64url JSON {"ns", "name"} of the last key served.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import TYPE_CHECKING, Final
+
+from server.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from replicant.v1 import replicant_pb2
+    from server.kube.informer import Key
+
+MIN_REPLICAS: Final = 0
+MAX_REPLICAS: Final = 1000
+MAX_PAGE_SIZE: Final = 500
+DEFAULT_PAGE_SIZE: Final = 100
+MAX_VERSION_LEN: Final = 128
+MAX_TOKEN_LEN: Final = 1024
+
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_VERSION = re.compile(r"[0-9A-Za-z._:/+=-]+")
+
+
+def is_label(value: str) -> bool:
+    return len(value) <= 63 and _LABEL.fullmatch(value) is not None
+
+
+def is_subdomain(value: str) -> bool:
+    return len(value) <= 253 and _SUBDOMAIN.fullmatch(value) is not None
+
+
+def namespace(value: str) -> str:
+    if not is_label(value):
+        raise InvalidArgumentError("namespace must be a DNS-1123 label (lower case, <= 63 chars)")
+    return value
+
+
+def ref(message: replicant_pb2.DeploymentRef) -> Key:
+    """(namespace, name) of a DeploymentRef, or InvalidArgumentError."""
+    ns = namespace(message.namespace)
+    if not is_subdomain(message.name):
+        raise InvalidArgumentError("name must be a DNS-1123 subdomain (lower case, <= 253 chars)")
+    return ns, message.name
+
+
+def replicas(value: int) -> int:
+    if not MIN_REPLICAS <= value <= MAX_REPLICAS:
+        raise InvalidArgumentError(f"replicas must be {MIN_REPLICAS}..{MAX_REPLICAS}")
+    return value
+
+
+def expected_version(value: str) -> str:
+    if value and (len(value) > MAX_VERSION_LEN or not _VERSION.fullmatch(value)):
+        raise InvalidArgumentError("expected_version is not a version returned by this API")
+    return value
+
+
+def page_size(value: int) -> int:
+    if not 0 <= value <= MAX_PAGE_SIZE:
+        raise InvalidArgumentError(f"page_size must be 0..{MAX_PAGE_SIZE} (0 means default)")
+    return value or DEFAULT_PAGE_SIZE
+
+
+def encode_page_token(key: Key) -> str:
+    raw = json.dumps({"ns": key[0], "name": key[1]}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> Key | None:
+    """The last key of the previous page, None for "start", or InvalidArgumentError."""
+    if not token:
+        return None
+    invalid = InvalidArgumentError("page_token is malformed; pass next_page_token back unchanged")
+    if len(token) > MAX_TOKEN_LEN:
+        raise invalid
+    try:
+        parsed = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError) as exc:
+        raise invalid from exc
+    if not isinstance(parsed, dict) or set(parsed) != {"ns", "name"}:
+        raise invalid
+    ns, name = parsed["ns"], parsed["name"]
+    if not (isinstance(ns, str) and isinstance(name, str) and is_label(ns) and is_subdomain(name)):
+        raise invalid
+    return ns, name
