@@ -1,0 +1,255 @@
+"""Release artifacts for replicant, byte-for-byte reproducible from a commit.
+
+`make release VERSION=x.y.z` runs `python -m tools.release all`, which writes dist/<version>/:
+
+  replicant-<version>.tgz        Helm chart, repacked with fixed mtimes/owners/order, gzip -n
+  sbom.cdx.json                  CycloneDX SBOM of the locked Python dependencies
+  image-index.digest             multi-arch image index digest      (only with Bazel)
+  replicant-<version>-oci.tar    OCI layout tarball of that index   (only with Bazel)
+  RELEASE_NOTES.md               stub to edit before publishing
+  SHA256SUMS                     sha256sum -c compatible, over everything above
+
+Without Bazel the image is skipped with a message naming the missing tool; everything
+else is produced. SOURCE_DATE_EPOCH (default: the HEAD commit time) is the only clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from tools import sbom
+
+REPO = Path(__file__).resolve().parents[1]
+CHART_DIR = REPO / "charts" / "replicant"
+IMAGE_INDEX = "//server:image_index"
+IMAGE_INDEX_TARBALL = "//server:image_index_tarball"
+
+
+class ReleaseError(Exception):
+    """A release step failed in a way the person running it can act on."""
+
+
+def source_date_epoch() -> int:
+    if env := os.environ.get("SOURCE_DATE_EPOCH"):
+        return int(env)
+    git = shutil.which("git")
+    if git is None:
+        return 0
+    out = subprocess.run(
+        [git, "log", "-1", "--format=%ct"], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    return int(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else 0
+
+
+def repack_reproducibly(source: Path, destination: Path, epoch: int) -> None:
+    """Rewrites a .tgz with sorted entries, fixed mtime/uid/gid/mode and a gzip -n header."""
+    with tarfile.open(source, "r:gz") as original:
+        members = sorted(original.getmembers(), key=lambda m: m.name)
+        payload = io.BytesIO()
+        with tarfile.open(fileobj=payload, mode="w", format=tarfile.GNU_FORMAT) as repacked:
+            for member in members:
+                info = tarfile.TarInfo(member.name)
+                info.mtime = epoch
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                if member.isdir():
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    repacked.addfile(info)
+                elif member.isfile():
+                    data = original.extractfile(member)
+                    if data is None:
+                        raise ReleaseError(f"cannot read {member.name} from {source}")
+                    content = data.read()
+                    info.size = len(content)
+                    info.mode = 0o755 if member.mode & 0o111 else 0o644
+                    repacked.addfile(info, io.BytesIO(content))
+                else:
+                    raise ReleaseError(f"{source}: unexpected entry type for {member.name}")
+    with (
+        destination.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz,
+    ):
+        gz.write(payload.getvalue())
+
+
+def package_chart(
+    helm: str, version: str, out_dir: Path, epoch: int, chart: Path = CHART_DIR
+) -> Path:
+    """`helm package` (which validates the chart), then a reproducible repack."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [
+                helm,
+                "package",
+                str(chart),
+                "--version",
+                version,
+                "--app-version",
+                version,
+                "--destination",
+                tmp,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        packaged = sorted(Path(tmp).glob("*.tgz"))
+        if len(packaged) != 1:
+            raise ReleaseError(f"helm package produced {packaged}, expected one .tgz")
+        destination = out_dir / packaged[0].name
+        repack_reproducibly(packaged[0], destination, epoch)
+    return destination
+
+
+def write_checksums(directory: Path) -> Path:
+    lines = []
+    for path in sorted(p for p in directory.iterdir() if p.is_file() and p.name != "SHA256SUMS"):
+        lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n")
+    target = directory / "SHA256SUMS"
+    target.write_text("".join(lines))
+    return target
+
+
+def _bazel_outputs(bazel: str, config: str, target: str) -> list[Path]:
+    out = subprocess.run(
+        [bazel, "cquery", f"--config={config}", "--output=files", target],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [REPO / line for line in out.split()]
+
+
+def layout_digest(layout: Path) -> str:
+    """Digest of the manifest (or index) an OCI layout directory points at."""
+    index = json.loads((layout / "index.json").read_text())
+    return str(index["manifests"][0]["digest"])
+
+
+def build_image(bazel: str, config: str, version: str, out_dir: Path) -> str:
+    subprocess.run(
+        [bazel, "build", f"--config={config}", IMAGE_INDEX, IMAGE_INDEX_TARBALL],
+        cwd=REPO,
+        check=True,
+    )
+    digest = layout_digest(_bazel_outputs(bazel, config, IMAGE_INDEX)[0])
+    tarball = _bazel_outputs(bazel, config, IMAGE_INDEX_TARBALL)[0]
+    shutil.copyfile(tarball, out_dir / f"replicant-{version}-oci.tar")
+    (out_dir / "image-index.digest").write_text(digest + "\n")
+    return digest
+
+
+def write_notes(version: str, out_dir: Path, image_digest: str | None) -> Path:
+    image = (
+        f"- Image index (linux/amd64, linux/arm64): `{image_digest}`\n"
+        if image_digest
+        else "- Image: not built (Bazel was not available where this release was assembled)\n"
+    )
+    notes = out_dir / "RELEASE_NOTES.md"
+    notes.write_text(
+        f"# replicant {version}\n\n"
+        "## Highlights\n\n- TODO: summarise user-visible changes.\n\n"
+        "## Upgrade notes\n\n- TODO: CRD or values changes, if any.\n\n"
+        "## Artifacts\n\n"
+        f"{image}"
+        f"- Helm chart: `replicant-{version}.tgz`\n"
+        "- SBOM (CycloneDX, Python dependencies): `sbom.cdx.json`\n"
+        "- Verify: `sha256sum -c SHA256SUMS`\n"
+    )
+    return notes
+
+
+def release_all(args: argparse.Namespace) -> int:
+    out_dir: Path = args.out
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    epoch = args.epoch if args.epoch is not None else source_date_epoch()
+    chart = package_chart(args.helm, args.version, out_dir, epoch)
+    print(f"chart:  {chart.relative_to(REPO) if chart.is_relative_to(REPO) else chart}")
+    sbom.main(
+        [
+            "--version",
+            args.version,
+            "--epoch",
+            str(epoch),
+            "--output",
+            str(out_dir / "sbom.cdx.json"),
+        ]
+    )
+    digest: str | None = None
+    if args.bazel:
+        digest = build_image(args.bazel, args.bazel_config, args.version, out_dir)
+        print(f"image:  {digest}")
+    else:
+        print(
+            "image:  SKIPPED - Bazel is not installed (need `bazel` or `bazelisk` on PATH, "
+            "version from .bazelversion); chart, SBOM and checksums are still produced."
+        )
+    write_notes(args.version, out_dir, digest)
+    write_checksums(out_dir)
+    print(f"done:   {out_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="replicant release artifacts")
+    sub = parser.add_subparsers(dest="command", required=True)
+    everything = sub.add_parser("all", help="every artifact into --out")
+    everything.add_argument("--version", required=True)
+    everything.add_argument("--out", type=Path, required=True)
+    everything.add_argument("--helm", required=True, help="path to the pinned helm")
+    everything.add_argument(
+        "--bazel", default="", help="bazel/bazelisk path; empty skips the image"
+    )
+    everything.add_argument("--bazel-config", default="release")
+    everything.add_argument("--epoch", type=int, default=None)
+    chart = sub.add_parser("chart", help="only the reproducible chart package")
+    chart.add_argument("--version", required=True)
+    chart.add_argument("--out", type=Path, required=True)
+    chart.add_argument("--helm", required=True)
+    chart.add_argument("--epoch", type=int, default=None)
+    digest = sub.add_parser("image", help="build the image index and host tarball, print digests")
+    digest.add_argument("--bazel", required=True)
+    digest.add_argument("--bazel-config", default="ci")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "all":
+            return release_all(args)
+        if args.command == "chart":
+            args.out.mkdir(parents=True, exist_ok=True)
+            epoch = args.epoch if args.epoch is not None else source_date_epoch()
+            print(package_chart(args.helm, args.version, args.out, epoch))
+            return 0
+        return show_image(args.bazel, args.bazel_config)
+    except (ReleaseError, subprocess.CalledProcessError) as error:
+        print(f"release: {error}", file=sys.stderr)
+        return 1
+
+
+def show_image(bazel: str, config: str) -> int:
+    targets = [IMAGE_INDEX, "//server:image_host", "//server:image_tarball"]
+    subprocess.run([bazel, "build", f"--config={config}", *targets], cwd=REPO, check=True)
+    index = layout_digest(_bazel_outputs(bazel, config, IMAGE_INDEX)[0])
+    host = layout_digest(_bazel_outputs(bazel, config, "//server:image_host")[0])
+    tarball = _bazel_outputs(bazel, config, "//server:image_tarball")[0]
+    print(f"image index digest (linux/amd64+arm64): {index}")
+    print(f"host image digest:                      {host}")
+    print(f"docker tarball (replicant:dev):         {tarball}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
