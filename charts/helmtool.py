@@ -1,0 +1,172 @@
+"""Drive the pinned helm binary from tests: render the chart, install, upgrade.
+
+Why it exists: the static chart tests (charts/tests/) and the e2e chart tests
+(e2e/test_chart_*.py) need the same few helm calls with the same flags (the pinned
+Kubernetes version for capabilities, values as files), and parsed manifests back.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tools.cluster.paths import REPO_ROOT, bin_dir
+
+CHART_DIR = REPO_ROOT / "charts" / "replicant"
+ALL_OPTIONS_VALUES = CHART_DIR / "ci" / "all-options-values.yaml"
+CRD_FILE = CHART_DIR / "crds" / "replicatargets.replicant.dev.yaml"
+HELM_TIMEOUT_S = 360.0
+
+Manifest = dict[str, Any]
+
+
+class HelmError(AssertionError):
+    """helm exited non-zero; the message carries its stderr."""
+
+
+def kubernetes_version() -> str:
+    """KUBERNETES_VERSION from tools/versions.env (what the local control plane runs)."""
+    for line in (REPO_ROOT / "tools" / "versions.env").read_text().splitlines():
+        if line.startswith("KUBERNETES_VERSION="):
+            return line.split("=", 1)[1].strip()
+    raise RuntimeError("KUBERNETES_VERSION missing from tools/versions.env")
+
+
+def helm_binary() -> Path:
+    return bin_dir() / "helm"
+
+
+def helm_available() -> bool:
+    return os.access(helm_binary(), os.X_OK)
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_helm(*args: str, kubeconfig: Path | None = None, check: bool = True) -> Result:
+    argv = [str(helm_binary()), *args]
+    if kubeconfig is not None:
+        argv.insert(1, f"--kubeconfig={kubeconfig}")
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=HELM_TIMEOUT_S, check=False, cwd=REPO_ROOT
+    )
+    if check and done.returncode != 0:
+        raise HelmError(f"helm {' '.join(args)} failed ({done.returncode}): {done.stderr}")
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def values_args(values: dict[str, Any] | None, files: tuple[Path, ...], workdir: Path) -> list[str]:
+    """--values flags: the files, then `values` written as one more file (it wins)."""
+    args = [arg for path in files for arg in ("--values", str(path))]
+    if values:
+        path = workdir / "values.json"
+        path.write_text(json.dumps(values))
+        args += ["--values", str(path)]
+    return args
+
+
+def template_text(
+    values: dict[str, Any] | None = None,
+    files: tuple[Path, ...] = (),
+    *,
+    release: str = "replicant",
+    namespace: str = "replicant-system",
+    extra: tuple[str, ...] = (),
+    check: bool = True,
+) -> Result:
+    """`helm template` of the chart with the pinned Kubernetes version."""
+    with tempfile.TemporaryDirectory() as workdir:
+        return run_helm(
+            "template",
+            release,
+            str(CHART_DIR),
+            "--namespace",
+            namespace,
+            "--kube-version",
+            kubernetes_version(),
+            *values_args(values, files, Path(workdir)),
+            *extra,
+            check=check,
+        )
+
+
+def render(
+    values: dict[str, Any] | None = None,
+    files: tuple[Path, ...] = (),
+    *,
+    release: str = "replicant",
+    namespace: str = "replicant-system",
+) -> list[Manifest]:
+    """The rendered manifests (hooks such as the test pod included), parsed."""
+    text = template_text(values, files, release=release, namespace=namespace).stdout
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def find(manifests: list[Manifest], kind: str, name: str | None = None) -> list[Manifest]:
+    return [
+        doc
+        for doc in manifests
+        if doc["kind"] == kind and (name is None or doc["metadata"]["name"] == name)
+    ]
+
+
+def one(manifests: list[Manifest], kind: str, name: str | None = None) -> Manifest:
+    found = find(manifests, kind, name)
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+@dataclass(frozen=True)
+class Release:
+    """A chart release on a cluster, reached with kubeconfig."""
+
+    name: str
+    namespace: str
+    kubeconfig: Path
+
+    @property
+    def service_account(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.name}"
+
+    def helm(self, *args: str, check: bool = True) -> Result:
+        return run_helm(*args, "--namespace", self.namespace, kubeconfig=self.kubeconfig,
+                        check=check)  # fmt: skip
+
+    def install(self, values: dict[str, Any], workdir: Path, *, upgrade: bool = False) -> Result:
+        """`helm install` (or `helm upgrade`) --wait; CRDs are applied separately."""
+        verb = ("upgrade",) if upgrade else ("install", "--skip-crds")
+        return self.helm(
+            *verb, self.name, str(CHART_DIR), "--wait", "--timeout", "4m",
+            *values_args(values, (), workdir),
+        )  # fmt: skip
+
+
+def tls_secret_manifest(name: str, namespace: str, pki: Path, stem: str) -> Manifest:
+    """A Secret with tls.crt/tls.key/ca.crt from a dev PKI folder (tools/devcerts.py)."""
+
+    def b64(path: Path) -> str:
+        return base64.b64encode(path.read_bytes()).decode()
+
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "Opaque",
+        "data": {
+            "tls.crt": b64(pki / f"{stem}.crt"),
+            "tls.key": b64(pki / f"{stem}.key"),
+            "ca.crt": b64(pki / "ca.crt"),
+        },
+    }

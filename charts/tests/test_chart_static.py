@@ -1,0 +1,310 @@
+"""The chart rendered offline: schema, kubeconform, security defaults, RBAC shape, rollout.
+
+No cluster needed: `helm lint`, `helm template` and kubeconform with schemas generated
+from the pinned Kubernetes OpenAPI documents (charts/kubeconform_schemas.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from charts import helmtool, kubeconform_schemas
+from charts.helmtool import ALL_OPTIONS_VALUES, CRD_FILE, find, one, render
+from e2e.cluster_fixtures import skip_or_fail
+from tools.cluster.paths import REPO_ROOT, bin_dir
+
+if TYPE_CHECKING:
+    from charts.helmtool import Manifest
+
+VALUES_CASES = {"default": (), "all-options": (ALL_OPTIONS_VALUES,)}
+SCHEMA_PATH = "{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
+SUBPROCESS_TIMEOUT_S = 120.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _helm() -> None:
+    if not helmtool.helm_available():
+        skip_or_fail(f"{helmtool.helm_binary()} missing (run `make tools`)")
+
+
+def openapi_dir() -> Path | None:
+    """OpenAPI v3 documents of the pinned Kubernetes, from the Go module cache."""
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    if not os.access(go, os.X_OK):
+        return None
+    cache = subprocess.run(
+        [go, "env", "GOMODCACHE"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout.strip()
+    found = Path(cache) / f"k8s.io/kubernetes@{helmtool.kubernetes_version()}/api/openapi-spec/v3"
+    return found if found.is_dir() else None
+
+
+@pytest.fixture(scope="module")
+def schema_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    source = openapi_dir()
+    if source is None:
+        skip_or_fail("k8s.io/kubernetes OpenAPI documents not in the Go module cache (make tools)")
+    out = tmp_path_factory.mktemp("schemas")
+    args = ["--openapi-dir", str(source), "--crd", str(CRD_FILE), "--out", str(out)]
+    assert kubeconform_schemas.main(args) == 0
+    return out
+
+
+def pod_spec(manifests: list[Manifest]) -> dict[str, Any]:
+    spec: dict[str, Any] = one(manifests, "Deployment")["spec"]["template"]["spec"]
+    return spec
+
+
+@pytest.mark.parametrize("files", VALUES_CASES.values(), ids=VALUES_CASES.keys())
+def test_helm_lint_is_clean(files: tuple[Path, ...]) -> None:
+    args = [a for path in files for a in ("--values", str(path))]
+    result = helmtool.run_helm(
+        "lint", "--strict", str(helmtool.CHART_DIR),
+        "--kube-version", helmtool.kubernetes_version(), *args,
+    )  # fmt: skip
+
+    assert "0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize("files", VALUES_CASES.values(), ids=VALUES_CASES.keys())
+def test_rendered_manifests_pass_kubeconform_strict(
+    files: tuple[Path, ...], schema_dir: Path
+) -> None:
+    kubeconform = bin_dir() / "kubeconform"
+    if not os.access(kubeconform, os.X_OK):
+        skip_or_fail(f"{kubeconform} missing (run `make tools`)")
+    text = helmtool.template_text(None, files, extra=("--include-crds",)).stdout
+
+    result = subprocess.run(
+        [
+            str(kubeconform), "-strict", "-summary",
+            "-schema-location", f"{schema_dir}/{SCHEMA_PATH}",
+            "-schema-location", f"{REPO_ROOT}/charts/schemas/{SCHEMA_PATH}",
+            "-",
+        ],
+        input=text, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Invalid: 0, Errors: 0, Skipped: 0" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"replicaCont": 3}, "additional properties 'replicaCont' not allowed"),
+        ({"server": {"logLevl": "info"}}, "additional properties 'logLevl' not allowed"),
+        ({"replicaCount": "two"}, "replicaCount"),
+        ({"server": {"logLevel": "verbose"}}, "logLevel"),
+        ({"watch": {"namespaces": ["Not_A_Label"]}}, "namespaces"),
+        ({"image": {"digest": "latest"}}, "digest"),
+    ],
+    ids=["unknown-root-key", "unknown-nested-key", "wrong-type", "bad-enum", "bad-ns", "digest"],
+)
+def test_schema_rejects_wrong_values_with_the_offending_key(
+    values: dict[str, Any], message: str
+) -> None:
+    result = helmtool.template_text(values, check=False)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"preStopSleepSeconds": 30}, "terminationGracePeriodSeconds (35) must be at least"),
+        ({"tls": {"certManager": {"enabled": True}}}, "set tls.certManager.issuerRef.name"),
+        (
+            {"watch": {"allNamespaces": True, "namespaces": ["a"]}},
+            "watch.allNamespaces is true and watch.namespaces is set",
+        ),
+        ({"serviceAccount": {"create": False}}, "set serviceAccount.name"),
+    ],
+    ids=["grace-too-short", "issuer-missing", "all-and-some-namespaces", "no-sa-name"],
+)
+def test_contradictory_values_fail_with_a_clear_message(
+    values: dict[str, Any], message: str
+) -> None:
+    result = helmtool.template_text(values, check=False)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_default_pod_meets_the_restricted_pod_security_standard() -> None:
+    spec = pod_spec(render())
+    container = spec["containers"][0]
+    pod_context, context = spec["securityContext"], container["securityContext"]
+
+    assert pod_context["runAsNonRoot"] is True
+    assert (pod_context["runAsUser"], pod_context["runAsGroup"]) == (65532, 65532)
+    assert pod_context["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert {volume["name"] for volume in spec["volumes"]} == {"tls", "tmp"}
+    assert not any("hostPath" in volume for volume in spec["volumes"])
+
+
+def test_only_the_server_pod_mounts_a_service_account_token() -> None:
+    manifests = render()
+
+    assert one(manifests, "ServiceAccount")["automountServiceAccountToken"] is False
+    assert pod_spec(manifests)["automountServiceAccountToken"] is True
+    assert one(manifests, "Pod")["spec"]["automountServiceAccountToken"] is False
+
+
+def test_rollout_never_drops_below_desired_and_drains_before_exit() -> None:
+    deployment = one(render(), "Deployment")
+    spec = deployment["spec"]
+    container = spec["template"]["spec"]["containers"][0]
+
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert spec["minReadySeconds"] > 0
+    assert container["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
+    grace = spec["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace >= 5 + 20
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
+    assert container["startupProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
+
+
+def test_process_configuration_follows_the_contract() -> None:
+    manifests = render({"watch": {"namespaces": ["team-a", "team-b"]}})
+    config = one(manifests, "ConfigMap")["data"]
+    env = {item["name"]: item for item in pod_spec(manifests)["containers"][0]["env"]}
+
+    assert config["REPLICANT_NAMESPACES"] == "team-a,team-b"
+    assert config["REPLICANT_GRPC_PORT"] == "8443"
+    assert config["REPLICANT_HTTP_PORT"] == "8080"
+    assert config["REPLICANT_TLS_CERT_FILE"] == "/etc/replicant/tls/tls.crt"
+    assert config["REPLICANT_CLIENT_CA_FILE"] == "/etc/replicant/tls/ca.crt"
+    assert config["REPLICANT_LEADER_ELECTION_LEASE"] == "replicant-leader"
+    namespace_ref = env["REPLICANT_LEADER_ELECTION_NAMESPACE"]["valueFrom"]["fieldRef"]
+    assert namespace_ref["fieldPath"] == "metadata.namespace"
+    assert env["REPLICANT_IDENTITY"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+
+
+def test_default_install_watches_only_the_release_namespace() -> None:
+    manifests = render(namespace="ops")
+
+    assert one(manifests, "ConfigMap")["data"]["REPLICANT_NAMESPACES"] == "ops"
+    assert {role["metadata"]["namespace"] for role in find(manifests, "Role")} == {"ops"}
+    assert find(manifests, "ClusterRole") == []
+    assert find(manifests, "ClusterRoleBinding") == []
+
+
+def test_each_watched_namespace_gets_its_own_role_and_binding() -> None:
+    manifests = render({"watch": {"namespaces": ["team-a", "team-b"]}})
+    workload_roles = find(manifests, "Role", "replicant")
+
+    assert {role["metadata"]["namespace"] for role in workload_roles} == {"team-a", "team-b"}
+    bindings = find(manifests, "RoleBinding", "replicant")
+    assert {binding["metadata"]["namespace"] for binding in bindings} == {"team-a", "team-b"}
+    assert all(binding["subjects"][0]["namespace"] == "replicant-system" for binding in bindings)
+    assert find(manifests, "ClusterRole") == []
+
+
+def test_watching_all_namespaces_uses_a_cluster_role_instead() -> None:
+    manifests = render({"watch": {"allNamespaces": True}})
+
+    cluster_role = one(manifests, "ClusterRole")
+    binding = one(manifests, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == cluster_role["metadata"]["name"]
+    assert find(manifests, "Role", "replicant") == []
+    assert one(manifests, "ConfigMap")["data"]["REPLICANT_NAMESPACES"] == ""
+
+
+def test_lease_access_is_limited_to_the_named_lease_except_create() -> None:
+    role = one(render({"leaderElection": {"leaseName": "my-lease"}}), "Role",
+               "replicant-leader-election")  # fmt: skip
+    rules = role["rules"]
+
+    assert {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+            "verbs": ["create"]} in rules  # fmt: skip
+    assert {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+            "resourceNames": ["my-lease"], "verbs": ["get", "update"]} in rules  # fmt: skip
+    assert len(rules) == 2
+
+
+def test_no_rule_grants_secrets_pods_delete_or_wildcards() -> None:
+    manifests = render({"watch": {"allNamespaces": True}})
+    rules = [
+        rule for doc in manifests if doc["kind"] in ("Role", "ClusterRole") for rule in doc["rules"]
+    ]
+
+    assert rules
+    for rule in rules:
+        assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+        assert not {"delete", "deletecollection"} & set(rule["verbs"])
+        assert not {"secrets", "pods", "configmaps"} & set(rule["resources"])
+
+
+def test_config_and_tls_changes_change_the_pod_template_checksums() -> None:
+    def annotations(values: dict[str, Any]) -> dict[str, str]:
+        meta = one(render(values), "Deployment")["spec"]["template"]["metadata"]
+        return dict(meta["annotations"])
+
+    base = annotations({})
+    relogged = annotations({"server": {"logLevel": "debug"}})
+    other_secret = annotations({"tls": {"secretName": "other-tls"}})
+
+    assert relogged["checksum/config"] != base["checksum/config"]
+    assert relogged["checksum/tls"] == base["checksum/tls"]
+    assert other_secret["checksum/tls"] != base["checksum/tls"]
+
+
+def test_no_private_key_material_is_ever_rendered() -> None:
+    for files in VALUES_CASES.values():
+        text = helmtool.template_text(None, files, extra=("--include-crds",)).stdout
+
+        assert "PRIVATE KEY" not in text
+        assert "tls.key:" not in text
+
+
+def test_cert_manager_mode_issues_server_and_test_client_certificates() -> None:
+    manifests = render(None, (ALL_OPTIONS_VALUES,))
+    server = one(manifests, "Certificate", "replicant-all")
+    client = one(manifests, "Certificate", "replicant-all-test-client")
+
+    assert server["spec"]["secretName"] == "replicant-all-tls"
+    assert "replicant-all.replicant-system.svc" in server["spec"]["dnsNames"]
+    assert server["spec"]["issuerRef"] == {
+        "name": "internal-ca", "kind": "ClusterIssuer", "group": "cert-manager.io",
+    }  # fmt: skip
+    assert client["spec"]["usages"][-1] == "client auth"
+    test_pod = one(manifests, "Pod")
+    assert test_pod["spec"]["volumes"][0]["secret"]["secretName"] == "replicant-all-test-client"
+
+
+def test_network_policy_allows_only_api_server_and_dns_egress() -> None:
+    policy = one(render(None, (ALL_OPTIONS_VALUES,)), "NetworkPolicy")
+    egress = policy["spec"]["egress"]
+
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert egress[0] == {
+        "ports": [{"port": 6443, "protocol": "TCP"}],
+        "to": [{"ipBlock": {"cidr": "172.18.0.2/32"}}, {"ipBlock": {"cidr": "fd00::2/128"}}],
+    }
+    assert {port["port"] for port in egress[1]["ports"]} == {53}
+    assert len(egress) == 2
+    grpc_from = policy["spec"]["ingress"][0]["from"]
+    assert grpc_from[-1]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "test"
+
+
+def test_helm_test_pod_checks_health_over_mtls_through_the_service() -> None:
+    pod = one(render(), "Pod")
+    container = pod["spec"]["containers"][0]
+
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert container["command"] == ["python", "-m", "server.healthcheck"]
+    assert "--address=replicant.replicant-system.svc:8443" in container["args"]
+    assert "--cert-file=/etc/replicant/tls/tls.crt" in container["args"]

@@ -1,0 +1,208 @@
+"""The chart installed on a real API server: RBAC matrix, Pod Security, NOTES.
+
+kwok runs the pods (they become Ready without an image), so what is tested is what
+the API server decides: admission (the `restricted` Pod Security Standard), RBAC as the
+ServiceAccount sees it (`kubectl auth can-i --as`), and what `helm install` prints.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from charts import helmtool
+from e2e.cluster_fixtures import get_json, skip_or_fail
+from tools import devcerts
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from e2e.cluster_fixtures import KubeCluster, Kubectl
+
+LEASE = "replicant-leader"
+RELEASE = "replicant"
+
+# (verb, resource[/subresource] or resource/name for Leases): the contract's RBAC.
+ALLOWED = [
+    ("list", "deployments.apps"),
+    ("watch", "deployments.apps"),
+    ("get", "deployments.apps/scale"),
+    ("update", "deployments.apps/scale"),
+    ("patch", "deployments.apps/scale"),
+    *[(verb, "replicatargets.replicant.dev") for verb in
+      ("get", "list", "watch", "create", "update", "patch")],
+    *[(verb, "replicatargets.replicant.dev/status") for verb in ("get", "update", "patch")],
+    ("list", "horizontalpodautoscalers.autoscaling"),
+    ("watch", "horizontalpodautoscalers.autoscaling"),
+    ("create", "events"),
+    ("patch", "events"),
+    ("create", "events.events.k8s.io"),
+    ("create", "leases.coordination.k8s.io"),
+    ("get", f"leases.coordination.k8s.io/{LEASE}"),
+    ("update", f"leases.coordination.k8s.io/{LEASE}"),
+]  # fmt: skip
+
+DENIED = [
+    ("get", "secrets"),
+    ("list", "secrets"),
+    ("list", "pods"),
+    ("list", "configmaps"),
+    ("get", "deployments.apps"),
+    ("create", "deployments.apps"),
+    ("update", "deployments.apps"),
+    ("delete", "deployments.apps"),
+    ("delete", "replicatargets.replicant.dev"),
+    ("delete", "horizontalpodautoscalers.autoscaling"),
+    ("get", "leases.coordination.k8s.io/other-lease"),
+    ("update", "leases.coordination.k8s.io/other-lease"),
+    ("list", "leases.coordination.k8s.io"),
+    ("delete", f"leases.coordination.k8s.io/{LEASE}"),
+    ("create", "roles.rbac.authorization.k8s.io"),
+    ("impersonate", "serviceaccounts"),
+]
+
+
+def _split_subresource(resource: str) -> list[str]:
+    """`can-i` arguments: deployments.apps/scale -> --subresource; leases.x/name stays."""
+    base, _, rest = resource.partition("/")
+    if rest in ("scale", "status"):
+        return [base, f"--subresource={rest}"]
+    return [resource]
+
+
+def can_i(kubectl: Kubectl, release: helmtool.Release, verb: str, resource: str,
+          namespace: str | None = None) -> bool:  # fmt: skip
+    result = kubectl(
+        "auth", "can-i", verb, *_split_subresource(resource),
+        f"--as={release.service_account}", "-n", namespace or release.namespace,
+        check=False,
+    )  # fmt: skip
+    answer = result.stdout.strip()
+    assert answer in ("yes", "no"), f"can-i {verb} {resource}: {result.stdout}{result.stderr}"
+    return answer == "yes"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pki")
+    devcerts.generate(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def crd(kubectl: Kubectl) -> None:
+    """The chart's CRD, applied the way `make deploy-local` does (Helm never upgrades it)."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(helmtool.CRD_FILE))
+    kubectl("wait", "--for=condition=Established", "crd/replicatargets.replicant.dev")
+
+
+def install_release(
+    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, pki: Path, workdir: Path,
+    values: dict[str, object] | None = None,
+) -> tuple[helmtool.Release, str]:  # fmt: skip
+    """Restricted-PSS namespace + TLS Secret + `helm install --wait`; returns the output."""
+    if not helmtool.helm_available():
+        skip_or_fail(f"{helmtool.helm_binary()} missing (run `make tools`)")
+    kubectl("label", "--overwrite", "namespace", namespace,
+            "pod-security.kubernetes.io/enforce=restricted",
+            "pod-security.kubernetes.io/enforce-version=latest")  # fmt: skip
+    secret = helmtool.tls_secret_manifest(f"{RELEASE}-tls", namespace, pki, "server")
+    kubectl("apply", "-f", "-", stdin=json.dumps(secret))
+    release = helmtool.Release(RELEASE, namespace, kube_cluster.kubeconfig)
+    output = release.install(values or {}, workdir).stdout
+    return release, output
+
+
+@pytest.fixture
+def release(
+    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, pki: Path, crd: None,
+    tmp_path: Path,
+) -> Iterator[helmtool.Release]:  # fmt: skip
+    installed, _ = install_release(kube_cluster, kubectl, namespace, pki, tmp_path)
+    try:
+        yield installed
+    finally:
+        installed.helm("uninstall", installed.name, "--wait", check=False)
+
+
+def test_service_account_may_do_exactly_what_the_contract_lists(
+    kubectl: Kubectl, release: helmtool.Release
+) -> None:
+    answers = {(verb, resource): can_i(kubectl, release, verb, resource)
+               for verb, resource in ALLOWED + DENIED}  # fmt: skip
+
+    wrongly_denied = [rule for rule in ALLOWED if not answers[rule]]
+    wrongly_allowed = [rule for rule in DENIED if answers[rule]]
+    assert (wrongly_denied, wrongly_allowed) == ([], [])
+
+
+def test_namespace_scoped_install_cannot_touch_other_namespaces(
+    kubectl: Kubectl, release: helmtool.Release
+) -> None:
+    elsewhere = [
+        ("list", "deployments.apps"),
+        ("get", "deployments.apps/scale"),
+        ("list", "replicatargets.replicant.dev"),
+        ("create", "events"),
+        ("get", f"leases.coordination.k8s.io/{LEASE}"),
+    ]
+
+    allowed = [rule for rule in elsewhere if can_i(kubectl, release, *rule, namespace="default")]
+
+    assert allowed == []
+
+
+def test_restricted_namespace_admits_the_pods_and_rejects_a_privileged_one(
+    kubectl: Kubectl, release: helmtool.Release
+) -> None:
+    deployment = get_json(kubectl, "deployment", release.name, "-n", release.namespace)
+    privileged = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "privileged", "namespace": release.namespace},
+        "spec": {"containers": [{"name": "c", "image": "busybox",
+                                 "securityContext": {"privileged": True}}]},
+    }  # fmt: skip
+
+    rejected = kubectl("apply", "-f", "-", stdin=json.dumps(privileged), check=False)
+
+    assert deployment["status"].get("readyReplicas") == 2
+    assert rejected.returncode != 0
+    assert "violates PodSecurity" in rejected.stderr
+
+
+def test_install_notes_warn_and_show_the_next_command(
+    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, pki: Path, crd: None,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    installed, output = install_release(kube_cluster, kubectl, namespace, pki, tmp_path)
+    try:
+        assert "authorization.readers and authorization.writers are empty" in output
+        assert "networkPolicy.egress.apiServer.cidrs is empty" in output
+        assert f"rollout status deployment/{RELEASE}" in output
+        assert "grpcurl" in output
+        assert "grpc.health.v1.Health/Check" in output
+    finally:
+        installed.helm("uninstall", installed.name, "--wait", check=False)
+
+
+def test_watching_all_namespaces_grants_cluster_wide_reads_only(
+    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, pki: Path, crd: None,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    installed, _ = install_release(
+        kube_cluster, kubectl, namespace, pki, tmp_path, {"watch": {"allNamespaces": True}}
+    )
+    try:
+        assert can_i(kubectl, installed, "list", "deployments.apps", namespace="default")
+        assert can_i(kubectl, installed, "patch", "deployments.apps/scale", namespace="default")
+        assert not can_i(kubectl, installed, "get", "secrets", namespace="default")
+        assert not can_i(kubectl, installed, "delete", "deployments.apps", namespace="default")
+        assert not can_i(kubectl, installed, "get", f"leases.coordination.k8s.io/{LEASE}",
+                         namespace="default")  # fmt: skip
+    finally:
+        # The ClusterRole outlives the namespace: remove the release explicitly.
+        installed.helm("uninstall", installed.name, "--wait", check=False)
