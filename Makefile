@@ -63,4 +63,41 @@ fmt: venv ## Format Python sources in place.
 
 .PHONY: test
 test: venv proto tools ## Run every test (unit, static checks, e2e on the local control plane).
-	PYTHONPATH=$(GEN):. $(PY) -m pytest $(PYTEST_ARGS)
+	@if [[ -n "$(BAZEL_BIN)" ]]; then \
+		echo "Bazel found: bazel test //..., then the non-hermetic e2e suite in the venv"; \
+		"$(BAZEL_BIN)" test $(BAZEL_FLAGS) //... && PYTHONPATH=$(GEN):. $(PY) -m pytest e2e $(PYTEST_ARGS); \
+	else \
+		PYTHONPATH=$(GEN):. $(PY) -m pytest $(PYTEST_ARGS); \
+	fi
+
+##@ Build and release
+
+# Bazel (or Bazelisk, which runs the version in .bazelversion) when installed; without
+# it, build/test use the venv from the same lock and image/release skip the image.
+BAZEL ?= bazel
+BAZEL_BIN = $(shell command -v "$(BAZEL)" 2>/dev/null || command -v bazelisk 2>/dev/null)
+BAZEL_FLAGS ?=
+NO_BAZEL = Bazel is not installed (need bazel or bazelisk on PATH; see make doctor)
+# Release version: the vX.Y.Z tag on HEAD (without the v), else 0.0.0-dev.
+VERSION ?= $(or $(shell git describe --tags --exact-match --match 'v*' 2>/dev/null | sed 's/^v//'),0.0.0-dev)
+DIST ?= dist
+
+.PHONY: build
+build: ## Build everything: bazel build //... (stubs, binary, image), or the venv and stubs without Bazel.
+	@if [[ -n "$(BAZEL_BIN)" ]]; then \
+		"$(BAZEL_BIN)" build $(BAZEL_FLAGS) //...; \
+	else \
+		echo "$(NO_BAZEL): building the venv path instead (make venv proto)"; \
+		$(MAKE) --no-print-directory venv proto; \
+	fi
+
+.PHONY: image
+image: venv ## Build the linux/amd64+arm64 image index and the host image tarball; print their digests (needs Bazel).
+	@if [[ -z "$(BAZEL_BIN)" ]]; then echo "make image: $(NO_BAZEL); no image built" >&2; exit 1; fi
+	$(PY) -m tools.release image --bazel "$(BAZEL_BIN)"
+
+.PHONY: release
+release: venv ## Write dist/<version>/: chart, SBOM, SHA256SUMS, notes; image index + tarball with Bazel (VERSION=x.y.z).
+	REPLICANT_BIN="$(TOOLS_BIN)" tools/install.sh helm
+	$(PY) -m tools.release all --version "$(VERSION)" --out "$(DIST)/$(VERSION)" \
+		--helm "$(TOOLS_BIN)/helm" --bazel "$(BAZEL_BIN)"

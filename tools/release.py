@@ -121,9 +121,13 @@ def write_checksums(directory: Path) -> Path:
     return target
 
 
+def _config_flags(config: str) -> list[str]:
+    return [f"--config={config}"] if config else []
+
+
 def _bazel_outputs(bazel: str, config: str, target: str) -> list[Path]:
     out = subprocess.run(
-        [bazel, "cquery", f"--config={config}", "--output=files", target],
+        [bazel, "cquery", *_config_flags(config), "--output=files", target],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -140,7 +144,7 @@ def layout_digest(layout: Path) -> str:
 
 def build_image(bazel: str, config: str, version: str, out_dir: Path) -> str:
     subprocess.run(
-        [bazel, "build", f"--config={config}", IMAGE_INDEX, IMAGE_INDEX_TARBALL],
+        [bazel, "build", *_config_flags(config), IMAGE_INDEX, IMAGE_INDEX_TARBALL],
         cwd=REPO,
         check=True,
     )
@@ -223,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     chart.add_argument("--epoch", type=int, default=None)
     digest = sub.add_parser("image", help="build the image index and host tarball, print digests")
     digest.add_argument("--bazel", required=True)
-    digest.add_argument("--bazel-config", default="ci")
+    digest.add_argument("--bazel-config", default="")
     args = parser.parse_args(argv)
     try:
         if args.command == "all":
@@ -241,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def show_image(bazel: str, config: str) -> int:
     targets = [IMAGE_INDEX, "//server:image_host", "//server:image_tarball"]
-    subprocess.run([bazel, "build", f"--config={config}", *targets], cwd=REPO, check=True)
+    subprocess.run([bazel, "build", *_config_flags(config), *targets], cwd=REPO, check=True)
     index = layout_digest(_bazel_outputs(bazel, config, IMAGE_INDEX)[0])
     host = layout_digest(_bazel_outputs(bazel, config, "//server:image_host")[0])
     tarball = _bazel_outputs(bazel, config, "//server:image_tarball")[0]
