@@ -78,6 +78,18 @@ def version_of(path: str) -> str:
     return "?"
 
 
+def docker_daemon_up(docker: str) -> bool:
+    try:
+        return (
+            subprocess.run(
+                [docker, "info"], capture_output=True, timeout=10, check=False
+            ).returncode
+            == 0
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def build_path(found: dict[str, str | None]) -> tuple[str, str]:
     """The path `make build/test/image` takes, and the reason."""
     if found.get("bazel"):
@@ -104,8 +116,9 @@ def main() -> int:
     print(f"\nvenv: {'ready' if venv.exists() else 'not built (make venv)'} ({venv})")
     path, reason = build_path(found)
     print(f"Build path: {path} -- {reason}")
-    if not found.get("docker"):
-        print("No Docker: kind and image loading are unavailable; the local control plane works.")
+    docker = found.get("docker")
+    if not docker or not docker_daemon_up(docker):
+        print("No Docker engine: no kind, no image loading; the local control plane still works.")
     return 0
 
 
