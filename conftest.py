@@ -1,1 +1,8 @@
 """Repository-wide pytest setup: shared plugins are registered here so every test folder sees them."""
+
+# Real-cluster fixtures (kube_cluster, kubectl, namespace); see e2e/cluster_fixtures.py.
+pytest_plugins = [
+    # First: sets GRPC_SSL_CIPHER_SUITES before anything imports grpc (server/cipher_policy.py).
+    "server.tests.cipher_policy_plugin",
+    "e2e.cluster_fixtures",
+]

@@ -1,7 +1,7 @@
 """Entry point: `python -m server` (flags/env in server/config.py).
 
-Sets the TLS cipher policy before grpc creates any credentials, builds the app, and on SIGTERM or
-SIGINT shuts down gracefully (readiness false, in-flight RPCs finish, exit 0).
+Applies the TLS cipher policy before grpc is imported (grpc reads it at import), builds the app,
+and on SIGTERM or SIGINT shuts down gracefully: readiness false, in-flight RPCs finish, exit 0.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ import logging
 import signal
 import sys
 
+from server import cipher_policy, logs
 from server import config as config_module
-from server import logs, tls
 
 log = logging.getLogger("server")
 
 
 async def serve(cfg: config_module.Config) -> int:
+    # Imported here, after cipher_policy.apply(): these import grpc.
+    from server import tls
     from server.app import App
     from server.kube import client as kube_client
     from server.kube.errors import KubeError
@@ -48,9 +50,9 @@ async def serve(cfg: config_module.Config) -> int:
 
 
 def main() -> int:
+    cipher_policy.apply()  # before anything imports grpc
     cfg = config_module.parse()
     logs.setup(cfg.log_level)
-    tls.apply_cipher_policy()  # before grpc creates credentials
     return asyncio.run(serve(cfg))
 
 

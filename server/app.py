@@ -22,7 +22,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyp
 from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
-from server import authz, health, tls
+from server import authz, cipher_policy, health
 from server.http import ProbeServer
 from server.interceptor import ApiInterceptor
 from server.kube.backoff import Backoff
@@ -142,7 +142,7 @@ class App:
             extra={
                 "grpc_port": self.grpc_port,
                 "http_port": self.http_port,
-                "tls": tls.CIPHER_SUITES,
+                "tls12_suites": cipher_policy.CIPHER_SUITES,
             },
         )
 

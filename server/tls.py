@@ -3,8 +3,8 @@
 Policy (what is enforced, and where):
   * Client certificates are required and verified against --client-ca-file by the handshake.
   * TLS 1.3 (BoringSSL's fixed AEAD suites) and TLS 1.2 restricted to ECDHE key exchange with AEAD
-    ciphers: `CIPHER_SUITES`, set as GRPC_SSL_CIPHER_SUITES before grpc creates credentials. TLS
-    1.0/1.1, CBC and static-RSA suites fail the handshake.
+    ciphers: server/cipher_policy.py, which must run before grpc is imported. TLS 1.0/1.1, CBC and
+    static-RSA suites fail the handshake.
   * RPCs additionally require TLS 1.3: grpc reports the negotiated version in the auth context and
     the interceptor rejects anything else with UNAUTHENTICATED (server/interceptor.py). Python's
     grpc has no knob for the handshake's minimum version, hence the two layers.
@@ -18,30 +18,12 @@ file it logs once and keeps serving the last good configuration. It never raises
 from __future__ import annotations
 
 import logging
-import os
 import ssl
 from pathlib import Path
 
 import grpc
 
 log = logging.getLogger(__name__)
-
-CIPHER_SUITES = ":".join(
-    [
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "ECDHE-RSA-AES128-GCM-SHA256",
-        "ECDHE-RSA-AES256-GCM-SHA384",
-        "ECDHE-RSA-CHACHA20-POLY1305",
-    ]
-)
-
-
-def apply_cipher_policy() -> None:
-    """Must run before the first grpc credentials are created (grpc reads it once)."""
-    os.environ["GRPC_SSL_CIPHER_SUITES"] = CIPHER_SUITES
-
 
 Signature = tuple[tuple[int, int, int], ...]
 

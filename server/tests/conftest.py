@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+import grpc
 import pytest
 import pytest_asyncio
 
+from replicant.v1 import replicant_pb2_grpc
 from server import tls
+from server.app import App, Extensions
+from server.config import Config
+from server.tests.fakes import FakeKube, deployment
 from tools import devcerts
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
-
-# grpc reads the cipher list once, when it first builds credentials: set it before any test does.
-tls.apply_cipher_policy()
 
 
 @pytest_asyncio.fixture(autouse=True)
@@ -33,3 +37,104 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pki")
     devcerts.generate(out)
     return out
+
+
+READER = devcerts.READER_ID
+WRITER = devcerts.WRITER_ID
+DEPLOYMENTS = "/apis/apps/v1/deployments"
+
+
+def make_config(pki: Path, **overrides: object) -> Config:
+    values: dict[str, object] = {
+        "bind_address": "127.0.0.1",
+        "grpc_port": 0,
+        "http_port": 0,
+        "tls_cert_file": str(pki / "server.crt"),
+        "tls_key_file": str(pki / "server.key"),
+        "client_ca_file": str(pki / "ca.crt"),
+        "readers": frozenset({READER}),
+        "writers": frozenset({WRITER}),
+        "namespaces": (),
+        "kubeconfig": None,
+        "leader_election_namespace": "default",
+        "leader_election_lease": "replicant-leader",
+        "identity": "test",
+        "shutdown_grace_seconds": 5.0,
+        "log_level": "info",
+    }
+    values.update(overrides)
+    return Config(**values)  # type: ignore[arg-type]
+
+
+def channel(pki: Path, port: int, who: str = "reader", ca: str = "ca.crt") -> grpc.aio.Channel:
+    creds = grpc.ssl_channel_credentials(
+        (pki / ca).read_bytes(),
+        (pki / f"{who}.key").read_bytes(),
+        (pki / f"{who}.crt").read_bytes(),
+    )
+    return grpc.aio.secure_channel(f"127.0.0.1:{port}", creds)
+
+
+def stub(chan: grpc.aio.Channel) -> replicant_pb2_grpc.ReplicaServiceAsyncStub:
+    return replicant_pb2_grpc.ReplicaServiceStub(chan)
+
+
+@dataclass
+class Harness:
+    app: App
+    kube: FakeKube
+    pki: Path
+
+    def channel(self, who: str = "reader") -> grpc.aio.Channel:
+        return channel(self.pki, self.app.grpc_port, who)
+
+    async def wait_ready(self) -> None:
+        for _ in range(500):  # bounded: the fake answers at once
+            if self.app.readiness.ready:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"never ready: {self.app.readiness.reason()}")
+
+
+@contextlib.asynccontextmanager
+async def started(
+    pki: Path, kube: FakeKube, *, extensions: Extensions | None = None, **config: Any
+) -> AsyncIterator[Harness]:
+    credentials = tls.server_credentials(
+        tls.CertificateFiles(
+            str(config.pop("cert", pki / "server.crt")),
+            str(config.pop("key", pki / "server.key")),
+            str(config.pop("ca", pki / "ca.crt")),
+        )
+    )
+    app = App(
+        make_config(pki, **config),
+        kube,
+        credentials=credentials,
+        make_extensions=lambda *_: extensions or Extensions(),
+    )
+    await app.start()
+    try:
+        yield Harness(app, kube, pki)
+    finally:
+        await app.stop()
+
+
+@pytest.fixture
+def kube() -> FakeKube:
+    fake = FakeKube()
+    fake.objects[DEPLOYMENTS] = [
+        deployment("apps", "api", replicas=3, ready=2),
+        deployment("apps", "web", replicas=2, ready=2),
+        deployment("batch", "jobs", replicas=0),
+        deployment("batch", "reports", replicas=1, ready=1),
+        deployment("tools", "grafana", replicas=1),
+    ]
+    return fake
+
+
+@pytest_asyncio.fixture
+async def harness(pki: Path, kube: FakeKube) -> AsyncIterator[Harness]:
+    async with started(pki, kube) as running:
+        await running.wait_ready()
+        yield running

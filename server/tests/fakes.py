@@ -49,6 +49,7 @@ class FakeKube:
         self.list_errors: list[KubeError] = []
         self.watch_errors: list[KubeError] = []
         self.down = False
+        self.fail_lists = False  # the API server answers probes but every list fails
 
     async def request(
         self,
@@ -70,6 +71,8 @@ class FakeKube:
         self.list_calls.append({"path": path, **query})
         if self.list_errors:
             raise self.list_errors.pop(0)
+        if self.fail_lists:
+            raise ApiUnavailableError("list fails")
         items = self.objects.get(path, [])
         start = int(str(query.get("continue") or 0))
         limit = int(str(query.get("limit") or 500))

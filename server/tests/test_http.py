@@ -1,0 +1,93 @@
+"""Probes and metrics on the plaintext port."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
+
+from replicant.v1 import replicant_pb2 as pb
+from server.tests.conftest import Harness, started, stub
+from server.tests.test_shutdown import http_get
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from server.tests.fakes import FakeKube
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_livez_and_readyz_answer_ok_when_ready(harness: Harness) -> None:
+    livez = await http_get(harness.app.http_port, "/livez")
+    readyz = await http_get(harness.app.http_port, "/readyz")
+    assert livez.startswith("HTTP/1.1 200")
+    assert readyz.startswith("HTTP/1.1 200")
+
+
+async def test_readyz_and_grpc_health_agree_when_the_api_server_is_down(
+    pki: Path, kube: FakeKube
+) -> None:
+    kube.down = True
+    async with started(pki, kube) as app:
+        readyz = await http_get(app.app.http_port, "/readyz")
+        async with app.channel("nobody") as chan:  # health needs only a valid certificate
+            health = await health_pb2_grpc.HealthStub(chan).Check(
+                health_pb2.HealthCheckRequest(service="replicant.v1.ReplicaService")
+            )
+    assert readyz.startswith("HTTP/1.1 503")
+    assert "API server" in readyz
+    assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_grpc_health_is_serving_for_both_names_when_ready(harness: Harness) -> None:
+    async with harness.channel("nobody") as chan:
+        for _ in range(300):  # bounded: the publisher pushes readiness once a second
+            overall = await health_pb2_grpc.HealthStub(chan).Check(health_pb2.HealthCheckRequest())
+            if overall.status == health_pb2.HealthCheckResponse.SERVING:
+                break
+            await asyncio.sleep(0.01)
+        service = await health_pb2_grpc.HealthStub(chan).Check(
+            health_pb2.HealthCheckRequest(service="replicant.v1.ReplicaService")
+        )
+    assert overall.status == health_pb2.HealthCheckResponse.SERVING
+    assert service.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_metrics_count_requests_by_method_and_code_and_show_the_cache(
+    harness: Harness,
+) -> None:
+    async with harness.channel("reader") as chan:
+        await stub(chan).GetReplicas(
+            pb.GetReplicasRequest(ref=pb.DeploymentRef(namespace="apps", name="api"))
+        )
+    response = await http_get(harness.app.http_port, "/metrics")
+    body = response.split("\r\n\r\n", 1)[1]
+    method = "replicant.v1.ReplicaService/GetReplicas"
+    assert f'replicant_grpc_requests_total{{method="{method}",code="OK"}} 1' in body
+    assert f'replicant_grpc_request_duration_seconds_count{{method="{method}"}} 1' in body
+    assert 'replicant_cache_objects{resource="deployments"} 5' in body
+    assert 'replicant_cache_synced{resource="deployments"} 1' in body
+    assert "replicant_ready 1" in body
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        ("GET /nope HTTP/1.1", "404"),
+        ("POST /livez HTTP/1.1", "405"),
+        ("garbage", "400"),
+    ],
+)
+async def test_unknown_or_malformed_requests_are_refused(
+    harness: Harness, request_line: str, status: str
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", harness.app.http_port)
+    writer.write(f"{request_line}\r\n\r\n".encode())
+    await writer.drain()
+    response = (await reader.read()).decode()
+    writer.close()
+    await writer.wait_closed()
+    assert response.startswith(f"HTTP/1.1 {status}")

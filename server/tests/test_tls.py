@@ -1,0 +1,163 @@
+"""Mutual TLS: who may connect, which protocol versions and suites, and certificate reload."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import ssl
+import warnings
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+
+from replicant.v1 import replicant_pb2 as pb
+from server import authz
+from server.errors import UnauthenticatedError
+from server.interceptor import _check_transport
+from server.tests.conftest import Harness, channel, started, stub
+from tools import devcerts
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from server.tests.fakes import FakeKube
+
+pytestmark = pytest.mark.asyncio
+
+REQUEST = pb.GetReplicasRequest(ref=pb.DeploymentRef(namespace="apps", name="api"))
+
+
+async def code_with(chan: grpc.aio.Channel) -> grpc.StatusCode:
+    try:
+        await stub(chan).GetReplicas(REQUEST, timeout=5)
+    except grpc.aio.AioRpcError as err:
+        return err.code()
+    return grpc.StatusCode.OK
+
+
+async def test_client_without_certificate_cannot_connect(harness: Harness, pki: Path) -> None:
+    creds = grpc.ssl_channel_credentials((pki / "ca.crt").read_bytes())
+    async with grpc.aio.secure_channel(f"127.0.0.1:{harness.app.grpc_port}", creds) as chan:
+        assert await code_with(chan) == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_client_certificate_from_another_ca_cannot_connect(harness: Harness) -> None:
+    async with harness.channel("untrusted") as chan:
+        assert await code_with(chan) == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_client_certificate_from_the_ca_can_call(harness: Harness) -> None:
+    async with harness.channel("reader") as chan:
+        assert await code_with(chan) == grpc.StatusCode.OK
+
+
+def _handshake(port: int, context: ssl.SSLContext) -> str | None:
+    """The negotiated TLS version, or None if the server refused the handshake."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        try:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls_socket:
+                return tls_socket.version()
+        except (ssl.SSLError, ConnectionError):
+            return None
+
+
+@pytest.mark.parametrize(
+    ("version", "ciphers", "accepted"),
+    [
+        (ssl.TLSVersion.TLSv1_3, None, True),
+        (ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-AES128-GCM-SHA256", True),
+        (ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-AES256-GCM-SHA384", True),
+        # Not in grpc's default list: accepted only because CIPHER_SUITES took effect.
+        (ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-CHACHA20-POLY1305", True),
+        (ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-AES128-SHA256", False),  # CBC
+        (ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-AES128-SHA", False),  # CBC
+        (ssl.TLSVersion.TLSv1_2, "AES128-GCM-SHA256", False),  # no forward secrecy
+        (ssl.TLSVersion.TLSv1_1, "DEFAULT:@SECLEVEL=0", False),
+    ],
+)
+async def test_tls_handshake_policy(
+    harness: Harness, pki: Path, version: ssl.TLSVersion, ciphers: str | None, accepted: bool
+) -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(pki / "ca.crt")
+    context.load_cert_chain(pki / "reader.crt", pki / "reader.key")
+    context.set_alpn_protocols(["h2"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.1 is deprecated: the point
+        context.minimum_version = context.maximum_version = version
+    if ciphers:
+        context.set_ciphers(ciphers)
+    negotiated = await asyncio.to_thread(_handshake, harness.app.grpc_port, context)
+    assert (negotiated is not None) == accepted
+    if accepted:
+        assert negotiated == ("TLSv1.3" if version == ssl.TLSVersion.TLSv1_3 else "TLSv1.2")
+
+
+@pytest.mark.parametrize(
+    ("version", "allowed"), [(b"TLSv1.3", True), (b"TLSv1.2", False), (None, False)]
+)
+async def test_rpcs_require_tls_13(version: bytes | None, allowed: bool) -> None:
+    auth = {"ssl_tls_version": [version]} if version else {}
+    if allowed:
+        _check_transport(auth)
+    else:
+        with pytest.raises(UnauthenticatedError):
+            _check_transport(auth)
+
+
+@pytest.mark.parametrize(
+    ("auth", "expected"),
+    [
+        ({"peer_uri": [b"spiffe://a"], "peer_dns": [b"b.example"]}, "spiffe://a"),
+        ({"peer_uri": [b"spiffe://first", b"spiffe://second"]}, "spiffe://first"),
+        ({"peer_dns": [b"b.example", b"c.example"]}, "b.example"),
+        ({"x509_common_name": [b"writer"]}, None),  # the CN is never an identity
+        ({}, None),
+    ],
+)
+async def test_identity_is_first_uri_san_else_first_dns_san(
+    auth: authz.AuthContext, expected: str | None
+) -> None:
+    assert authz.identity(auth) == expected
+
+
+async def test_dns_san_identity_is_recognised(pki: Path, kube: FakeKube, tmp_path: Path) -> None:
+    for name in ("ca.crt", "ca.key", "server.crt", "server.key"):
+        shutil.copy(pki / name, tmp_path / name)
+    devcerts._leaf(tmp_path, "ops", "ca", "ops", ["DNS:ops.example", "DNS:x.example"], "clientAuth")
+    async with started(tmp_path, kube, readers=frozenset({"ops.example"})) as app:
+        await app.wait_ready()
+        async with channel(tmp_path, app.app.grpc_port, "ops") as chan:
+            assert await code_with(chan) == grpc.StatusCode.OK
+
+
+async def test_certificates_reload_without_restart_and_survive_a_broken_file(
+    pki: Path, kube: FakeKube, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    live = tmp_path / "live"
+    live.mkdir()
+    for name in ("ca.crt", "server.crt", "server.key"):
+        shutil.copy(pki / name, live / name)
+    rotated = tmp_path_factory.mktemp("rotated")
+    devcerts.generate(rotated)
+    async with started(
+        pki, kube, cert=live / "server.crt", key=live / "server.key", ca=live / "ca.crt"
+    ) as app:
+        await app.wait_ready()
+        port = app.app.grpc_port
+        async with channel(pki, port, "reader") as chan:
+            before = await code_with(chan)
+        # A half-written file: the server keeps the last good configuration.
+        (live / "server.key").write_text("garbage")
+        async with channel(pki, port, "reader") as chan:
+            during = await code_with(chan)
+        for name in ("ca.crt", "server.crt", "server.key"):
+            shutil.copy(rotated / name, live / name)
+        async with channel(rotated, port, "reader") as chan:
+            new_pki = await code_with(chan)
+        async with channel(pki, port, "reader") as chan:
+            old_pki = await code_with(chan)
+    assert (before, during, new_pki) == (grpc.StatusCode.OK,) * 3
+    assert old_pki == grpc.StatusCode.UNAVAILABLE
