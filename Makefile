@@ -101,3 +101,53 @@ release: venv ## Write dist/<version>/: chart, SBOM, SHA256SUMS, notes; image in
 	REPLICANT_BIN="$(TOOLS_BIN)" tools/install.sh helm
 	$(PY) -m tools.release all --version "$(VERSION)" --out "$(DIST)/$(VERSION)" \
 		--helm "$(TOOLS_BIN)/helm" --bazel "$(BAZEL_BIN)"
+
+##@ Tools
+
+# Every external tool is pinned in tools/versions.env (KEY=value), read here and by
+# tools/install.sh; builds land in $(REPLICANT_CACHE)/tools/<name>-<version>/.
+include tools/versions.env
+REPLICANT_CACHE ?= $(HOME)/.cache/replicant
+TOOLS_BIN ?= $(CURDIR)/.cache/bin
+export REPLICANT_CACHE
+
+.PHONY: tools
+tools: ## Build the pinned tools (tools/versions.env) from the Go module proxy; a no-op when cached.
+	REPLICANT_BIN="$(TOOLS_BIN)" tools/install.sh
+
+.PHONY: tools-list
+tools-list: ## Print every pinned tool with its version.
+	@tools/install.sh --list
+
+##@ Local cluster
+
+# A real control plane without Docker: etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler and a kwok fake node, all on 127.0.0.1, state in $(CLUSTER_DIR).
+CLUSTER_DIR ?= $(CURDIR)/.cache/cluster
+CLUSTER = REPLICANT_BIN="$(TOOLS_BIN)" $(PYTHON) -m tools.cluster --state-dir "$(CLUSTER_DIR)"
+
+.PHONY: cluster-up
+cluster-up: tools ## Start the local control plane (idempotent) and print `export KUBECONFIG=...`.
+	$(CLUSTER) up
+
+.PHONY: cluster-down
+cluster-down: ## Stop only the processes cluster-up started, free their ports, remove the state.
+	$(CLUSTER) down
+
+.PHONY: cluster-status
+cluster-status: ## Show each component, /readyz and the fake node.
+	$(CLUSTER) status
+
+##@ kind (needs Docker)
+
+KIND_CLUSTER ?= replicant
+
+.PHONY: kind-up
+kind-up: tools ## Create a kind cluster from the digest-pinned node image (needs a Docker engine).
+	"$(TOOLS_BIN)/kind" get clusters 2>/dev/null | grep -qx "$(KIND_CLUSTER)" || \
+		"$(TOOLS_BIN)/kind" create cluster --name "$(KIND_CLUSTER)" \
+			--image "$(KIND_NODE_IMAGE)" --config tools/kind-config.yaml --wait 120s
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster.
+	"$(TOOLS_BIN)/kind" delete cluster --name "$(KIND_CLUSTER)"

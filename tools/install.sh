@@ -98,6 +98,25 @@ build_one() {
 		;;
 	*) die "unknown recipe ${recipe}" ;;
 	esac
+	if [[ "${name}" == kwok ]]; then
+		kwok_stages "${out}"
+	fi
+}
+
+# The kwok binary ships no default stages (kwokctl adds them when it starts kwok),
+# so take the upstream stage definitions of the same, go.sum-verified module version
+# from the module cache: nodes become Ready and keep heart-beating, pods become
+# Running/Ready, complete, and are deleted when asked to.
+kwok_stages() {
+	local out="$1" dir stage
+	dir="$(cd "${out}" && GOFLAGS=-buildvcs=false GOWORK=off "${GO}" mod download -json \
+		"sigs.k8s.io/kwok@${KWOK_VERSION}" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')"
+	[[ -d "${dir}/kustomize/stage" ]] || die "kwok ${KWOK_VERSION} module has no kustomize/stage"
+	for stage in node/fast/node-initialize node/heartbeat/node-heartbeat \
+		pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+		printf -- '---\n# from sigs.k8s.io/kwok@%s kustomize/stage/%s.yaml\n' "${KWOK_VERSION}" "${stage}"
+		cat "${dir}/kustomize/stage/${stage}.yaml"
+	done >"${out}/stages.yaml"
 }
 
 # Builds into a temporary folder and renames it into place, so an interrupted build

@@ -11,9 +11,13 @@ keep generation to a few milliseconds each.
 from __future__ import annotations
 
 import base64
+import shutil
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 CA_NAME = "ca"
 SERVER_NAME = "apiserver"
@@ -56,16 +60,25 @@ class PKIError(RuntimeError):
 
 
 def _openssl(*args: str, cwd: Path) -> None:
-    result = subprocess.run(
-        ["openssl", *args], cwd=cwd, capture_output=True, text=True, check=False
-    )
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise PKIError("the openssl command is needed to make the cluster's certificates")
+    result = subprocess.run([openssl, *args], cwd=cwd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise PKIError(f"openssl {args[0]} failed: {result.stderr.strip()}")
 
 
 def _new_key(name: str, pki: Path) -> None:
-    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-out", f"{name}.key", cwd=pki)
+    _openssl(
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        f"{name}.key",
+        cwd=pki,
+    )
     (pki / f"{name}.key").chmod(0o600)
 
 
@@ -76,23 +89,52 @@ def _subject(user: str, groups: tuple[str, ...]) -> str:
 def _sign(name: str, subject: str, extensions: str, pki: Path) -> None:
     """Key + CSR + certificate signed by the local CA, with the given v3 extensions."""
     _new_key(name, pki)
-    _openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr",
-             cwd=pki)
+    _openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr", cwd=pki)
     (pki / f"{name}.ext").write_text(extensions)
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{CA_NAME}.crt",
-             "-CAkey", f"{CA_NAME}.key", "-CAcreateserial", "-days", VALID_DAYS,
-             "-sha256", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=pki)
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        f"{CA_NAME}.crt",
+        "-CAkey",
+        f"{CA_NAME}.key",
+        "-CAcreateserial",
+        "-days",
+        VALID_DAYS,
+        "-sha256",
+        "-extfile",
+        f"{name}.ext",
+        "-out",
+        f"{name}.crt",
+        cwd=pki,
+    )
     for leftover in (f"{name}.csr", f"{name}.ext"):
         (pki / leftover).unlink()
 
 
 def _make_ca(pki: Path) -> None:
     _new_key(CA_NAME, pki)
-    _openssl("req", "-x509", "-new", "-key", f"{CA_NAME}.key", "-subj",
-             "/CN=replicant-local-ca", "-days", VALID_DAYS, "-sha256",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             "-out", f"{CA_NAME}.crt", cwd=pki)
+    _openssl(
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        f"{CA_NAME}.key",
+        "-subj",
+        "/CN=replicant-local-ca",
+        "-days",
+        VALID_DAYS,
+        "-sha256",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-out",
+        f"{CA_NAME}.crt",
+        cwd=pki,
+    )
 
 
 def _make_server_cert(pki: Path) -> None:
@@ -116,8 +158,7 @@ def _make_client_cert(client: ClientIdentity, pki: Path) -> None:
 
 def _make_service_account_key(pki: Path) -> None:
     _new_key(SA_KEY_NAME, pki)
-    _openssl("pkey", "-in", f"{SA_KEY_NAME}.key", "-pubout", "-out", f"{SA_KEY_NAME}.pub",
-             cwd=pki)
+    _openssl("pkey", "-in", f"{SA_KEY_NAME}.key", "-pubout", "-out", f"{SA_KEY_NAME}.pub", cwd=pki)
 
 
 def ensure_pki(pki: Path) -> bool:

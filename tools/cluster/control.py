@@ -1,0 +1,345 @@
+"""Bring the local control plane up and down, whole or one component at a time.
+
+`up` is "make it so": it starts whatever is not running (so it is idempotent, and it
+also restarts a crashed component after reporting its log tail) and returns once the
+API server is ready, a ServiceAccount exists (the controller manager works) and the
+kwok node is Ready. `down` stops only processes recorded in the state directory,
+waits for their ports to be free, and removes the state.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import ssl
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tools.cluster import api, components, pki, process
+from tools.cluster.components import (
+    APISERVER,
+    CONTROLLER_MANAGER,
+    ETCD,
+    KWOK,
+    ORDER,
+    SCHEDULER,
+    Ports,
+)
+from tools.cluster.paths import Layout, bin_dir
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+ETCD_READY_TIMEOUT_S = 30.0
+APISERVER_READY_TIMEOUT_S = 90.0
+COMPONENT_READY_TIMEOUT_S = 60.0
+POLL_S = 0.2
+
+
+class ClusterError(RuntimeError):
+    """Something the user has to look at; the message says what and where."""
+
+
+class ComponentCrashedError(ClusterError):
+    """A component exited while we waited for the cluster; carries its log tail."""
+
+    def __init__(self, component: str, log_path: Path) -> None:
+        super().__init__(
+            f"{component} exited; last lines of {log_path}:\n{process.log_tail(log_path)}"
+        )
+        self.component = component
+
+
+def say(message: str) -> None:
+    print(f"[cluster] {message}", flush=True)
+
+
+@dataclass
+class Cluster:
+    """One cluster's state directory plus the binaries that run it."""
+
+    layout: Layout
+    binaries: Path = field(default_factory=bin_dir)
+    started_at: float = field(default_factory=time.monotonic)
+
+    # -- paths and records -------------------------------------------------
+
+    def binary(self, name: str) -> Path:
+        path = self.binaries / name
+        if not os.access(path, os.X_OK):
+            raise ClusterError(f"{path} is missing; run `make tools` first")
+        return path
+
+    def kwok_stages(self) -> Path:
+        """The stage config `make tools` extracted next to the pinned kwok binary."""
+        stages = self.binary(KWOK).resolve().parent / "stages.yaml"
+        if not stages.is_file():
+            raise ClusterError(f"{stages} is missing; run `make tools` again")
+        return stages
+
+    def record(self, name: str) -> process.PidRecord | None:
+        return process.read_record(self.layout.pid_for(name))
+
+    def running(self, name: str) -> bool:
+        record = self.record(name)
+        return record is not None and process.is_alive(record)
+
+    def ports(self) -> Ports:
+        ports = Ports.load(self.layout.ports_file)
+        if ports is None:
+            raise ClusterError(f"no cluster in {self.layout.root} (run `make cluster-up`)")
+        return ports
+
+    def client(self) -> api.Client:
+        pki_dir = self.layout.pki
+        return api.Client(
+            components.apiserver_url(self.ports()),
+            pki_dir / f"{pki.CA_NAME}.crt",
+            pki_dir / f"{pki.ADMIN.file_stem}.crt",
+            pki_dir / f"{pki.ADMIN.file_stem}.key",
+        )
+
+    def elapsed(self) -> str:
+        return f"{time.monotonic() - self.started_at:.1f}s"
+
+    # -- starting ------------------------------------------------------------
+
+    def argv(self, name: str) -> list[str]:
+        ports = self.ports()
+        builders: dict[str, Callable[[], list[str]]] = {
+            ETCD: lambda: components.etcd_argv(self.binary(ETCD), self.layout, ports),
+            APISERVER: lambda: components.apiserver_argv(
+                self.binary(APISERVER), self.layout, ports
+            ),
+            CONTROLLER_MANAGER: lambda: components.controller_manager_argv(
+                self.binary(CONTROLLER_MANAGER), self.layout, ports
+            ),
+            SCHEDULER: lambda: components.scheduler_argv(
+                self.binary(SCHEDULER), self.layout, ports
+            ),
+            KWOK: lambda: components.kwok_argv(self.binary(KWOK), self.layout, self.kwok_stages()),
+        }
+        return builders[name]()
+
+    def start(self, name: str) -> None:
+        """Start one component unless it runs; refuses if its port is taken."""
+        if self.running(name):
+            return
+        busy = [port for port in self.ports().for_component(name) if not process.port_is_free(port)]
+        if busy:
+            raise ClusterError(f"cannot start {name}: port(s) {busy} on 127.0.0.1 are in use")
+        record = process.start(
+            self.argv(name), self.layout.log_for(name), self.layout.pid_for(name)
+        )
+        say(f"started {name} (pid {record.pid}, log {self.layout.log_for(name)})")
+
+    def wait_for(
+        self, what: str, ready: Callable[[], bool], watch: tuple[str, ...], timeout_s: float
+    ) -> None:
+        """Poll `ready` until true; fail fast if a watched component exits."""
+        deadline = time.monotonic() + timeout_s
+        for _ in range(int(timeout_s / POLL_S) + 1):
+            if ready():
+                say(f"{what} ready after {self.elapsed()}")
+                return
+            for name in watch:
+                if not self.running(name):
+                    raise ComponentCrashedError(name, self.layout.log_for(name))
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_S)
+        raise ClusterError(f"{what} not ready after {timeout_s:.0f}s; logs in {self.layout.logs}")
+
+    # -- readiness probes -------------------------------------------------
+
+    def etcd_ready(self) -> bool:
+        return api.plain_get_ok(f"http://127.0.0.1:{self.ports().etcd_client}/health")
+
+    def apiserver_ready(self) -> bool:
+        return self.client().is_ready()
+
+    def local_healthz_ok(self, port: int) -> bool:
+        """Controller manager / scheduler /healthz (self-signed serving cert)."""
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        try:
+            url = f"https://127.0.0.1:{port}/healthz"
+            with urllib.request.urlopen(url, timeout=2, context=context) as resp:
+                return int(resp.status) == 200
+        except OSError:
+            return False
+
+    def node_ready(self) -> bool:
+        try:
+            node = self.client().get_json(f"/api/v1/nodes/{components.FAKE_NODE}")
+        except api.APIError:
+            return False
+        conditions = node.get("status", {}).get("conditions", [])
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+    def default_service_account_exists(self) -> bool:
+        try:
+            self.client().get_json("/api/v1/namespaces/default/serviceaccounts/default")
+        except api.APIError:
+            return False
+        return True
+
+    def ensure_fake_node(self) -> None:
+        status, text = self.client().request(
+            "POST", "/api/v1/nodes", components.fake_node_manifest()
+        )
+        if status not in (201, 409):  # 409: it exists already, which is fine
+            raise ClusterError(f"creating node {components.FAKE_NODE}: HTTP {status}: {text[:300]}")
+
+    def healthy(self) -> bool:
+        return (
+            all(self.running(name) for name in ORDER)
+            and self.apiserver_ready()
+            and self.node_ready()
+        )
+
+    # -- commands ------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """State dir, ports (chosen once, then reused), PKI and kubeconfigs."""
+        self.layout.make_dirs()
+        if Ports.load(self.layout.ports_file) is None:
+            Ports(*process.pick_free_ports(5)).save(self.layout.ports_file)
+        if pki.ensure_pki(self.layout.pki):
+            say(f"generated CA, certificates and service-account key in {self.layout.pki}")
+        components.write_kubeconfigs(self.layout, self.ports())
+
+    def report_crashed(self) -> None:
+        for name in ORDER:
+            record = self.record(name)
+            if record is not None and not process.is_alive(record):
+                say(
+                    f"{name} (pid {record.pid}) is not running; restarting it. Last log lines:\n"
+                    f"{process.log_tail(self.layout.log_for(name))}"
+                )
+
+    def up(self) -> None:
+        for name in ORDER:
+            self.binary(name)  # fail before touching anything if `make tools` is needed
+        self.prepare()
+        if self.healthy():
+            say(f"already running ({self.layout.root})")
+            return
+        self.report_crashed()
+        self.start(ETCD)
+        self.wait_for("etcd", self.etcd_ready, (ETCD,), ETCD_READY_TIMEOUT_S)
+        self.start(APISERVER)
+        self.wait_for(
+            "kube-apiserver /readyz",
+            self.apiserver_ready,
+            (ETCD, APISERVER),
+            APISERVER_READY_TIMEOUT_S,
+        )
+        for name in (CONTROLLER_MANAGER, SCHEDULER, KWOK):
+            self.start(name)
+        self.ensure_fake_node()
+        self.wait_for(
+            f"node {components.FAKE_NODE}", self.node_ready, ORDER, COMPONENT_READY_TIMEOUT_S
+        )
+        self.wait_for(
+            "default ServiceAccount",
+            self.default_service_account_exists,
+            ORDER,
+            COMPONENT_READY_TIMEOUT_S,
+        )
+        ports = self.ports()
+        self.wait_for(
+            "kube-scheduler",
+            lambda: self.local_healthz_ok(ports.scheduler),
+            ORDER,
+            COMPONENT_READY_TIMEOUT_S,
+        )
+
+    def stop_component(self, name: str) -> None:
+        record = self.record(name)
+        if record is None or not process.is_alive(record):
+            say(f"{name} is not running")
+        else:
+            killed = process.stop(record)
+            say(f"{'killed' if killed else 'stopped'} {name} (pid {record.pid})")
+        self.layout.pid_for(name).unlink(missing_ok=True)
+        ports = Ports.load(self.layout.ports_file)
+        busy = process.wait_ports_free(ports.for_component(name)) if ports else []
+        if busy:
+            raise ClusterError(f"{name} stopped but port(s) {busy} are still in use")
+
+    def start_apiserver(self) -> None:
+        self.prepare()
+        if not self.running(ETCD):
+            raise ClusterError("etcd is not running; use `python -m tools.cluster up`")
+        self.start(APISERVER)
+        self.wait_for(
+            "kube-apiserver /readyz",
+            self.apiserver_ready,
+            (ETCD, APISERVER),
+            APISERVER_READY_TIMEOUT_S,
+        )
+
+    def down(self) -> None:
+        if not self.layout.root.exists():
+            say(f"no cluster state in {self.layout.root}; nothing to do")
+            return
+        for name in reversed(ORDER):
+            if self.layout.pid_for(name).exists():
+                self.stop_component(name)
+        ports = Ports.load(self.layout.ports_file)
+        busy = process.wait_ports_free(ports.all()) if ports else []
+        if busy:
+            raise ClusterError(f"ports {busy} still in use after stopping every component")
+        remove_state(self.layout)
+        say(f"removed {self.layout.root}")
+
+    def status(self) -> bool:
+        ports = Ports.load(self.layout.ports_file)
+        if ports is None:
+            say(f"no cluster in {self.layout.root}")
+            return False
+        for name in ORDER:
+            record = self.record(name)
+            state = "running" if self.running(name) else "NOT running"
+            pid = f" pid {record.pid}" if record else ""
+            say(f"{name:<24}{state}{pid}")
+        ready, node = self.apiserver_ready(), self.node_ready()
+        say(
+            f"{'api /readyz':<24}{'ok' if ready else 'FAILING'} ({components.apiserver_url(ports)})"
+        )
+        say(f"{'node ' + components.FAKE_NODE:<24}{'Ready' if node else 'not Ready'}")
+        return ready and node and all(self.running(name) for name in ORDER)
+
+
+def remove_state(layout: Layout) -> None:
+    """Remove a state dir, but only one that looks like ours (a typo'd --state-dir
+    pointing at $HOME must not be wiped)."""
+    if not (layout.ports_file.exists() or layout.pids.exists() or layout.pki.exists()):
+        raise ClusterError(f"{layout.root} does not look like a cluster state dir; not removing")
+    shutil.rmtree(layout.root)
+
+
+@contextmanager
+def locked(layout: Layout) -> Iterator[None]:
+    """Serialise commands on one state dir (two `make cluster-up` at once)."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with layout.lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def print_env(layout: Layout) -> None:
+    print(f"export KUBECONFIG={layout.admin_kubeconfig}")
+
+
+def fail(err: ClusterError) -> int:
+    print(f"[cluster] ERROR: {err}", file=sys.stderr, flush=True)
+    return 1

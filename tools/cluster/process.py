@@ -1,0 +1,171 @@
+"""Start, find and stop the control-plane processes this tool itself started.
+
+Each started process gets a pid record (pid + kernel start time + executable) in the
+state directory. Stopping checks that record against /proc before sending a signal,
+so a pid the kernel has since reused for someone else's process is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+STOP_TIMEOUT_S = 15.0
+PORT_FREE_TIMEOUT_S = 10.0
+POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class PidRecord:
+    """Identity of a started process, stable across pid reuse."""
+
+    pid: int
+    start_ticks: int
+    executable: str
+
+
+def _proc_stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces; everything after its ")" splits.
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def _start_ticks(pid: int) -> int | None:
+    fields = _proc_stat_fields(pid)
+    # starttime is field 22 of /proc/pid/stat, i.e. index 19 after pid and comm.
+    return int(fields[19]) if fields else None
+
+
+def is_alive(record: PidRecord) -> bool:
+    """True if the recorded process still runs (a zombie counts as exited)."""
+    fields = _proc_stat_fields(record.pid)
+    if fields is None or fields[0] in ("Z", "X"):
+        return False
+    return int(fields[19]) == record.start_ticks
+
+
+def start(argv: list[str], log_path: Path, pid_path: Path) -> PidRecord:
+    """Start argv detached in its own session, output appended to log_path."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        log.write(f"\n--- started {time.strftime('%Y-%m-%dT%H:%M:%S')}: {argv[0]}\n".encode())
+        log.flush()
+        # A new session so Ctrl-C in the terminal that ran `make cluster-up` (or the
+        # end of the pytest process) does not take the cluster down with it.
+        child = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    ticks = _start_ticks(child.pid)
+    record = PidRecord(child.pid, ticks if ticks is not None else -1, argv[0])
+    pid_path.parent.mkdir(parents=True, exist_ok=True)
+    pid_path.write_text(json.dumps(asdict(record)))
+    return record
+
+
+def read_record(pid_path: Path) -> PidRecord | None:
+    try:
+        data = json.loads(pid_path.read_text())
+        return PidRecord(int(data["pid"]), int(data["start_ticks"]), str(data["executable"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if the process is our own child (avoids zombies)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _wait_gone(record: PidRecord, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    for _ in range(int(timeout_s / POLL_S) + 1):
+        _reap(record.pid)
+        if not is_alive(record):
+            return True
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(POLL_S)
+    return not is_alive(record)
+
+
+def stop(record: PidRecord, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+    """SIGTERM, then SIGKILL after timeout_s. True if it had to be killed."""
+    if not is_alive(record):
+        return False
+    try:
+        os.kill(record.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    if _wait_gone(record, timeout_s):
+        return False
+    try:
+        os.kill(record.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    _wait_gone(record, 5.0)
+    return True
+
+
+def port_is_free(port: int) -> bool:
+    """True if 127.0.0.1:port can be bound (the way a server would bind it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_ports_free(ports: list[int], timeout_s: float = PORT_FREE_TIMEOUT_S) -> list[int]:
+    """Wait until every port is free; returns those still busy at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    busy = [port for port in ports if not port_is_free(port)]
+    for _ in range(int(timeout_s / POLL_S) + 1):
+        if not busy or time.monotonic() >= deadline:
+            break
+        time.sleep(POLL_S)
+        busy = [port for port in busy if not port_is_free(port)]
+    return busy
+
+
+def pick_free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports from the kernel's ephemeral range.
+
+    All sockets stay open until every port is chosen, so the same port is never
+    returned twice; another program could still take one before we bind it, which
+    cluster-up reports as a crashed component.
+    """
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def log_tail(log_path: Path, lines: int = 30) -> str:
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
