@@ -57,9 +57,25 @@ def ready_pods(pods: dict[str, Any]) -> int:
     return count
 
 
-def template_hash(kubectl: Kubectl, namespace: str) -> set[str]:
+def rollout_complete(deployment: dict[str, Any]) -> bool:
+    """What `kubectl rollout status` waits for: only updated, available pods remain."""
+    status = deployment["status"]
+    return bool(
+        status.get("observedGeneration", 0) >= deployment["metadata"]["generation"]
+        and status.get("updatedReplicas") == DESIRED
+        and status.get("replicas") == DESIRED
+        and status.get("availableReplicas") == DESIRED
+    )
+
+
+def template_hashes(kubectl: Kubectl, namespace: str) -> set[str]:
+    """pod-template-hash of the pods that are not terminating."""
     pods = get_json(kubectl, "pods", "-n", namespace, "-l", SELECTOR)
-    return {pod["metadata"]["labels"]["pod-template-hash"] for pod in pods["items"]}
+    return {
+        pod["metadata"]["labels"]["pod-template-hash"]
+        for pod in pods["items"]
+        if not pod["metadata"].get("deletionTimestamp")
+    }
 
 
 def test_helm_upgrade_keeps_desired_replicas_ready_throughout(
@@ -77,7 +93,7 @@ def test_helm_upgrade_keeps_desired_replicas_ready_throughout(
     kubectl("apply", "-f", "-", stdin=json.dumps(secret))
     release = helmtool.Release(RELEASE, namespace, kube_cluster.kubeconfig)
     release.install({}, tmp_path)
-    before = template_hash(kubectl, namespace)
+    before = template_hashes(kubectl, namespace)
 
     samples = ReadySamples()
     with tempfile.TemporaryDirectory() as workdir:
@@ -87,13 +103,15 @@ def test_helm_upgrade_keeps_desired_replicas_ready_throughout(
                 "--wait", "--timeout", "4m", *values]  # fmt: skip
         with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) as upgrade:  # fmt: skip
+            # Helm's --wait returns once the new pods are ready, before the old ReplicaSet is
+            # scaled down: keep polling until the Deployment reports the rollout complete.
             for _ in range(MAX_POLLS):
-                finished = upgrade.poll() is not None
+                helm_done = upgrade.poll() is not None
                 deployment = get_json(kubectl, "deployment", RELEASE, "-n", namespace)
                 pods = get_json(kubectl, "pods", "-n", namespace, "-l", SELECTOR)
                 samples.deployment_ready.append(deployment["status"].get("readyReplicas", 0))
                 samples.pods_ready.append(ready_pods(pods))
-                if finished:
+                if helm_done and (upgrade.returncode != 0 or rollout_complete(deployment)):
                     break
             _, stderr = upgrade.communicate(timeout=UPGRADE_TIMEOUT_S)
 
@@ -103,7 +121,7 @@ def test_helm_upgrade_keeps_desired_replicas_ready_throughout(
     print(f"\nhelm upgrade: {len(samples.deployment_ready)} polls, minimum ready seen "
           f"{samples.minimum} (desired {DESIRED})")  # fmt: skip
     assert upgrade.returncode == 0, stderr
-    assert after["status"]["updatedReplicas"] == DESIRED
-    assert template_hash(kubectl, namespace).isdisjoint(before), "the pods were not replaced"
+    assert rollout_complete(after)
+    assert template_hashes(kubectl, namespace).isdisjoint(before), "the pods were not replaced"
     assert samples.minimum >= DESIRED
     release.helm("uninstall", RELEASE, "--wait", check=False)
