@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from tools.cluster.control import Cluster, ClusterError
-from tools.cluster.paths import REPO_ROOT, bin_dir, resolve_state_dir
+from tools.cluster import process
+from tools.cluster.control import Cluster, ClusterError, locked
+from tools.cluster.paths import REPO_ROOT, Layout, bin_dir, resolve_state_dir
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -120,17 +121,50 @@ def kube_cluster() -> Iterator[KubeCluster]:
     if missing:
         skip_or_fail(f"local control-plane tools missing: {', '.join(missing)} (run `make tools`)")
     layout = resolve_state_dir(None)
-    started_here = not Cluster(layout).healthy() if layout.ports_file.exists() else True
-    if started_here:
-        cluster_cli("up", layout.root)
-    with pytest.MonkeyPatch.context() as env:
-        # Code under test that builds its own client from the environment sees it too.
-        env.setenv("KUBECONFIG", str(layout.admin_kubeconfig))
-        try:
+    fresh = not layout.ports_file.exists()
+    join_session(layout)
+    try:
+        if not Cluster(layout).healthy():
+            cluster_cli("up", layout.root)
+            if fresh:
+                layout.auto_started.touch()
+        with pytest.MonkeyPatch.context() as env:
+            # Code under test that builds its own client from the environment sees it too.
+            env.setenv("KUBECONFIG", str(layout.admin_kubeconfig))
             yield KubeCluster(layout.admin_kubeconfig, bin_dir() / "kubectl", layout.root)
-        finally:
-            if started_here:
-                cluster_cli("down", layout.root)
+    finally:
+        leave_session(layout)
+
+
+# Several pytest sessions (developers, CI jobs, one engineer's watch loop) may share
+# one state dir. Each registers itself; a cluster that a session auto-started is
+# stopped by the last session to leave, never under another one's feet. A cluster
+# from `make cluster-up` (no auto-started marker) is left running.
+
+
+def join_session(layout: Layout) -> None:
+    me = process.record_of(os.getpid(), sys.executable)
+    process.write_record(layout.sessions / f"{os.getpid()}.json", me)
+
+
+def other_sessions_alive(layout: Layout) -> bool:
+    alive = False
+    for path in layout.sessions.glob("*.json"):
+        record = process.read_record(path)
+        if record is not None and process.is_alive(record):
+            alive = True
+        else:
+            path.unlink(missing_ok=True)  # a session that died without leaving
+    return alive
+
+
+def leave_session(layout: Layout) -> None:
+    (layout.sessions / f"{os.getpid()}.json").unlink(missing_ok=True)
+    if not layout.auto_started.exists():
+        return
+    with locked(layout):
+        if not other_sessions_alive(layout):
+            Cluster(layout).down()
 
 
 def run_kubectl(

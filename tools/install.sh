@@ -5,7 +5,7 @@
 #   ${REPLICANT_CACHE:-~/.cache/replicant}/tools/<name>-<version>/<binary>
 #
 # then points the stable symlinks in <repo>/.cache/bin/ at them, which is what the
-# Makefile, tools/cluster.py and the tests use. A tool already in the cache is only
+# Makefile, tools/cluster/ and the tests use. A tool already in the cache is only
 # re-linked, so a second run is a no-op that takes about a second.
 #
 # Why build instead of downloading release binaries: only the language registries are
@@ -15,7 +15,7 @@
 # Usage:
 #   tools/install.sh                  build/link every tool
 #   tools/install.sh kwok helm        only these tools (names as in `--list`)
-#   tools/install.sh --list           print "name version binary" per tool
+#   tools/install.sh --list           print "name version recipe" per tool
 #   tools/install.sh --regen-mods     rewrite tools/kube and tools/etcd go.mod/go.sum
 #                                     after bumping KUBERNETES_VERSION or ETCD_VERSION
 set -euo pipefail
@@ -128,15 +128,16 @@ install_one() {
 		log "${name} ${version}: cached"
 	else
 		local tmp="${dest}.tmp.$$" start=${SECONDS}
-		rm -rf "${tmp}"
+		rm -rf "${tmp}" "${dest}" # a dest without its binary is a broken leftover
 		mkdir -p "${tmp}"
 		log "${name} ${version}: building ..."
 		if ! build_one "${name}" "${version}" "${recipe}" "${tmp}"; then
 			rm -rf "${tmp}"
 			die "${name} ${version}: build failed after $((SECONDS - start))s"
 		fi
-		rm -rf "${dest}"
-		mv "${tmp}" "${dest}"
+		# -T: never move into a dest that a concurrent `make tools` finished first;
+		# then keep that one (same inputs, same binary) and drop ours.
+		mv -T "${tmp}" "${dest}" 2>/dev/null || rm -rf "${tmp}"
 		log "${name} ${version}: built in $((SECONDS - start))s"
 	fi
 	mkdir -p "${BIN_DIR}"

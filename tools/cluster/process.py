@@ -70,11 +70,19 @@ def start(argv: list[str], log_path: Path, pid_path: Path) -> PidRecord:
             start_new_session=True,
             close_fds=True,
         )
-    ticks = _start_ticks(child.pid)
-    record = PidRecord(child.pid, ticks if ticks is not None else -1, argv[0])
+    record = record_of(child.pid, argv[0])
+    write_record(pid_path, record)
+    return record
+
+
+def record_of(pid: int, executable: str) -> PidRecord:
+    ticks = _start_ticks(pid)
+    return PidRecord(pid, ticks if ticks is not None else -1, executable)
+
+
+def write_record(pid_path: Path, record: PidRecord) -> None:
     pid_path.parent.mkdir(parents=True, exist_ok=True)
     pid_path.write_text(json.dumps(asdict(record)))
-    return record
 
 
 def read_record(pid_path: Path) -> PidRecord | None:
