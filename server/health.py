@@ -1,9 +1,9 @@
 """Readiness: one truth for gRPC health, /readyz and the UNAVAILABLE answer of reads.
 
 Ready means: not shutting down, every cache synced, and the API server answered the probe within
-its window (server/kube/probe.py). Reads check `Readiness.ready` on every call; gRPC health
-(overall "" and replicant.v1.ReplicaService) is pushed by `publish_health` once a second, so
-watchers see NOT_SERVING within a second of the truth changing, and at once on shutdown.
+its window (server/kube/probe.py). Reads check the same on every call but ignore the first
+condition (see `reason`). gRPC health (overall "" and replicant.v1.ReplicaService) is pushed by
+`publish_health` every 0.25 s, and at once on shutdown.
 """
 
 from __future__ import annotations
@@ -50,9 +50,13 @@ class Readiness:
     def ready(self) -> bool:
         return not self.reason()
 
-    def reason(self) -> str:
-        """Why the server is not ready ("" when it is)."""
-        if self.draining:
+    def reason(self, *, for_reads: bool = False) -> str:
+        """Why the server is not ready ("" when it is).
+
+        `for_reads` ignores draining: while shutting down, probes say "not ready" so no new traffic
+        comes, but calls that still arrive are answered from the (still fresh) cache.
+        """
+        if self.draining and not for_reads:
             return "shutting down"
         if not self._api_server.reachable:
             return "Kubernetes API server not answered recently"
@@ -72,7 +76,7 @@ async def set_health(servicer: health_aio.HealthServicer, serving: bool) -> None
 
 
 async def publish_health(
-    readiness: Readiness, servicer: health_aio.HealthServicer, period: float = 1.0
+    readiness: Readiness, servicer: health_aio.HealthServicer, period: float = 0.25
 ) -> None:
     """Push readiness into grpc.health.v1 whenever it changes (runs until cancelled)."""
     current: bool | None = None

@@ -92,7 +92,7 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         return replicant_pb2.SetReplicasResponse(desired=desired_proto(stored))
 
     def _require_ready(self) -> None:
-        reason = self._readiness.reason()
+        reason = self._readiness.reason(for_reads=True)
         if reason:
             raise NotReadyError(f"not ready: {reason}")
 

@@ -1,0 +1,205 @@
+"""replicant's API against the real local API server: generated client and grpcurl, over mTLS."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+
+from e2e.server_process import ServerProcess, eventually, start_server
+from replicant.v1 import replicant_pb2 as pb
+from tools import devcerts
+from tools.cluster.paths import bin_dir
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from e2e.cluster_fixtures import KubeCluster, Kubectl
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pki")
+    devcerts.generate(out)
+    return out
+
+
+@pytest.fixture
+def server(
+    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, pki: Path, tmp_path: Path
+) -> Iterator[ServerProcess]:
+    for name, replicas in (("api", 3), ("web", 2), ("worker", 0)):
+        kubectl(
+            "create", "deployment", name, "--image=nginx", f"--replicas={replicas}", "-n", namespace
+        )
+    proc = start_server(
+        kube_cluster.kubeconfig, pki, tmp_path / "server.log", namespaces=[namespace]
+    )
+    try:
+        eventually("readyz 200", lambda: proc.http("/readyz")[0] == 200)
+        yield proc
+    finally:
+        assert proc.terminate() == 0
+
+
+def code_of(call: Callable[[], object]) -> grpc.StatusCode:
+    try:
+        call()
+    except grpc.RpcError as err:
+        return err.code()
+    return grpc.StatusCode.OK
+
+
+def grpcurl(
+    server: ServerProcess, who: str | None, *args: str, data: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    argv = [str(bin_dir() / "grpcurl"), "-cacert", str(server.pki / "ca.crt")]
+    if who:
+        argv += ["-cert", str(server.pki / f"{who}.crt"), "-key", str(server.pki / f"{who}.key")]
+    if data is not None:
+        argv += ["-d", data]
+    argv += [f"127.0.0.1:{server.grpc_port}", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_get_and_list_via_generated_client(server: ServerProcess, namespace: str) -> None:
+    with server.channel("reader") as chan:
+        stub = server.stub(chan)
+        got = stub.GetReplicas(
+            pb.GetReplicasRequest(ref=pb.DeploymentRef(namespace=namespace, name="api"))
+        )
+        first = stub.ListDeployments(pb.ListDeploymentsRequest(namespace=namespace, page_size=2))
+        second = stub.ListDeployments(
+            pb.ListDeploymentsRequest(
+                namespace=namespace, page_size=2, page_token=first.next_page_token
+            )
+        )
+    assert got.deployment.current.spec_replicas == 3
+    assert not got.deployment.HasField("desired")
+    assert [d.ref.name for d in first.deployments] == ["api", "web"]
+    assert [d.ref.name for d in second.deployments] == ["worker"]
+    assert second.next_page_token == ""
+
+
+def test_set_replicas_passes_authz_and_validation(server: ServerProcess, namespace: str) -> None:
+    # TODO(issue 5): once the ReplicaTarget store is wired, expect OK and the stored DesiredState.
+    request = pb.SetReplicasRequest(
+        ref=pb.DeploymentRef(namespace=namespace, name="api"), replicas=4
+    )
+    with server.channel("writer") as chan:
+        code = code_of(lambda: server.stub(chan).SetReplicas(request))
+    assert code in (grpc.StatusCode.OK, grpc.StatusCode.UNIMPLEMENTED)
+
+
+@pytest.mark.parametrize(
+    ("who", "method", "body", "expected"),
+    [
+        (
+            "reader",
+            "SetReplicas",
+            {"ref": {"namespace": "NS", "name": "api"}, "replicas": 1},
+            "PERMISSION_DENIED",
+        ),
+        ("nobody", "GetReplicas", {"ref": {"namespace": "NS", "name": "api"}}, "PERMISSION_DENIED"),
+        (
+            "reader",
+            "GetReplicas",
+            {"ref": {"namespace": "NS", "name": "Bad_Name"}},
+            "INVALID_ARGUMENT",
+        ),
+        ("reader", "GetReplicas", {"ref": {"namespace": "NS", "name": "missing"}}, "NOT_FOUND"),
+        ("reader", "GetReplicas", {"ref": {"namespace": "other-ns", "name": "api"}}, "NOT_FOUND"),
+        (
+            "writer",
+            "SetReplicas",
+            {"ref": {"namespace": "NS", "name": "api"}, "replicas": -1},
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "writer",
+            "SetReplicas",
+            {"ref": {"namespace": "NS", "name": "api"}, "replicas": 1001},
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "writer",
+            "SetReplicas",
+            {"ref": {"namespace": "NS", "name": "missing"}, "replicas": 1},
+            "NOT_FOUND",
+        ),
+    ],
+)
+def test_unhappy_calls_get_the_right_code(
+    server: ServerProcess,
+    namespace: str,
+    who: str,
+    method: str,
+    body: dict[str, object],
+    expected: str,
+) -> None:
+    data = json.dumps(body).replace('"NS"', json.dumps(namespace))
+    result = grpcurl(server, who, f"replicant.v1.ReplicaService/{method}", data=data)
+    assert result.returncode != 0
+    assert f"Code: {''.join(w.capitalize() for w in expected.split('_'))}" in result.stderr
+    assert server.proc.poll() is None  # no crash
+
+
+def test_grpcurl_lists_services_and_calls_methods_via_reflection(
+    server: ServerProcess, namespace: str
+) -> None:
+    services = grpcurl(server, "reader", "list")
+    get = grpcurl(
+        server, "reader", "replicant.v1.ReplicaService/GetReplicas",
+        data=json.dumps({"ref": {"namespace": namespace, "name": "web"}}),
+    )  # fmt: skip
+    listing = grpcurl(
+        server, "reader", "replicant.v1.ReplicaService/ListDeployments",
+        data=json.dumps({"namespace": namespace}),
+    )  # fmt: skip
+    # gRPC health follows /readyz within one publish period.
+    eventually(
+        "health SERVING",
+        lambda: '"SERVING"' in grpcurl(server, "nobody", "grpc.health.v1.Health/Check").stdout,
+    )
+    assert services.returncode == 0, services.stderr
+    assert set(services.stdout.split()) >= {
+        "replicant.v1.ReplicaService", "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }  # fmt: skip
+    assert json.loads(get.stdout)["deployment"]["current"]["spec_replicas"] == 2
+    assert [d["ref"]["name"] for d in json.loads(listing.stdout)["deployments"]] == [
+        "api",
+        "web",
+        "worker",
+    ]
+
+
+@pytest.mark.parametrize("who", [None, "untrusted"])
+def test_grpcurl_without_a_trusted_client_certificate_is_refused(
+    server: ServerProcess, who: str | None
+) -> None:
+    result = grpcurl(server, who, "list")
+    assert result.returncode != 0
+    assert server.proc.poll() is None
+
+
+def test_reads_follow_scaling_through_the_watch(
+    server: ServerProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    kubectl("scale", "deployment", "web", "--replicas=5", "-n", namespace)
+    kubectl("delete", "deployment", "worker", "-n", namespace)
+    request = pb.GetReplicasRequest(ref=pb.DeploymentRef(namespace=namespace, name="web"))
+    gone = pb.GetReplicasRequest(ref=pb.DeploymentRef(namespace=namespace, name="worker"))
+    with server.channel("reader") as chan:
+        stub = server.stub(chan)
+        eventually(
+            "scale visible", lambda: stub.GetReplicas(request).deployment.current.spec_replicas == 5
+        )
+        eventually(
+            "delete visible",
+            lambda: code_of(lambda: stub.GetReplicas(gone)) == grpc.StatusCode.NOT_FOUND,
+        )
