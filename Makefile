@@ -70,38 +70,6 @@ test: venv proto tools ## Run every test (unit, static checks, e2e on the local 
 		PYTHONPATH=$(GEN):. $(PY) -m pytest $(PYTEST_ARGS); \
 	fi
 
-##@ Build and release
-
-# Bazel (or Bazelisk, which runs the version in .bazelversion) when installed; without
-# it, build/test use the venv from the same lock and image/release skip the image.
-BAZEL ?= bazel
-BAZEL_BIN = $(shell command -v "$(BAZEL)" 2>/dev/null || command -v bazelisk 2>/dev/null)
-BAZEL_FLAGS ?=
-NO_BAZEL = Bazel is not installed (need bazel or bazelisk on PATH; see make doctor)
-# Release version: the vX.Y.Z tag on HEAD (without the v), else 0.0.0-dev.
-VERSION ?= $(or $(shell git describe --tags --exact-match --match 'v*' 2>/dev/null | sed 's/^v//'),0.0.0-dev)
-DIST ?= dist
-
-.PHONY: build
-build: ## Build everything: bazel build //... (stubs, binary, image), or the venv and stubs without Bazel.
-	@if [[ -n "$(BAZEL_BIN)" ]]; then \
-		"$(BAZEL_BIN)" build $(BAZEL_FLAGS) //...; \
-	else \
-		echo "$(NO_BAZEL): building the venv path instead (make venv proto)"; \
-		$(MAKE) --no-print-directory venv proto; \
-	fi
-
-.PHONY: image
-image: venv ## Build the linux/amd64+arm64 image index and the host image tarball; print their digests (needs Bazel).
-	@if [[ -z "$(BAZEL_BIN)" ]]; then echo "make image: $(NO_BAZEL); no image built" >&2; exit 1; fi
-	$(PY) -m tools.release image --bazel "$(BAZEL_BIN)"
-
-.PHONY: release
-release: venv ## Write dist/<version>/: chart, SBOM, SHA256SUMS, notes; image index + tarball with Bazel (VERSION=x.y.z).
-	REPLICANT_BIN="$(TOOLS_BIN)" tools/install.sh helm
-	$(PY) -m tools.release all --version "$(VERSION)" --out "$(DIST)/$(VERSION)" \
-		--helm "$(TOOLS_BIN)/helm" --bazel "$(BAZEL_BIN)"
-
 ##@ Tools
 
 # Every external tool is pinned in tools/versions.env (KEY=value), read here and by
@@ -138,6 +106,42 @@ cluster-down: ## Stop only the processes cluster-up started, free their ports, r
 cluster-status: ## Show each component, /readyz and the fake node.
 	$(CLUSTER) status
 
+##@ Server
+
+CERTS_DIR ?= certs
+RUN_GRPC_PORT ?= 8443
+RUN_HTTP_PORT ?= 8080
+RUN_NAMESPACE ?= default
+KUBECTL = "$(TOOLS_BIN)/kubectl" --kubeconfig "$(CLUSTER_DIR)/kubeconfig"
+GRPCURL_TLS = -cacert $(CERTS_DIR)/ca.crt -cert $(CERTS_DIR)/reader.crt -key $(CERTS_DIR)/reader.key
+
+.PHONY: certs
+certs: ## Generate the dev PKI (CA, server, reader/writer/nobody clients, untrusted client) into certs/.
+	$(PY) -m tools.devcerts --out "$(CERTS_DIR)"
+
+.PHONY: run
+run: venv proto certs cluster-up ## Run the server on 127.0.0.1 against the local cluster, with sample Deployments.
+	@for d in web:3 api:2; do \
+		$(KUBECTL) -n "$(RUN_NAMESPACE)" create deployment "$${d%%:*}" --image=nginx \
+			--replicas="$${d##*:}" --dry-run=client -o yaml | $(KUBECTL) apply -f - >/dev/null; \
+	done
+	@echo "Try (grpcurl from make tools is $(TOOLS_BIN)/grpcurl):"
+	@echo "  $(TOOLS_BIN)/grpcurl $(GRPCURL_TLS) 127.0.0.1:$(RUN_GRPC_PORT) list"
+	@echo "  $(TOOLS_BIN)/grpcurl $(GRPCURL_TLS) -d '{\"ref\":{\"namespace\":\"$(RUN_NAMESPACE)\",\"name\":\"web\"}}' 127.0.0.1:$(RUN_GRPC_PORT) replicant.v1.ReplicaService/GetReplicas"
+	@echo "  $(TOOLS_BIN)/grpcurl $(GRPCURL_TLS) -d '{\"page_size\":10}' 127.0.0.1:$(RUN_GRPC_PORT) replicant.v1.ReplicaService/ListDeployments"
+	@echo "  $(TOOLS_BIN)/grpcurl -cacert $(CERTS_DIR)/ca.crt -cert $(CERTS_DIR)/writer.crt -key $(CERTS_DIR)/writer.key -d '{\"ref\":{\"namespace\":\"$(RUN_NAMESPACE)\",\"name\":\"web\"},\"replicas\":5}' 127.0.0.1:$(RUN_GRPC_PORT) replicant.v1.ReplicaService/SetReplicas"
+	@echo "  $(TOOLS_BIN)/grpcurl $(GRPCURL_TLS) 127.0.0.1:$(RUN_GRPC_PORT) grpc.health.v1.Health/Check"
+	@echo "  curl -s 127.0.0.1:$(RUN_HTTP_PORT)/readyz; curl -s 127.0.0.1:$(RUN_HTTP_PORT)/metrics"
+	PYTHONPATH=$(GEN):. $(PY) -m server --kubeconfig "$(CLUSTER_DIR)/kubeconfig" \
+		--bind-address 127.0.0.1 --grpc-port $(RUN_GRPC_PORT) --http-port $(RUN_HTTP_PORT) \
+		--tls-cert-file $(CERTS_DIR)/server.crt --tls-key-file $(CERTS_DIR)/server.key \
+		--client-ca-file $(CERTS_DIR)/ca.crt \
+		--readers spiffe://replicant.dev/client/reader --writers spiffe://replicant.dev/client/writer
+
+.PHONY: bench
+bench: venv proto cluster-up ## Benchmark reads (1,000 Deployments, mTLS), API server load and watch latency; < 2 min.
+	KUBECONFIG="$(CLUSTER_DIR)/kubeconfig" REPLICANT_BIN="$(TOOLS_BIN)" PYTHONPATH=$(GEN):. $(PY) -m tools.bench
+
 ##@ kind (needs Docker)
 
 KIND_CLUSTER ?= replicant
@@ -151,3 +155,132 @@ kind-up: tools ## Create a kind cluster from the digest-pinned node image (needs
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster.
 	"$(TOOLS_BIN)/kind" delete cluster --name "$(KIND_CLUSTER)"
+
+##@ Helm
+
+# charts/replicant is installed by `make deploy` (kind, needs Docker) and `make deploy-local`
+# (the local control plane: kwok only simulates pods, so no image is needed there).
+CHART ?= charts/replicant
+RELEASE ?= replicant
+DEPLOY_NAMESPACE ?= replicant-system
+HELM ?= $(TOOLS_BIN)/helm
+KUBECONFORM ?= $(TOOLS_BIN)/kubeconform
+KUBECTL ?= $(TOOLS_BIN)/kubectl
+GO ?= go
+BAZEL ?= bazel
+# Bazel's oci_load target and the repo:tag it loads into Docker (server/BUILD.bazel).
+IMAGE_LOAD_TARGET ?= //server:image_load
+IMAGE_REPOSITORY ?= replicant
+IMAGE_TAG ?= dev
+# Extra `helm upgrade` arguments, e.g. HELM_ARGS='--set authorization.readers={spiffe://x}'.
+HELM_ARGS ?=
+# kubeconform's JSON schemas, generated offline (GitHub is unreachable here) from the
+# OpenAPI v3 documents in the k8s.io/kubernetes module `make tools` builds from, plus the
+# chart's CRD; charts/schemas/ holds the hand-written cert-manager Certificate subset.
+# KUBE_OPENAPI_DIR=<dir> uses other OpenAPI v3 documents (e.g. from `kubectl get --raw`).
+KUBE_OPENAPI_DIR ?=
+HELM_SCHEMAS := .cache/kubeconform-schemas
+SCHEMA_PATH := {{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json
+KUBECONFORM_FLAGS := -strict -summary -schema-location '$(HELM_SCHEMAS)/$(SCHEMA_PATH)' \
+	-schema-location 'charts/schemas/$(SCHEMA_PATH)'
+HELM_CHECK_VALUES := "" "$(CHART)/ci/all-options-values.yaml"
+DEPLOY_DIR := .cache/deploy
+KIND_KUBECONFIG := $(DEPLOY_DIR)/kind.kubeconfig
+
+$(HELM_SCHEMAS)/.stamp: $(VENV)/.stamp charts/kubeconform_schemas.py $(wildcard $(CHART)/crds/*.yaml) tools/versions.env
+	openapi="$(KUBE_OPENAPI_DIR)"; \
+	if [[ -z "$$openapi" ]]; then \
+		openapi="$$("$(GO)" mod download -json "k8s.io/kubernetes@$(KUBERNETES_VERSION)" | \
+			$(PY) -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')/api/openapi-spec/v3"; \
+	fi; \
+	rm -rf "$(HELM_SCHEMAS)"; \
+	$(PY) -m charts.kubeconform_schemas --openapi-dir "$$openapi" --out "$(HELM_SCHEMAS)" \
+		$(foreach crd,$(wildcard $(CHART)/crds/*.yaml),--crd "$(crd)")
+	@touch $@
+
+.PHONY: helm-check
+helm-check: tools $(HELM_SCHEMAS)/.stamp ## Lint the chart and kubeconform -strict its manifests (default values and ci/all-options).
+	@for values in $(HELM_CHECK_VALUES); do \
+		args=(--kube-version "$(KUBERNETES_VERSION)" $${values:+--values "$$values"}); \
+		echo "== $${values:-default values}"; \
+		"$(HELM)" lint --strict "$(CHART)" "$${args[@]}"; \
+		"$(HELM)" template "$(RELEASE)" "$(CHART)" -n "$(DEPLOY_NAMESPACE)" --include-crds "$${args[@]}" | \
+			"$(KUBECONFORM)" $(KUBECONFORM_FLAGS) -; \
+	done
+
+# $(call helm-install,<kubeconfig>,<extra helm args>): namespace enforcing the restricted
+# Pod Security Standard, CRD applied (Helm never upgrades crds/), dev-PKI Secrets (kept
+# when present), then `helm upgrade --install --wait`.
+define helm-install
+	"$(KUBECTL)" --kubeconfig "$(1)" create namespace "$(DEPLOY_NAMESPACE)" --dry-run=client -o yaml | \
+		"$(KUBECTL)" --kubeconfig "$(1)" apply -f -
+	"$(KUBECTL)" --kubeconfig "$(1)" label --overwrite namespace "$(DEPLOY_NAMESPACE)" \
+		pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest
+	"$(KUBECTL)" --kubeconfig "$(1)" apply --server-side -f "$(CHART)/crds/"
+	$(PY) -m tools.devcerts --out "$(DEPLOY_DIR)/pki" --namespace "$(DEPLOY_NAMESPACE)"
+	"$(KUBECTL)" --kubeconfig "$(1)" -n "$(DEPLOY_NAMESPACE)" create secret generic "$(RELEASE)-tls" \
+		--from-file=tls.crt="$(DEPLOY_DIR)/pki/server.crt" --from-file=tls.key="$(DEPLOY_DIR)/pki/server.key" \
+		--from-file=ca.crt="$(DEPLOY_DIR)/pki/ca.crt" --dry-run=client -o yaml | \
+		"$(KUBECTL)" --kubeconfig "$(1)" apply -f -
+	"$(KUBECTL)" --kubeconfig "$(1)" -n "$(DEPLOY_NAMESPACE)" create secret generic "$(RELEASE)-test-client" \
+		--from-file=tls.crt="$(DEPLOY_DIR)/pki/nobody.crt" --from-file=tls.key="$(DEPLOY_DIR)/pki/nobody.key" \
+		--from-file=ca.crt="$(DEPLOY_DIR)/pki/ca.crt" --dry-run=client -o yaml | \
+		"$(KUBECTL)" --kubeconfig "$(1)" apply -f -
+	"$(HELM)" --kubeconfig "$(1)" upgrade --install "$(RELEASE)" "$(CHART)" -n "$(DEPLOY_NAMESPACE)" \
+		--wait --timeout 5m --set tls.secretName="$(RELEASE)-tls" \
+		--set tests.secretName="$(RELEASE)-test-client" \
+		--set-json 'authorization.readers=["spiffe://replicant.dev/client/reader"]' \
+		--set-json 'authorization.writers=["spiffe://replicant.dev/client/writer"]' \
+		$(2) $(HELM_ARGS)
+endef
+
+.PHONY: deploy
+deploy: tools venv kind-up ## Build the image with Bazel, load it into kind, install/upgrade the chart (needs Docker).
+	mkdir -p "$(DEPLOY_DIR)"
+	"$(TOOLS_BIN)/kind" get kubeconfig --name "$(KIND_CLUSTER)" > "$(KIND_KUBECONFIG)"
+	"$(BAZEL)" run "$(IMAGE_LOAD_TARGET)"
+	"$(TOOLS_BIN)/kind" load docker-image "$(IMAGE_REPOSITORY):$(IMAGE_TAG)" --name "$(KIND_CLUSTER)"
+	$(call helm-install,$(KIND_KUBECONFIG),--set image.repository="$(IMAGE_REPOSITORY)" \
+		--set image.tag="$(IMAGE_TAG)" --set image.pullPolicy=Never)
+	"$(HELM)" --kubeconfig "$(KIND_KUBECONFIG)" test "$(RELEASE)" -n "$(DEPLOY_NAMESPACE)" --logs
+
+.PHONY: deploy-local
+deploy-local: tools venv cluster-up ## Install/upgrade the chart on the local control plane (kwok runs fake pods).
+	mkdir -p "$(DEPLOY_DIR)"
+	$(call helm-install,$(CLUSTER_DIR)/kubeconfig,)
+
+.PHONY: upgrade-test
+upgrade-test: venv proto tools ## Install, then upgrade the chart while polling ready replicas (local control plane, or the KUBECONFIG cluster).
+	PYTHONPATH=$(GEN):. $(PY) -m pytest e2e/test_chart_upgrade.py $(PYTEST_ARGS)
+
+##@ Build and release
+
+# Bazel (or Bazelisk, which runs the version in .bazelversion) when installed; without
+# it, build/test use the venv from the same lock and image/release skip the image.
+BAZEL ?= bazel
+BAZEL_BIN = $(shell command -v "$(BAZEL)" 2>/dev/null || command -v bazelisk 2>/dev/null)
+BAZEL_FLAGS ?=
+NO_BAZEL = Bazel is not installed (need bazel or bazelisk on PATH; see make doctor)
+# Release version: the vX.Y.Z tag on HEAD (without the v), else 0.0.0-dev.
+VERSION ?= $(or $(shell git describe --tags --exact-match --match 'v*' 2>/dev/null | sed 's/^v//'),0.0.0-dev)
+DIST ?= dist
+
+.PHONY: build
+build: ## Build everything: bazel build //... (stubs, binary, image), or the venv and stubs without Bazel.
+	@if [[ -n "$(BAZEL_BIN)" ]]; then \
+		"$(BAZEL_BIN)" build $(BAZEL_FLAGS) //...; \
+	else \
+		echo "$(NO_BAZEL): building the venv path instead (make venv proto)"; \
+		$(MAKE) --no-print-directory venv proto; \
+	fi
+
+.PHONY: image
+image: venv ## Build the linux/amd64+arm64 image index and the host image tarball; print their digests (needs Bazel).
+	@if [[ -z "$(BAZEL_BIN)" ]]; then echo "make image: $(NO_BAZEL); no image built" >&2; exit 1; fi
+	$(PY) -m tools.release image --bazel "$(BAZEL_BIN)"
+
+.PHONY: release
+release: venv ## Write dist/<version>/: chart, SBOM, SHA256SUMS, notes; image index + tarball with Bazel (VERSION=x.y.z).
+	REPLICANT_BIN="$(TOOLS_BIN)" tools/install.sh helm
+	$(PY) -m tools.release all --version "$(VERSION)" --out "$(DIST)/$(VERSION)" \
+		--helm "$(TOOLS_BIN)/helm" --bazel "$(BAZEL_BIN)"
