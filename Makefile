@@ -112,7 +112,7 @@ CERTS_DIR ?= certs
 RUN_GRPC_PORT ?= 8443
 RUN_HTTP_PORT ?= 8080
 RUN_NAMESPACE ?= default
-KUBECTL = "$(TOOLS_BIN)/kubectl" --kubeconfig "$(CLUSTER_DIR)/kubeconfig"
+RUN_KUBECTL = "$(TOOLS_BIN)/kubectl" --kubeconfig "$(CLUSTER_DIR)/kubeconfig"
 GRPCURL_TLS = -cacert $(CERTS_DIR)/ca.crt -cert $(CERTS_DIR)/reader.crt -key $(CERTS_DIR)/reader.key
 
 .PHONY: certs
@@ -122,8 +122,8 @@ certs: ## Generate the dev PKI (CA, server, reader/writer/nobody clients, untrus
 .PHONY: run
 run: venv proto certs cluster-up ## Run the server on 127.0.0.1 against the local cluster, with sample Deployments.
 	@for d in web:3 api:2; do \
-		$(KUBECTL) -n "$(RUN_NAMESPACE)" create deployment "$${d%%:*}" --image=nginx \
-			--replicas="$${d##*:}" --dry-run=client -o yaml | $(KUBECTL) apply -f - >/dev/null; \
+		$(RUN_KUBECTL) -n "$(RUN_NAMESPACE)" create deployment "$${d%%:*}" --image=nginx \
+			--replicas="$${d##*:}" --dry-run=client -o yaml | $(RUN_KUBECTL) apply -f - >/dev/null; \
 	done
 	@echo "Try (grpcurl from make tools is $(TOOLS_BIN)/grpcurl):"
 	@echo "  $(TOOLS_BIN)/grpcurl $(GRPCURL_TLS) 127.0.0.1:$(RUN_GRPC_PORT) list"
