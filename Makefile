@@ -167,7 +167,6 @@ HELM ?= $(TOOLS_BIN)/helm
 KUBECONFORM ?= $(TOOLS_BIN)/kubeconform
 KUBECTL ?= $(TOOLS_BIN)/kubectl
 GO ?= go
-BAZEL ?= bazel
 # Bazel's oci_load target and the repo:tag it loads into Docker (server/BUILD.bazel).
 IMAGE_LOAD_TARGET ?= //server:image_load
 IMAGE_REPOSITORY ?= replicant
@@ -210,7 +209,8 @@ helm-check: tools $(HELM_SCHEMAS)/.stamp ## Lint the chart and kubeconform -stri
 
 # $(call helm-install,<kubeconfig>,<extra helm args>): namespace enforcing the restricted
 # Pod Security Standard, CRD applied (Helm never upgrades crds/), dev-PKI Secrets (kept
-# when present), then `helm upgrade --install --wait`.
+# when present), then `helm upgrade --install --wait`, then
+# `kubectl rollout status` (Helm's --wait returns before the old pods are gone).
 define helm-install
 	"$(KUBECTL)" --kubeconfig "$(1)" create namespace "$(DEPLOY_NAMESPACE)" --dry-run=client -o yaml | \
 		"$(KUBECTL)" --kubeconfig "$(1)" apply -f -
@@ -232,13 +232,15 @@ define helm-install
 		--set-json 'authorization.readers=["spiffe://replicant.dev/client/reader"]' \
 		--set-json 'authorization.writers=["spiffe://replicant.dev/client/writer"]' \
 		$(2) $(HELM_ARGS)
+	"$(KUBECTL)" --kubeconfig "$(1)" -n "$(DEPLOY_NAMESPACE)" rollout status "deployment/$(RELEASE)" --timeout 5m
 endef
 
 .PHONY: deploy
 deploy: tools venv kind-up ## Build the image with Bazel, load it into kind, install/upgrade the chart (needs Docker).
 	mkdir -p "$(DEPLOY_DIR)"
 	"$(TOOLS_BIN)/kind" get kubeconfig --name "$(KIND_CLUSTER)" > "$(KIND_KUBECONFIG)"
-	"$(BAZEL)" run "$(IMAGE_LOAD_TARGET)"
+	@if [[ -z "$(BAZEL_BIN)" ]]; then echo "make deploy: $(NO_BAZEL)" >&2; exit 1; fi
+	"$(BAZEL_BIN)" run "$(IMAGE_LOAD_TARGET)"
 	"$(TOOLS_BIN)/kind" load docker-image "$(IMAGE_REPOSITORY):$(IMAGE_TAG)" --name "$(KIND_CLUSTER)"
 	$(call helm-install,$(KIND_KUBECONFIG),--set image.repository="$(IMAGE_REPOSITORY)" \
 		--set image.tag="$(IMAGE_TAG)" --set image.pullPolicy=Never)
