@@ -1,0 +1,44 @@
+"""The ReplicaTarget "Reconciled" condition: named types and reasons, and how to set one.
+
+Kubernetes API conventions (and cert-manager's conditions helper) say a condition keeps its
+lastTransitionTime until its status actually flips; only reason, message and
+observedGeneration move freely. Everything here is pure so it is tested without a cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from server.kube.replicatargets import Condition
+
+# Condition types.
+RECONCILED: Final = "Reconciled"
+
+# Reasons (CamelCase, API conventions). The same words name the Events.
+CONVERGED: Final = "Converged"
+PROGRESSING: Final = "Progressing"
+DEPLOYMENT_MISSING: Final = "DeploymentMissing"
+AUTOSCALER_PRESENT: Final = "AutoscalerPresent"
+SCALE_FAILED: Final = "ScaleFailed"
+
+
+def find(conditions: Sequence[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+def set_condition(conditions: Sequence[Condition], new: Condition) -> tuple[Condition, ...]:
+    """Return `conditions` with `new` in place of the entry of its type.
+
+    The old lastTransitionTime survives unless the status flips: DeploymentMissing ->
+    AutoscalerPresent (both False) keeps the clock, DeploymentMissing -> Converged resets it.
+    """
+    old = find(conditions, new.type)
+    if old is not None and old.status == new.status:
+        new = dataclasses.replace(new, last_transition_time=old.last_transition_time)
+    if old is None:
+        return (*conditions, new)
+    return tuple(new if c.type == new.type else c for c in conditions)

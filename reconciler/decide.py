@@ -1,0 +1,185 @@
+"""What one reconcile should do, as a pure function of what the caches show.
+
+Keeping the decision free of I/O is what makes the cases (converged, drift, missing,
+recreated, autoscaled) a table of unit tests; reconcile.py only carries it out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Literal
+
+from reconciler import conditions as cond
+from server.kube.replicatargets import Condition, ConditionStatus, ReplicaTargetView, TargetStatus
+
+if TYPE_CHECKING:
+    import datetime
+
+# Event reasons beyond the condition reasons (conditions.py) that share their names.
+SCALED: Final = "Scaled"
+DRIFT_CORRECTED: Final = "DriftCorrected"
+DEPLOYMENT_RECREATED: Final = "DeploymentRecreated"
+
+EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True)
+class DeploymentFacts:
+    """The parts of a cached Deployment the decision depends on."""
+
+    uid: str
+    resource_version: str
+    spec_replicas: int
+    ready_replicas: int
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """A core/v1 Event to record on the ReplicaTarget."""
+
+    type: EventType
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ScaleStep:
+    """Write spec.replicas through deployments/scale, only if still at resource_version."""
+
+    replicas: int
+    resource_version: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """status to write (after `scale` succeeds, if any), the Event, and whether to back off."""
+
+    status: TargetStatus
+    scale: ScaleStep | None = None
+    event: EventSpec | None = None
+    requeue_with_backoff: bool = False
+
+
+def decide(
+    target: ReplicaTargetView,
+    deployment: DeploymentFacts | None,
+    autoscaler: str | None,
+    now: datetime.datetime,
+) -> Decision:
+    """One step toward target.replicas; see the module docstring."""
+    if deployment is None:
+        return _missing(target, now)
+    if autoscaler is not None:
+        return _autoscaled(target, deployment, autoscaler, now)
+    if deployment.spec_replicas == target.replicas:
+        return Decision(status=_converged(target, deployment, now))
+    return _scale(target, deployment, now)
+
+
+def scale_failed(target: ReplicaTargetView, message: str, now: datetime.datetime) -> Decision:
+    """The scale write failed for a reason other than a conflict: say so, then retry."""
+    status = _with_condition(target, "False", cond.SCALE_FAILED, message, now)
+    return Decision(
+        status=status,
+        event=EventSpec("Warning", cond.SCALE_FAILED, message),
+        requeue_with_backoff=True,
+    )
+
+
+def _missing(target: ReplicaTargetView, now: datetime.datetime) -> Decision:
+    message = f"Deployment {target.namespace}/{target.name} not found; waiting for it"
+    status = _with_condition(target, "False", cond.DEPLOYMENT_MISSING, message, now)
+    # Keep deploymentUID: when the Deployment comes back with a new UID, that is a recreate.
+    status = dataclasses.replace(status, replicas=None, ready_replicas=None)
+    return Decision(
+        status=status,
+        event=_on_entering(target, cond.DEPLOYMENT_MISSING, "Warning", message),
+        requeue_with_backoff=True,
+    )
+
+
+def _autoscaled(
+    target: ReplicaTargetView, deployment: DeploymentFacts, hpa: str, now: datetime.datetime
+) -> Decision:
+    message = f"HorizontalPodAutoscaler {hpa} scales this Deployment; replicant leaves it alone"
+    status = _with_condition(target, "False", cond.AUTOSCALER_PRESENT, message, now)
+    status = _with_counts(status, deployment, deployment.spec_replicas)
+    return Decision(
+        status=status, event=_on_entering(target, cond.AUTOSCALER_PRESENT, "Warning", message)
+    )
+
+
+def _scale(
+    target: ReplicaTargetView, deployment: DeploymentFacts, now: datetime.datetime
+) -> Decision:
+    previous = target.status
+    if previous.deployment_uid and previous.deployment_uid != deployment.uid:
+        reason = DEPLOYMENT_RECREATED
+        message = f"Deployment was recreated; scaled the new one to {target.replicas}"
+    elif previous.last_applied_replicas == target.replicas:
+        reason = DRIFT_CORRECTED
+        message = (
+            f"spec.replicas was changed to {deployment.spec_replicas} outside replicant;"
+            f" set back to {target.replicas}"
+        )
+    else:
+        reason = SCALED
+        message = f"Scaled from {deployment.spec_replicas} to {target.replicas}"
+    return Decision(
+        status=_converged(target, deployment, now),
+        scale=ScaleStep(target.replicas, deployment.resource_version),
+        event=EventSpec("Normal", reason, message),
+    )
+
+
+def _converged(
+    target: ReplicaTargetView, deployment: DeploymentFacts, now: datetime.datetime
+) -> TargetStatus:
+    """Status once spec.replicas equals the desired count (already, or by our write)."""
+    message = f"Deployment spec.replicas is {target.replicas}"
+    status = _with_condition(target, "True", cond.CONVERGED, message, now)
+    status = _with_counts(status, deployment, target.replicas)
+    return dataclasses.replace(status, last_applied_replicas=target.replicas)
+
+
+def _with_counts(status: TargetStatus, deployment: DeploymentFacts, replicas: int) -> TargetStatus:
+    return dataclasses.replace(
+        status,
+        deployment_uid=deployment.uid,
+        replicas=replicas,
+        ready_replicas=deployment.ready_replicas,
+    )
+
+
+def _with_condition(
+    target: ReplicaTargetView,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    now: datetime.datetime,
+) -> TargetStatus:
+    new = Condition(
+        type=cond.RECONCILED,
+        status=status,
+        reason=reason,
+        message=message,
+        # The API stores whole seconds; truncate so a re-read compares equal.
+        last_transition_time=now.replace(microsecond=0),
+        observed_generation=target.generation,
+    )
+    return dataclasses.replace(
+        target.status,
+        observed_generation=target.generation,
+        conditions=cond.set_condition(target.status.conditions, new),
+    )
+
+
+def _on_entering(
+    target: ReplicaTargetView, reason: str, type_: EventType, message: str
+) -> EventSpec | None:
+    """An Event only when the condition first takes this reason: no Event per retry."""
+    current = cond.find(target.status.conditions, cond.RECONCILED)
+    if current is not None and current.reason == reason:
+        return None
+    return EventSpec(type_, reason, message)

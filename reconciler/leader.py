@@ -1,0 +1,245 @@
+"""Leader election on a coordination.k8s.io/v1 Lease, in asyncio.
+
+Every replica serves the API; only the holder of the Lease runs the reconciler, so two
+processes never fight over a Deployment. The protocol is client-go's: read the Lease,
+take it if it is free or its holder has not renewed within leaseDurationSeconds (timed
+on our own monotonic clock from when we last saw it change, so clock skew does not
+matter), renew every retry period with a resourceVersion precondition, and give it up
+by writing an empty holder with leaseDurationSeconds=1 on graceful shutdown.
+
+Why not kubernetes.aio.leaderelection: it cannot release on shutdown and it does not
+bound an API call that hangs, so a leader cut off from the API server would keep
+reconciling past its renew deadline. Here every call is bounded and losing the lease
+(deadline passed, or another holder won a write) cancels the leading task at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """The leader-election fields of a Lease; resource_version is its optimistic lock."""
+
+    holder: str
+    lease_duration_seconds: int
+    acquire_time: datetime.datetime | None
+    renew_time: datetime.datetime | None
+    transitions: int
+    resource_version: str = ""
+
+
+class LeaseConflictError(Exception):
+    """The Lease changed since it was read (409), or it was created meanwhile."""
+
+
+class LeaseClient(Protocol):
+    """The API calls leader election needs; server/kube/leases.py implements it.
+
+    Any other exception means "the API server did not answer usefully": retry.
+    """
+
+    async def get(self) -> LeaseRecord | None:
+        """The Lease, or None if it does not exist."""
+        ...
+
+    async def create(self, record: LeaseRecord) -> LeaseRecord:
+        """Create it; LeaseConflictError if someone else did first."""
+        ...
+
+    async def update(self, record: LeaseRecord) -> LeaseRecord:
+        """Replace it if still at record.resource_version, else LeaseConflictError."""
+        ...
+
+
+@dataclass(frozen=True)
+class ElectionConfig:
+    """Timings (seconds). Contract defaults: lease 15, renew deadline 10, retry 2."""
+
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.retry_period < self.renew_deadline < self.lease_duration:
+            raise ValueError("need 0 < retry_period < renew_deadline < lease_duration")
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class LeaderElector:
+    """Campaigns for the Lease and runs `lead` only while holding it."""
+
+    def __init__(
+        self, client: LeaseClient, identity: str, config: ElectionConfig | None = None
+    ) -> None:
+        if not identity:
+            raise ValueError("identity must not be empty: it is how holders tell apart")
+        self._client = client
+        self._identity = identity
+        self._config = config or ElectionConfig()
+        self._observed: LeaseRecord | None = None
+        self._observed_at = 0.0  # loop time when _observed last changed
+        self._leading = False
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leading
+
+    async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
+        """Campaign forever; lead while holding the Lease. Cancel to stop (releases it)."""
+        while True:
+            await self._acquire()
+            try:
+                await self._lead_while_renewing(lead)
+            finally:
+                self._leading = False
+            log.warning("lost leadership", extra={"identity": self._identity})
+
+    async def _acquire(self) -> None:
+        while not await self._try_acquire_or_renew():  # noqa: ASYNC110 - polling the API is the protocol
+            await asyncio.sleep(self._config.retry_period)
+        self._leading = True
+        log.info("became leader", extra={"identity": self._identity})
+
+    async def _lead_while_renewing(self, lead: Callable[[], Awaitable[None]]) -> None:
+        task = asyncio.ensure_future(lead())
+        try:
+            await self._renew_until_lost(task)
+        except asyncio.CancelledError:
+            # Graceful shutdown: stop leading first, then hand the Lease over at once.
+            await _cancel(task)
+            await self._release()
+            raise
+        await _cancel(task)
+
+    async def _renew_until_lost(self, task: asyncio.Future[None]) -> None:
+        """Return when the Lease is lost (or `lead` returned, which also ends the term)."""
+        loop = asyncio.get_running_loop()
+        last_renewed = loop.time()
+        while not task.done():
+            await _wait_or_done(task, self._config.retry_period)
+            if task.done():
+                break
+            try:
+                renewed = await self._try_acquire_or_renew()
+            except LeaseConflictError:
+                log.warning("lease conflict on renew: another holder wrote it")
+                return
+            if renewed:
+                last_renewed = loop.time()
+            elif self._held_by_other():
+                return
+            if loop.time() - last_renewed > self._config.renew_deadline:
+                log.warning("renew deadline passed")
+                return
+        if not task.cancelled() and task.exception() is not None:
+            log.error("leading task failed", exc_info=task.exception())
+
+    def _held_by_other(self) -> bool:
+        return self._observed is not None and self._observed.holder not in ("", self._identity)
+
+    async def _try_acquire_or_renew(self) -> bool:
+        """One attempt. False: someone else holds a valid lease or the API did not answer.
+
+        LeaseConflictError escapes only while leading (the renew loop ends the term on it);
+        a candidate that loses a race simply tries again next period.
+        """
+        try:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow our own
+            # cancellation when the inner call finishes at the same moment.
+            async with asyncio.timeout(self._call_timeout()):
+                return await self._attempt()
+        except LeaseConflictError:
+            if self._leading:
+                raise
+            return False
+        except Exception as e:  # noqa: BLE001 - any API failure is "try again"
+            log.info("lease attempt failed: %s", type(e).__name__)
+            return False
+
+    async def _attempt(self) -> bool:
+        loop = asyncio.get_running_loop()
+        now = _now()
+        current = await self._client.get()
+        if current is None:
+            fresh = LeaseRecord(self._identity, self._lease_seconds(), now, now, 0)
+            self._observe(await self._client.create(fresh), loop.time())
+            return True
+        if self._observed is None or dataclasses.astuple(current) != dataclasses.astuple(
+            self._observed
+        ):
+            self._observe(current, loop.time())
+        held_by_us = current.holder == self._identity
+        expired = loop.time() > self._observed_at + current.lease_duration_seconds
+        if current.holder and not held_by_us and not expired:
+            return False
+        record = LeaseRecord(
+            holder=self._identity,
+            lease_duration_seconds=self._lease_seconds(),
+            acquire_time=current.acquire_time if held_by_us else now,
+            renew_time=now,
+            transitions=current.transitions if held_by_us else current.transitions + 1,
+            resource_version=current.resource_version,
+        )
+        self._observe(await self._client.update(record), loop.time())
+        return True
+
+    async def _release(self) -> None:
+        """Best effort: empty holder and a 1 s lease so a follower takes over at once."""
+        observed = self._observed
+        if observed is None or observed.holder != self._identity:
+            return
+        now = _now()
+        record = dataclasses.replace(
+            observed, holder="", lease_duration_seconds=1, acquire_time=now, renew_time=now
+        )
+        try:
+            async with asyncio.timeout(self._call_timeout()):
+                await self._client.update(record)
+            log.info("released lease", extra={"identity": self._identity})
+        except Exception as e:  # noqa: BLE001 - shutting down; the lease will expire anyway
+            log.warning("lease release failed: %s", type(e).__name__)
+
+    def _observe(self, record: LeaseRecord, at: float) -> None:
+        self._observed = record
+        self._observed_at = at
+
+    def _lease_seconds(self) -> int:
+        # The API field is whole seconds; never round a short test lease down to zero.
+        return max(1, round(self._config.lease_duration))
+
+    def _call_timeout(self) -> float:
+        # One attempt must not outlive a retry period, or a hung API server would keep a
+        # leader that can no longer renew reconciling past its deadline.
+        return self._config.retry_period
+
+
+async def _wait_or_done(task: asyncio.Future[None], seconds: float) -> None:
+    # asyncio.wait neither raises the task's exception nor cancels it on timeout.
+    await asyncio.wait({task}, timeout=seconds)
+
+
+async def _cancel(task: asyncio.Future[None]) -> None:
+    """Cancel `task` and wait for it, without swallowing a cancellation of our own caller."""
+    task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled() and task.exception() is not None:
+        log.error("leading task failed", exc_info=task.exception())

@@ -1,0 +1,114 @@
+"""reconcile(key): one idempotent pass for one ReplicaTarget, in controller-runtime's shape.
+
+Load the target from the cache (gone: done, the Deployment is left as it is), read the
+Deployment and any HPA from their caches, decide (decide.py), take at most one write
+step, record the Event, write status only if it changed, then return a Result or raise
+(the controller retries a raise with backoff). It never asks which event woke it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from reconciler.decide import Decision, DeploymentFacts, EventSpec, ScaleStep, decide, scale_failed
+from server.kube.errors import ApiUnavailableError, ConflictError, KubeError, NotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from server.kube.replicatargets import ReplicaTargetView, TargetStatus
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, name): the ReplicaTarget's and its Deployment's
+
+
+@dataclass(frozen=True)
+class Result:
+    """requeue: again after the key's backoff; requeue_after: again after that many seconds."""
+
+    requeue: bool = False
+    requeue_after: float | None = None
+
+
+class World(Protocol):
+    """Cache reads (no API calls): what reconcile sees of the cluster."""
+
+    def target(self, key: Key) -> ReplicaTargetView | None: ...
+
+    def deployment(self, key: Key) -> DeploymentFacts | None: ...
+
+    def autoscaler_for(self, key: Key) -> str | None:
+        """Name of an HPA whose scaleTargetRef is this Deployment, if any."""
+        ...
+
+
+class Writer(Protocol):
+    """The writes reconcile may make; each raises server.kube.errors on failure."""
+
+    async def scale(self, key: Key, step: ScaleStep) -> None: ...
+
+    async def write_status(self, target: ReplicaTargetView, status: TargetStatus) -> None: ...
+
+    async def record_event(self, target: ReplicaTargetView, event: EventSpec) -> None:
+        """Best effort: must not raise (an Event is a hint, not state)."""
+        ...
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class Reconciler:
+    """Drives one ReplicaTarget's Deployment to spec.replicas."""
+
+    def __init__(
+        self,
+        world: World,
+        writer: Writer,
+        clock: Callable[[], datetime.datetime] = _utcnow,
+    ) -> None:
+        self._world = world
+        self._writer = writer
+        self._clock = clock
+
+    async def reconcile(self, key: Key) -> Result:
+        target = self._world.target(key)
+        if target is None:
+            # Deleted: stop managing. No finalizer, so there is nothing to clean up.
+            return Result()
+        decision = decide(
+            target, self._world.deployment(key), self._world.autoscaler_for(key), self._clock()
+        )
+        if decision.scale is not None:
+            await self._scale(key, target, decision.scale)
+        await self._record(target, decision)
+        return Result(requeue=decision.requeue_with_backoff)
+
+    async def _scale(self, key: Key, target: ReplicaTargetView, step: ScaleStep) -> None:
+        try:
+            await self._writer.scale(key, step)
+        except (ConflictError, NotFoundError, ApiUnavailableError):
+            # Transient or already visible to the caches: a 409 means the Deployment changed
+            # since the cache saw it, a 404 that it is gone. Its watch event requeues the
+            # key, and the raise retries with backoff in case that event is slow.
+            raise
+        except KubeError as e:
+            # RBAC or validation: a person has to act; say so on the object, then back off.
+            await self._record(
+                target, scale_failed(target, f"scale write refused: {e}", self._clock())
+            )
+            raise ScaleFailedError(str(e)) from e
+
+    async def _record(self, target: ReplicaTargetView, decision: Decision) -> None:
+        if decision.event is not None:
+            await self._writer.record_event(target, decision.event)
+        if decision.status != target.status:
+            await self._writer.write_status(target, decision.status)
+
+
+class ScaleFailedError(Exception):
+    """The scale write was refused; ScaleFailed is recorded and the key backs off."""

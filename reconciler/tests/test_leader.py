@@ -1,0 +1,178 @@
+"""LeaderElector against an in-memory Lease that enforces resourceVersion preconditions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+
+import pytest
+
+from reconciler.leader import ElectionConfig, LeaderElector, LeaseConflictError, LeaseRecord
+
+FAST = ElectionConfig(lease_duration=1.0, renew_deadline=0.6, retry_period=0.1)
+WAIT_S = 5.0
+
+
+class FakeLeaseStore:
+    """One Lease object with an API server's optimistic concurrency."""
+
+    def __init__(self) -> None:
+        self.record: LeaseRecord | None = None
+        self._version = 0
+
+    def _bump(self, record: LeaseRecord) -> LeaseRecord:
+        self._version += 1
+        self.record = dataclasses.replace(record, resource_version=str(self._version))
+        return self.record
+
+
+class FakeLeaseClient:
+    """One process's view; `broken` makes every call fail like an unreachable API server."""
+
+    def __init__(self, store: FakeLeaseStore) -> None:
+        self.store = store
+        self.broken = False
+        self.conflict_next_update = False
+
+    def _check(self) -> None:
+        if self.broken:
+            raise ConnectionError("API server unreachable")
+
+    async def get(self) -> LeaseRecord | None:
+        self._check()
+        return self.store.record
+
+    async def create(self, record: LeaseRecord) -> LeaseRecord:
+        self._check()
+        if self.store.record is not None:
+            raise LeaseConflictError
+        return self.store._bump(record)
+
+    async def update(self, record: LeaseRecord) -> LeaseRecord:
+        self._check()
+        current = self.store.record
+        if self.conflict_next_update or current is None:
+            self.conflict_next_update = False
+            raise LeaseConflictError
+        if current.resource_version != record.resource_version:
+            raise LeaseConflictError
+        return self.store._bump(record)
+
+
+class Candidate:
+    """A LeaderElector whose `lead` task flags whether it is running."""
+
+    def __init__(self, store: FakeLeaseStore, identity: str) -> None:
+        self.client = FakeLeaseClient(store)
+        self.elector = LeaderElector(self.client, identity, FAST)
+        self.leading = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def _lead(self) -> None:
+        self.leading.set()
+        self.stopped.clear()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.leading.clear()
+            self.stopped.set()
+
+    def start(self) -> None:
+        self.task = asyncio.ensure_future(self.elector.run(self._lead))
+
+    async def stop(self) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+@pytest.mark.asyncio
+async def test_lone_candidate_creates_the_lease_and_leads() -> None:
+    store = FakeLeaseStore()
+    a = Candidate(store, "a")
+    a.start()
+
+    await asyncio.wait_for(a.leading.wait(), WAIT_S)
+
+    assert store.record is not None
+    assert store.record.holder == "a"
+    assert a.elector.is_leader
+    await a.stop()
+
+
+@pytest.mark.asyncio
+async def test_second_candidate_does_not_lead_while_the_lease_is_renewed() -> None:
+    store = FakeLeaseStore()
+    a, b = Candidate(store, "a"), Candidate(store, "b")
+    a.start()
+    await asyncio.wait_for(a.leading.wait(), WAIT_S)
+    b.start()
+
+    # Longer than a lease duration: b would have taken over if a were not renewing.
+    await asyncio.sleep(FAST.lease_duration * 1.5)
+
+    assert not b.leading.is_set()
+    assert store.record is not None
+    assert store.record.holder == "a"
+    await b.stop()
+    await a.stop()
+
+
+@pytest.mark.asyncio
+async def test_leader_cut_off_from_the_api_stops_leading_and_the_other_takes_over() -> None:
+    store = FakeLeaseStore()
+    a, b = Candidate(store, "a"), Candidate(store, "b")
+    a.start()
+    await asyncio.wait_for(a.leading.wait(), WAIT_S)
+    b.start()
+
+    a.client.broken = True
+
+    await asyncio.wait_for(a.stopped.wait(), WAIT_S)
+    await asyncio.wait_for(b.leading.wait(), WAIT_S)
+    assert store.record is not None
+    assert store.record.holder == "b"
+    assert store.record.transitions == 1
+    await a.stop()
+    await b.stop()
+
+
+@pytest.mark.asyncio
+async def test_conflict_on_renew_stops_leading_at_once() -> None:
+    store = FakeLeaseStore()
+    a = Candidate(store, "a")
+    a.start()
+    await asyncio.wait_for(a.leading.wait(), WAIT_S)
+
+    a.client.conflict_next_update = True
+
+    # Well inside the renew deadline: a conflict is not retried until the deadline.
+    await asyncio.wait_for(a.stopped.wait(), FAST.renew_deadline)
+    await a.stop()
+
+
+@pytest.mark.asyncio
+async def test_graceful_stop_releases_the_lease_so_a_follower_leads_at_once() -> None:
+    store = FakeLeaseStore()
+    a, b = Candidate(store, "a"), Candidate(store, "b")
+    a.start()
+    await asyncio.wait_for(a.leading.wait(), WAIT_S)
+    b.start()
+    await asyncio.sleep(FAST.retry_period * 2)  # b has seen a's valid lease
+
+    await a.stop()
+
+    assert a.stopped.is_set()
+    assert store.record is not None
+    assert (store.record.holder, store.record.lease_duration_seconds) == ("", 1)
+    # Less than a lease duration: b did not wait for the old lease to expire.
+    await asyncio.wait_for(b.leading.wait(), FAST.lease_duration * 0.9)
+    await b.stop()
+
+
+def test_config_rejects_a_renew_deadline_longer_than_the_lease() -> None:
+    with pytest.raises(ValueError, match="renew_deadline"):
+        ElectionConfig(lease_duration=10, renew_deadline=15, retry_period=2)
