@@ -42,7 +42,7 @@ lock: ## Regenerate requirements_lock.txt (hashes for every package) from requir
 
 $(GEN)/.stamp: $(VENV)/.stamp $(shell find proto -name '*.proto')
 	rm -rf $(GEN) && mkdir -p $(GEN)
-	$(PY) -m grpc_tools.protoc -Iproto --python_out=$(GEN) --grpc_python_out=$(GEN) \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grpc_tools.protoc -Iproto --python_out=$(GEN) --grpc_python_out=$(GEN) \
 		--mypy_out=$(GEN) --mypy_grpc_out=$(GEN) $(shell find proto -name '*.proto' | sort)
 	@touch $@
 

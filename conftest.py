@@ -1,4 +1,4 @@
-"""Repository-wide pytest setup: shared plugins are registered here so every test folder sees them."""
+"""Repository-wide pytest setup: shared plugins registered once so every test folder sees them."""
 
 # Real-cluster fixtures (kube_cluster, kubectl, namespace); see e2e/cluster_fixtures.py.
 pytest_plugins = [
