@@ -19,11 +19,7 @@ preStop sleep, readiness) is e2e/test_chart_upgrade.py.
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -35,9 +31,9 @@ import pytest
 
 from charts import helmtool
 from e2e.cluster_fixtures import wait_until
+from e2e.server_process import ServerProcess, start_server
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
 from tools import devcerts
-from tools.cluster.paths import REPO_ROOT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -73,15 +69,17 @@ def free_port() -> int:
 
 
 @dataclass
-class ServerProcess:
-    """One `python -m server` with fixed ports, so a restart comes back on the same address."""
+class Slot:
+    """One server address: a `python -m server` on fixed ports, restartable in place."""
 
     name: str
-    env: dict[str, str]
+    kubeconfig: Path
+    pki: Path
+    namespace: str
     log_dir: Path
     grpc_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    process: ServerProcess | None = None
     starts: int = 0
 
     @property
@@ -90,40 +88,35 @@ class ServerProcess:
 
     def start(self) -> None:
         self.starts += 1
-        log = (self.log_dir / f"{self.name}-{self.starts}.log").open("wb")
-        env = {
-            **self.env,
-            "REPLICANT_GRPC_PORT": str(self.grpc_port),
-            "REPLICANT_HTTP_PORT": str(self.http_port),
-            "REPLICANT_IDENTITY": self.name,
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "server"], env=env, cwd=REPO_ROOT,
-            stdout=log, stderr=subprocess.STDOUT,
+        self.process = start_server(
+            self.kubeconfig, self.pki, self.log_dir / f"{self.name}-{self.starts}.log",
+            namespaces=[self.namespace],
+            extra_args=[
+                "--grpc-port", str(self.grpc_port), "--http-port", str(self.http_port),
+                "--identity", self.name, "--leader-election-namespace", self.namespace,
+                "--shutdown-grace-seconds", str(SHUTDOWN_GRACE_S),
+            ],
         )  # fmt: skip
-        log.close()
 
     def ready(self) -> bool:
         assert self.process is not None
-        if self.process.poll() is not None:
-            pytest.fail(f"{self.name} exited with {self.process.returncode}; see {self.log_dir}")
-        url = f"http://127.0.0.1:{self.http_port}/readyz"
+        if self.process.proc.poll() is not None:
+            pytest.fail(f"{self.name} exited with {self.process.proc.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return int(response.status) == 200
+            status, _ = self.process.http("/readyz")
         except (urllib.error.URLError, OSError):
             return False
+        return status == 200
 
     def terminate(self) -> int:
         """SIGTERM and wait for the exit code."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=EXIT_TIMEOUT_S)
+        return self.process.terminate(timeout=EXIT_TIMEOUT_S)
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=EXIT_TIMEOUT_S)
+        if self.process is not None and self.process.proc.poll() is None:
+            self.process.proc.kill()
+            self.process.proc.wait(timeout=EXIT_TIMEOUT_S)
 
 
 @dataclass
@@ -202,38 +195,28 @@ def load(client: RetryingClient, namespace: str, worker: int, tally: Tally,
 @pytest.fixture
 def servers(
     kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, tmp_path: Path
-) -> Iterator[list[ServerProcess]]:
+) -> Iterator[list[Slot]]:
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(helmtool.CRD_FILE))
     kubectl("create", "deployment", DEPLOYMENT, "--image=registry.example/web:1", "-n", namespace)
     pki = tmp_path / "pki"
     devcerts.generate(pki)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "gen"), str(REPO_ROOT)]),
-        "KUBECONFIG": str(kube_cluster.kubeconfig),
-        "REPLICANT_BIND_ADDRESS": "127.0.0.1",
-        "REPLICANT_TLS_CERT_FILE": str(pki / "server.crt"),
-        "REPLICANT_TLS_KEY_FILE": str(pki / "server.key"),
-        "REPLICANT_CLIENT_CA_FILE": str(pki / "ca.crt"),
-        "REPLICANT_READERS": devcerts.READER_ID,
-        "REPLICANT_NAMESPACES": namespace,
-        "REPLICANT_LEADER_ELECTION_NAMESPACE": namespace,
-        "REPLICANT_SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_S),
-    }
-    started = [ServerProcess(name, env, tmp_path) for name in ("server-a", "server-b")]
+    slots = [
+        Slot(name, kube_cluster.kubeconfig, pki, namespace, tmp_path)
+        for name in ("server-a", "server-b")
+    ]
     try:
-        for server in started:
-            server.start()
-        for server in started:
-            wait_until(f"{server.name} /readyz", server.ready, READY_TIMEOUT_S)
-        yield started
+        for slot in slots:
+            slot.start()
+        for slot in slots:
+            wait_until(f"{slot.name} /readyz", slot.ready, READY_TIMEOUT_S)
+        yield slots
     finally:
-        for server in started:
-            server.kill()
+        for slot in slots:
+            slot.kill()
 
 
 def test_sigterm_one_server_at_a_time_under_load_fails_no_call(
-    servers: list[ServerProcess], namespace: str, tmp_path: Path,
+    servers: list[Slot], namespace: str, tmp_path: Path,
     record_property: Callable[[str, object], None],
 ) -> None:  # fmt: skip
     pki = tmp_path / "pki"
@@ -249,7 +232,7 @@ def test_sigterm_one_server_at_a_time_under_load_fails_no_call(
     ]
     exit_codes: list[int] = []
 
-    def served(server: ServerProcess) -> None:
+    def served(server: Slot) -> None:
         """Wait until `server` has answered CALLS_PER_PHASE more calls."""
         target = tally.served_by(server.address) + CALLS_PER_PHASE
         wait_until(f"{CALLS_PER_PHASE} calls served by {server.name}",
