@@ -150,6 +150,9 @@ def controller_manager_argv(binary: Path, layout: Layout, ports: Ports) -> list[
         # kwok's heartbeat stage updates node status every 20-45 s and kwok renews no
         # node lease, so allow more than the default before marking the node NotReady.
         "--node-monitor-grace-period=2m",
+        # v=2 logs every ReplicaSet scale-up/down, so a slow rollout in a test can be
+        # told apart from a slow scheduler or kwok by reading logs/.
+        "--v=2",
         "--profiling=false",
     ]
 
@@ -161,6 +164,7 @@ def scheduler_argv(binary: Path, layout: Layout, ports: Ports) -> list[str]:
         "--bind-address=127.0.0.1",
         f"--secure-port={ports.scheduler}",
         "--leader-elect=false",
+        "--v=2",  # logs each binding decision (see the controller manager's --v)
         "--profiling=false",
     ]
 

@@ -311,6 +311,9 @@ class Cluster:
             state = "running" if self.running(name) else "NOT running"
             pid = f" pid {record.pid}" if record else ""
             say(f"{name:<24}{state}{pid}")
+            if record is not None and not self.running(name):
+                log = self.layout.log_for(name)
+                say(f"last lines of {log}:\n{process.log_tail(log)}")
         ready, node = self.apiserver_ready(), self.node_ready()
         say(
             f"{'api /readyz':<24}{'ok' if ready else 'FAILING'} ({components.apiserver_url(ports)})"
