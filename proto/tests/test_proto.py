@@ -1,4 +1,4 @@
-"""The proto file is the API contract: it matches the design doc and compiles to importable stubs."""
+"""The proto file is the API contract: it matches the design doc and compiles to stubs."""
 
 from __future__ import annotations
 
