@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from server.kube.replicatargets import Condition
 
 # Condition types.
-RECONCILED: Final = "Reconciled"
+from server.kube.replicatargets import RECONCILED as RECONCILED
 
 # Reasons (CamelCase, API conventions). The same words name the Events.
 CONVERGED: Final = "Converged"

@@ -22,32 +22,20 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from server.kube.errors import ConflictError
+from server.kube.leases import LeaseRecord
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class LeaseRecord:
-    """The leader-election fields of a Lease; resource_version is its optimistic lock."""
-
-    holder: str
-    lease_duration_seconds: int
-    acquire_time: datetime.datetime | None
-    renew_time: datetime.datetime | None
-    transitions: int
-    resource_version: str = ""
-
-
-class LeaseConflictError(Exception):
-    """The Lease changed since it was read (409), or it was created meanwhile."""
-
-
 class LeaseClient(Protocol):
     """The API calls leader election needs; server/kube/leases.py implements it.
 
-    Any other exception means "the API server did not answer usefully": retry.
+    ConflictError (server.kube.errors) means another writer won; any other exception means
+    the API server did not answer usefully: retry.
     """
 
     async def get(self) -> LeaseRecord | None:
@@ -55,11 +43,11 @@ class LeaseClient(Protocol):
         ...
 
     async def create(self, record: LeaseRecord) -> LeaseRecord:
-        """Create it; LeaseConflictError if someone else did first."""
+        """Create it; ConflictError if someone else did first."""
         ...
 
     async def update(self, record: LeaseRecord) -> LeaseRecord:
-        """Replace it if still at record.resource_version, else LeaseConflictError."""
+        """Replace it if still at record.resource_version, else ConflictError."""
         ...
 
 
@@ -140,7 +128,7 @@ class LeaderElector:
                 break
             try:
                 renewed = await self._try_acquire_or_renew()
-            except LeaseConflictError:
+            except ConflictError:
                 log.warning("lease conflict on renew: another holder wrote it")
                 return
             if renewed:
@@ -159,7 +147,7 @@ class LeaderElector:
     async def _try_acquire_or_renew(self) -> bool:
         """One attempt. False: someone else holds a valid lease or the API did not answer.
 
-        LeaseConflictError escapes only while leading (the renew loop ends the term on it);
+        ConflictError escapes only while leading (the renew loop ends the term on it);
         a candidate that loses a race simply tries again next period.
         """
         try:
@@ -167,7 +155,7 @@ class LeaderElector:
             # cancellation when the inner call finishes at the same moment.
             async with asyncio.timeout(self._call_timeout()):
                 return await self._attempt()
-        except LeaseConflictError:
+        except ConflictError:
             if self._leading:
                 raise
             return False

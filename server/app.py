@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2_grpc  # type: ignore[import-untyped]
 from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
 from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
+from reconciler import wiring as reconciler_wiring
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
 from server import authz, cipher_policy, health
 from server.http import ProbeServer
@@ -65,10 +66,21 @@ def extensions(
     api: ApiTransport, config: Config, deployments: InformerGroup[DeploymentView]
 ) -> Extensions:
     """The one place the reconciler wires itself in."""
-    # TODO(issue 5): ReplicaTarget and HPA informers (InformerGroup.build), the ReplicaTarget-backed
-    # DesiredStateLookup/DesiredStateStore, and leader election + reconcile loop as background.
-    del api, config, deployments
-    return Extensions()
+    parts = reconciler_wiring.build(
+        api,
+        deployments,
+        namespaces=config.namespaces,
+        lease_namespace=config.leader_election_namespace,
+        lease_name=config.leader_election_lease,
+        identity=config.identity,
+    )
+    # The Lease is released when the leader-election task is cancelled (after the grace).
+    return Extensions(
+        desired=parts.desired,
+        store=parts.store,
+        informers=parts.informers,
+        background=parts.background(),
+    )
 
 
 class App:

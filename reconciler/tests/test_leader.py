@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from typing import TYPE_CHECKING
 
 import pytest
 
-from reconciler.leader import ElectionConfig, LeaderElector, LeaseConflictError, LeaseRecord
+from reconciler.leader import ElectionConfig, LeaderElector
+from server.kube.errors import ConflictError
+
+if TYPE_CHECKING:
+    from server.kube.leases import LeaseRecord
 
 FAST = ElectionConfig(lease_duration=1.0, renew_deadline=0.6, retry_period=0.1)
 WAIT_S = 5.0
@@ -46,7 +51,7 @@ class FakeLeaseClient:
     async def create(self, record: LeaseRecord) -> LeaseRecord:
         self._check()
         if self.store.record is not None:
-            raise LeaseConflictError
+            raise ConflictError("conflict")
         return self.store._bump(record)
 
     async def update(self, record: LeaseRecord) -> LeaseRecord:
@@ -54,9 +59,9 @@ class FakeLeaseClient:
         current = self.store.record
         if self.conflict_next_update or current is None:
             self.conflict_next_update = False
-            raise LeaseConflictError
+            raise ConflictError("conflict")
         if current.resource_version != record.resource_version:
-            raise LeaseConflictError
+            raise ConflictError("conflict")
         return self.store._bump(record)
 
 

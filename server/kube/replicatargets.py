@@ -11,8 +11,15 @@ import datetime
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from server.kube.errors import ConflictError, NotFoundError
+from server.kube.resources import InformerGroup
+from server.kube.views import DesiredStateView, ReconcileView
+
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping, Sequence
+
+    from server.kube.client import ApiTransport, JSONObject
+    from server.kube.informer import Key
 
 GROUP: Final = "replicant.dev"
 VERSION: Final = "v1alpha1"
@@ -21,6 +28,8 @@ KIND: Final = "ReplicaTarget"
 API_VERSION: Final = f"{GROUP}/{VERSION}"
 REQUESTED_BY: Final = "replicant.dev/requested-by"
 REQUESTED_AT: Final = "replicant.dev/requested-at"
+# The condition the API mirrors as DesiredState.reconcile (reconciler/conditions.py sets it).
+RECONCILED: Final = "Reconciled"
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -136,7 +145,7 @@ def parse_replica_target(raw: Mapping[str, Any]) -> ReplicaTargetView:
 
 
 def status_body(status: TargetStatus) -> dict[str, Any]:
-    """status as the API expects it; unset optional counts are left out."""
+    """status as a merge patch: unset optional fields are null, which removes them."""
     body: dict[str, Any] = {
         "observedGeneration": status.observed_generation,
         "conditions": [
@@ -151,13 +160,157 @@ def status_body(status: TargetStatus) -> dict[str, Any]:
             for c in status.conditions
         ],
     }
-    if status.deployment_uid:
-        body["deploymentUID"] = status.deployment_uid
-    for key, value in (
-        ("lastAppliedReplicas", status.last_applied_replicas),
-        ("replicas", status.replicas),
-        ("readyReplicas", status.ready_replicas),
-    ):
-        if value is not None:
-            body[key] = value
+    body["deploymentUID"] = status.deployment_uid or None
+    body["lastAppliedReplicas"] = status.last_applied_replicas
+    body["replicas"] = status.replicas
+    body["readyReplicas"] = status.ready_replicas
     return body
+
+
+# -- paths ----------------------------------------------------------------------------------------
+
+
+def object_path(namespace: str, name: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+
+
+def _collection_path(namespace: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+
+
+# -- the API's view of desired state ------------------------------------------------------------
+
+
+def desired_state_view(target: ReplicaTargetView) -> DesiredStateView:
+    """What Get/List/Set show: the spec, who asked, the version and the Reconciled condition."""
+    reconciled = next((c for c in target.status.conditions if c.type == RECONCILED), None)
+    reconcile = (
+        None
+        if reconciled is None
+        else ReconcileView(
+            converged=reconciled.status == "True",
+            reason=reconciled.reason,
+            message=reconciled.message,
+            observed_generation=reconciled.observed_generation,
+        )
+    )
+    return DesiredStateView(
+        replicas=target.replicas,
+        requested_by=target.requested_by,
+        requested_at=target.requested_at,
+        version=target.resource_version,
+        reconcile=reconcile,
+    )
+
+
+class DesiredStates:
+    """DesiredStateLookup (server/ports.py) over the ReplicaTarget informers: no API calls."""
+
+    def __init__(self, targets: InformerGroup[ReplicaTargetView]) -> None:
+        self._targets = targets
+
+    @property
+    def synced(self) -> bool:
+        return bool(self._targets.synced)
+
+    def get(self, key: Key) -> DesiredStateView | None:
+        target = self._targets.get(key)
+        return None if target is None else desired_state_view(target)
+
+
+# -- writes ----------------------------------------------------------------------------------------
+
+MERGE_PATCH: Final = "application/merge-patch+json"
+# Unconditional writes: a create can race another writer's create (409 AlreadyExists); the
+# retry then patches. Three attempts cover any realistic race without looping.
+SET_ATTEMPTS: Final = 3
+
+
+class ReplicaTargetStore:
+    """DesiredStateStore (server/ports.py): create or update the ReplicaTarget of a Deployment.
+
+    With an expected version the update carries it as metadata.resourceVersion, so the API
+    server refuses it (409 -> ConflictError -> ABORTED) if anyone wrote in between; a target
+    that does not exist cannot be at any version, so that is a conflict too. Without one, the
+    write is a merge patch with no precondition, i.e. last writer wins by construction; only the
+    create-vs-create race can 409, and it is retried as a patch.
+    """
+
+    def __init__(self, api: ApiTransport, clock: Callable[[], datetime.datetime] | None = None):
+        self._api = api
+        self._clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
+
+    async def set(
+        self, key: Key, replicas: int, requested_by: str, expected_version: str
+    ) -> DesiredStateView:
+        namespace, name = key
+        annotations = {REQUESTED_BY: requested_by, REQUESTED_AT: format_time(self._clock())}
+        if expected_version:
+            try:
+                stored = await self._patch(key, replicas, annotations, expected_version)
+            except NotFoundError as e:
+                raise ConflictError("replica target does not exist at that version") from e
+            return desired_state_view(parse_replica_target(stored))
+        for _ in range(SET_ATTEMPTS):
+            try:
+                stored = await self._patch(key, replicas, annotations, "")
+            except NotFoundError:
+                try:
+                    stored = await self._create(key, replicas, annotations)
+                except ConflictError:
+                    continue  # created by someone else meanwhile: patch it
+            return desired_state_view(parse_replica_target(stored))
+        raise ConflictError(f"replica target {namespace}/{name} kept changing; try again")
+
+    async def _patch(
+        self, key: Key, replicas: int, annotations: dict[str, str], resource_version: str
+    ) -> JSONObject:
+        metadata: dict[str, Any] = {"annotations": annotations}
+        if resource_version:
+            metadata["resourceVersion"] = resource_version
+        body = {"metadata": metadata, "spec": {"replicas": replicas}}
+        return await self._api.request(
+            "PATCH", object_path(*key), body=body, content_type=MERGE_PATCH
+        )
+
+    async def _create(self, key: Key, replicas: int, annotations: dict[str, str]) -> JSONObject:
+        namespace, name = key
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
+            "spec": {"deploymentName": name, "replicas": replicas},
+        }
+        return await self._api.request("POST", _collection_path(namespace), body=body)
+
+
+async def write_status(api: ApiTransport, target: ReplicaTargetView, status: TargetStatus) -> None:
+    """Merge-patch status, only if the target is unchanged since it was read (else 409).
+
+    Unset optional fields are sent as null so the merge patch removes them; otherwise a stale
+    count would stay and every reconcile would see a difference to write.
+    """
+    body = {
+        "metadata": {"resourceVersion": target.resource_version},
+        "status": status_body(status),
+    }
+    await api.request(
+        "PATCH",
+        object_path(target.namespace, target.name) + "/status",
+        body=body,
+        content_type=MERGE_PATCH,
+    )
+
+
+def replica_target_informers(
+    api: ApiTransport, namespaces: Sequence[str]
+) -> InformerGroup[ReplicaTargetView]:
+    return InformerGroup.build(
+        api,
+        resource=PLURAL,
+        group=GROUP,
+        version=VERSION,
+        plural=PLURAL,
+        namespaces=namespaces,
+        convert=parse_replica_target,
+    )

@@ -1,0 +1,66 @@
+"""pytest plugin: the ReplicaTarget CRD on the test cluster, and helpers for reconciler e2e tests.
+
+The server now watches ReplicaTargets, so its caches (and readiness) need the CRD. Every test
+marked `cluster` gets it installed from the chart's file, the single source of truth; unit tests
+never touch a cluster. Registered from the repository-root conftest.py.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from e2e.cluster_fixtures import wait_until
+from tools.cluster.paths import REPO_ROOT
+
+if TYPE_CHECKING:
+    from e2e.cluster_fixtures import Kubectl
+
+CRD_FILE = REPO_ROOT / "charts" / "replicant" / "crds" / "replicatargets.replicant.dev.yaml"
+CRD_NAME = "replicatargets.replicant.dev"
+CRD_READY_TIMEOUT_S = 30.0
+
+
+def ensure_crd(kubectl: Kubectl) -> None:
+    """Apply the CRD (if missing or changed) and wait until the API server serves it."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
+    wait_until(
+        f"CRD {CRD_NAME} Established",
+        lambda: (
+            kubectl(
+                "wait",
+                "--for=condition=Established",
+                f"crd/{CRD_NAME}",
+                "--timeout=5s",
+                check=False,
+            ).returncode
+            == 0
+        ),
+        CRD_READY_TIMEOUT_S,
+    )
+
+
+_applied_this_session: list[bool] = []
+
+
+@pytest.fixture(autouse=True)
+def _replicatarget_crd(request: pytest.FixtureRequest) -> None:
+    """Cluster tests only: apply the CRD once per session (so edits to the file land), then
+    re-apply only if it is gone (a chart test may uninstall it)."""
+    if request.node.get_closest_marker("cluster") is None:
+        return
+    kubectl: Kubectl = request.getfixturevalue("kubectl")
+    if not _applied_this_session or kubectl("get", "crd", CRD_NAME, check=False).returncode:
+        ensure_crd(kubectl)
+        _applied_this_session.append(True)
+
+
+def get_object(kubectl: Kubectl, *args: str) -> dict[str, Any] | None:
+    """`kubectl get ... -o json`, or None if it does not exist."""
+    result = kubectl("get", *args, "-o", "json", check=False)
+    if result.returncode != 0:
+        return None
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return parsed

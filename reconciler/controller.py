@@ -1,0 +1,113 @@
+"""The control loop around reconcile(key): event handlers, work queue, workers, resync.
+
+Informer subscribers only enqueue keys (never reconcile inline), so a burst of events for
+one object costs one reconcile; workers take keys from the queue, which guarantees no key is
+reconciled by two workers at once; failures come back with capped exponential backoff; a
+periodic resync re-enqueues every ReplicaTarget in case an event was missed. `run` is what
+the leader runs: cancelling it (lost lease, shutdown) stops all reconciling at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Final
+
+from reconciler.workqueue import Backoff, ShutDownError, WorkQueue
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable
+
+    from reconciler.reconcile import Key, Result
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORKERS: Final = 4
+DEFAULT_RESYNC_SECONDS: Final = 60.0
+SYNC_POLL_SECONDS: Final = 0.1
+
+
+class Controller:
+    """Runs `reconcile` for queued keys with a few workers while `run` is running."""
+
+    def __init__(
+        self,
+        reconcile: Callable[[Key], Awaitable[Result]],
+        *,
+        keys: Callable[[], Iterable[Key]],
+        synced: Callable[[], bool],
+        workers: int = DEFAULT_WORKERS,
+        resync_seconds: float = DEFAULT_RESYNC_SECONDS,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._reconcile = reconcile
+        self._keys = keys
+        self._synced = synced
+        self._workers = workers
+        self._resync_seconds = resync_seconds
+        self._backoff = backoff or Backoff(base=0.1, cap=30.0)
+        self._queue: WorkQueue[Key] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._queue is not None
+
+    def enqueue(self, key: Key) -> None:
+        """Informer-subscriber side: a no-op unless this process is leading right now."""
+        if self._queue is not None:
+            self._queue.add(key)
+
+    async def run(self) -> None:
+        """Reconcile until cancelled: wait for the caches, queue every key, start workers."""
+        while not self._synced():  # noqa: ASYNC110 - the informers expose no sync event
+            await asyncio.sleep(SYNC_POLL_SECONDS)
+        queue: WorkQueue[Key] = WorkQueue(self._backoff)
+        self._queue = queue
+        log.info("reconciler started", extra={"workers": self._workers})
+        try:
+            self._enqueue_all(queue)
+            async with asyncio.TaskGroup() as group:
+                for n in range(self._workers):
+                    group.create_task(self._work(queue), name=f"reconcile-worker-{n}")
+                group.create_task(self._resync(queue), name="reconcile-resync")
+        finally:
+            self._queue = None
+            queue.shut_down()
+            log.info("reconciler stopped")
+
+    def _enqueue_all(self, queue: WorkQueue[Key]) -> None:
+        for key in self._keys():
+            queue.add(key)
+
+    async def _resync(self, queue: WorkQueue[Key]) -> None:
+        while True:
+            await asyncio.sleep(self._resync_seconds)
+            self._enqueue_all(queue)
+
+    async def _work(self, queue: WorkQueue[Key]) -> None:
+        while True:
+            try:
+                key = await queue.get()
+            except ShutDownError:
+                return
+            try:
+                await self._process(queue, key)
+            finally:
+                queue.done(key)
+
+    async def _process(self, queue: WorkQueue[Key], key: Key) -> None:
+        try:
+            result = await self._reconcile(key)
+        except Exception as e:  # noqa: BLE001 - any failure is retried with backoff
+            log.info(
+                "reconcile failed; retrying with backoff",
+                extra={"key": "/".join(key), "error": f"{type(e).__name__}: {e}"},
+            )
+            queue.add_rate_limited(key)
+            return
+        if result.requeue:
+            queue.add_rate_limited(key)
+            return
+        queue.forget(key)
+        if result.requeue_after is not None:
+            queue.add_after(key, result.requeue_after)

@@ -1,0 +1,86 @@
+"""HorizontalPodAutoscalers (autoscaling/v2), reduced to "which Deployment does it scale".
+
+The reconciler must not fight an HPA over spec.replicas, so it needs, from the cache, the HPAs
+whose scaleTargetRef names a Deployment. The index is kept up to date from informer events,
+so a lookup is a dict read, not a scan.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from server.kube.resources import InformerGroup
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from server.kube.client import ApiTransport, JSONObject
+    from server.kube.informer import Key
+
+
+@dataclass(frozen=True, slots=True)
+class AutoscalerView:
+    namespace: str
+    name: str
+    target_kind: str
+    target_name: str
+    target_group: str  # "apps" for a Deployment (apiVersion apps/v1)
+
+    @property
+    def deployment_key(self) -> Key | None:
+        """(namespace, deployment name) when it targets an apps Deployment, else None."""
+        if self.target_kind == "Deployment" and self.target_group == "apps":
+            return (self.namespace, self.target_name)
+        return None
+
+
+def autoscaler_view(obj: JSONObject) -> AutoscalerView:
+    meta = obj.get("metadata") or {}
+    ref = (obj.get("spec") or {}).get("scaleTargetRef") or {}
+    api_version = str(ref.get("apiVersion") or "")
+    return AutoscalerView(
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        target_kind=str(ref.get("kind") or ""),
+        target_name=str(ref.get("name") or ""),
+        target_group=api_version.rpartition("/")[0],
+    )
+
+
+def autoscaler_informers(
+    api: ApiTransport, namespaces: Sequence[str]
+) -> InformerGroup[AutoscalerView]:
+    return InformerGroup.build(
+        api,
+        resource="horizontalpodautoscalers",
+        group="autoscaling",
+        version="v2",
+        plural="horizontalpodautoscalers",
+        namespaces=namespaces,
+        convert=autoscaler_view,
+    )
+
+
+class AutoscalerIndex:
+    """Deployment key -> names of the HPAs targeting it, fed by informer events."""
+
+    def __init__(self) -> None:
+        self._by_deployment: defaultdict[Key, set[str]] = defaultdict(set)
+
+    def on_change(self, key: Key, old: AutoscalerView | None, new: AutoscalerView | None) -> None:
+        """Informer subscriber: move the HPA from its old target to its new one."""
+        if old is not None and (target := old.deployment_key) is not None:
+            names = self._by_deployment.get(target)
+            if names is not None:
+                names.discard(key[1])
+                if not names:
+                    del self._by_deployment[target]
+        if new is not None and (target := new.deployment_key) is not None:
+            self._by_deployment[target].add(key[1])
+
+    def targeting(self, deployment: Key) -> str | None:
+        """One HPA (the first by name) that scales this Deployment, or None."""
+        names = self._by_deployment.get(deployment)
+        return min(names) if names else None

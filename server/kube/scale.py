@@ -1,0 +1,103 @@
+"""Writes the reconciler makes to Deployments and Events.
+
+Replica counts go through the Deployment's `scale` subresource (apps/v1 deployments/scale),
+never a PUT of the whole Deployment: it needs narrower RBAC and cannot clobber fields other
+controllers own. The Deployment's resourceVersion rides along as a precondition, so a write
+decided on a stale cache fails with 409 instead of undoing someone's newer change.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any, Final
+
+from server.kube.errors import KubeError
+from server.kube.replicatargets import API_VERSION, KIND, format_time
+
+if TYPE_CHECKING:
+    from server.kube.client import ApiTransport
+    from server.kube.informer import Key
+    from server.kube.replicatargets import ReplicaTargetView
+
+log = logging.getLogger(__name__)
+
+REPORTING_COMPONENT: Final = "replicant.dev/reconciler"
+
+
+async def scale_deployment(
+    api: ApiTransport, key: Key, replicas: int, resource_version: str
+) -> None:
+    """Set spec.replicas if the Deployment is still at resource_version (409 otherwise)."""
+    namespace, name = key
+    body = {
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": resource_version},
+        "spec": {"replicas": replicas},
+    }
+    await api.request(
+        "PUT", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale", body=body
+    )
+
+
+class EventRecorder:
+    """core/v1 Events on a ReplicaTarget, so `kubectl describe rt` tells what happened.
+
+    Best effort by design: an Event is a hint for people, not state, so a failure is logged
+    and swallowed rather than failing the reconcile that already did its work.
+    """
+
+    def __init__(self, api: ApiTransport, instance: str) -> None:
+        self._api = api
+        self._instance = instance
+
+    async def record(
+        self, target: ReplicaTargetView, type_: str, reason: str, message: str
+    ) -> None:
+        now = datetime.datetime.now(datetime.UTC)
+        body = self._event(target, type_, reason, message, now)
+        try:
+            await self._api.request(
+                "POST", f"/api/v1/namespaces/{target.namespace}/events", body=body
+            )
+        except KubeError as e:
+            log.warning("event not recorded: %s", e, extra={"reason": reason})
+
+    def _event(
+        self,
+        target: ReplicaTargetView,
+        type_: str,
+        reason: str,
+        message: str,
+        now: datetime.datetime,
+    ) -> dict[str, Any]:
+        stamp = format_time(now)
+        return {
+            "apiVersion": "v1",
+            "kind": "Event",
+            # client-go names Events <object>.<unique suffix>; no aggregation here (TODO: a
+            # count/patch series if an Event ever repeats often enough to matter).
+            "metadata": {
+                "name": f"{target.name}.{secrets.token_hex(8)}",
+                "namespace": target.namespace,
+            },
+            "involvedObject": {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "name": target.name,
+                "namespace": target.namespace,
+                "uid": target.uid,
+                "resourceVersion": target.resource_version,
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "replicant", "host": self._instance},
+            "reportingComponent": REPORTING_COMPONENT,
+            "reportingInstance": self._instance,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
