@@ -36,14 +36,23 @@ UPGRADE_TIMEOUT_S = 300.0
 
 @dataclass
 class ReadySamples:
-    """What the poller saw: Deployment readyReplicas and Ready pods, per poll."""
+    """What the poller saw, per poll: the Deployment's readyReplicas and availableReplicas
+    (ready for minReadySeconds) and the Ready, non-terminating pods."""
 
     deployment_ready: list[int] = field(default_factory=list)
+    deployment_available: list[int] = field(default_factory=list)
     pods_ready: list[int] = field(default_factory=list)
 
     @property
     def minimum(self) -> int:
-        return min(self.deployment_ready + self.pods_ready)
+        return min(self.deployment_ready + self.deployment_available + self.pods_ready)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.pods_ready)} polls, minimum seen: readyReplicas "
+            f"{min(self.deployment_ready)}, availableReplicas {min(self.deployment_available)}, "
+            f"Ready pods {min(self.pods_ready)} (desired {DESIRED})"
+        )
 
 
 def ready_pods(pods: dict[str, Any]) -> int:
@@ -78,29 +87,42 @@ def template_hashes(kubectl: Kubectl, namespace: str) -> set[str]:
     }
 
 
-def test_helm_upgrade_keeps_desired_replicas_ready_throughout(
-    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, tmp_path: Path,
-    record_property: Callable[[str, object], None],
-) -> None:  # fmt: skip
+@dataclass(frozen=True)
+class UpgradeRun:
+    samples: ReadySamples
+    returncode: int
+    stderr: str
+    replaced: bool
+    complete: bool
+
+
+def install_then_upgrade(
+    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, workdir: Path,
+    values: dict[str, Any],
+) -> UpgradeRun:  # fmt: skip
+    """Install with `values`, then `helm upgrade` with a changed log level, polling throughout."""
     if not helmtool.helm_available():
         skip_or_fail(f"{helmtool.helm_binary()} missing (run `make tools`)")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(helmtool.CRD_FILE))
     kubectl("label", "--overwrite", "namespace", namespace,
             "pod-security.kubernetes.io/enforce=restricted")  # fmt: skip
-    pki = tmp_path / "pki"
+    pki = workdir / "pki"
     devcerts.generate(pki)
     secret = helmtool.tls_secret_manifest(f"{RELEASE}-tls", namespace, pki, "server")
     kubectl("apply", "-f", "-", stdin=json.dumps(secret))
     release = helmtool.Release(RELEASE, namespace, kube_cluster.kubeconfig)
-    release.install({}, tmp_path)
+    release.install(values, workdir)
+    # Start from a settled Deployment: helm's --wait does not wait for minReadySeconds.
+    kubectl("rollout", "status", f"deployment/{RELEASE}", "-n", namespace, "--timeout=3m")
     before = template_hashes(kubectl, namespace)
 
     samples = ReadySamples()
-    with tempfile.TemporaryDirectory() as workdir:
-        values = helmtool.values_args({"server": {"logLevel": "debug"}}, (), Path(workdir))
+    changed = {**values, "server": {"logLevel": "debug"}}
+    with tempfile.TemporaryDirectory() as valuesdir:
         argv = [str(helmtool.helm_binary()), f"--kubeconfig={kube_cluster.kubeconfig}",
                 "upgrade", RELEASE, str(helmtool.CHART_DIR), "-n", namespace,
-                "--wait", "--timeout", "4m", *values]  # fmt: skip
+                "--wait", "--timeout", "4m",
+                *helmtool.values_args(changed, (), Path(valuesdir))]  # fmt: skip
         with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) as upgrade:  # fmt: skip
             # Helm's --wait returns once the new pods are ready, before the old ReplicaSet is
@@ -109,19 +131,47 @@ def test_helm_upgrade_keeps_desired_replicas_ready_throughout(
                 helm_done = upgrade.poll() is not None
                 deployment = get_json(kubectl, "deployment", RELEASE, "-n", namespace)
                 pods = get_json(kubectl, "pods", "-n", namespace, "-l", SELECTOR)
-                samples.deployment_ready.append(deployment["status"].get("readyReplicas", 0))
+                status = deployment["status"]
+                samples.deployment_ready.append(status.get("readyReplicas", 0))
+                samples.deployment_available.append(status.get("availableReplicas", 0))
                 samples.pods_ready.append(ready_pods(pods))
                 if helm_done and (upgrade.returncode != 0 or rollout_complete(deployment)):
                     break
             _, stderr = upgrade.communicate(timeout=UPGRADE_TIMEOUT_S)
 
     after = get_json(kubectl, "deployment", RELEASE, "-n", namespace)
-    record_property("min_ready_replicas", samples.minimum)
-    record_property("polls", len(samples.deployment_ready))
-    print(f"\nhelm upgrade: {len(samples.deployment_ready)} polls, minimum ready seen "
-          f"{samples.minimum} (desired {DESIRED})")  # fmt: skip
-    assert upgrade.returncode == 0, stderr
-    assert rollout_complete(after)
-    assert template_hashes(kubectl, namespace).isdisjoint(before), "the pods were not replaced"
-    assert samples.minimum >= DESIRED
-    release.helm("uninstall", RELEASE, "--wait", check=False)
+    return UpgradeRun(
+        samples=samples,
+        returncode=upgrade.returncode,
+        stderr=stderr,
+        replaced=template_hashes(kubectl, namespace).isdisjoint(before),
+        complete=rollout_complete(after),
+    )
+
+
+def test_helm_upgrade_keeps_desired_replicas_ready_throughout(
+    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, tmp_path: Path,
+    record_property: Callable[[str, object], None],
+) -> None:  # fmt: skip
+    run = install_then_upgrade(kube_cluster, kubectl, namespace, tmp_path, {})
+
+    record_property("min_ready_replicas", run.samples.minimum)
+    print(f"\nhelm upgrade (chart defaults): {run.samples.summary()}")
+    assert run.returncode == 0, run.stderr
+    assert run.complete
+    assert run.replaced, "the pods were not replaced"
+    assert run.samples.minimum >= DESIRED
+
+
+def test_poller_sees_the_dip_a_strategy_with_max_unavailable_one_causes(
+    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, tmp_path: Path,
+) -> None:  # fmt: skip
+    """Control: the measurement above can fail. With maxUnavailable 1 an old pod goes before
+    its replacement is available (minReadySeconds), which the poller must notice."""
+    strategy = {"updateStrategy": {"maxSurge": 0, "maxUnavailable": 1}}
+
+    run = install_then_upgrade(kube_cluster, kubectl, namespace, tmp_path, strategy)
+
+    print(f"\nhelm upgrade (maxUnavailable 1): {run.samples.summary()}")
+    assert run.returncode == 0, run.stderr
+    assert run.samples.minimum < DESIRED
