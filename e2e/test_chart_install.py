@@ -11,9 +11,12 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
+import yaml
 
 from charts import helmtool
 from e2e.cluster_fixtures import get_json, skip_or_fail
+from e2e.server_process import eventually, start_server
+from replicant.v1 import replicant_pb2
 from tools import devcerts
 
 if TYPE_CHECKING:
@@ -39,7 +42,6 @@ ALLOWED = [
     ("watch", "horizontalpodautoscalers.autoscaling"),
     ("create", "events"),
     ("patch", "events"),
-    ("create", "events.events.k8s.io"),
     ("create", "leases.coordination.k8s.io"),
     ("get", f"leases.coordination.k8s.io/{LEASE}"),
     ("update", f"leases.coordination.k8s.io/{LEASE}"),
@@ -60,6 +62,7 @@ DENIED = [
     ("update", "leases.coordination.k8s.io/other-lease"),
     ("list", "leases.coordination.k8s.io"),
     ("delete", f"leases.coordination.k8s.io/{LEASE}"),
+    ("create", "events.events.k8s.io"),
     ("create", "roles.rbac.authorization.k8s.io"),
     ("impersonate", "serviceaccounts"),
 ]
@@ -207,3 +210,55 @@ def test_watching_all_namespaces_grants_cluster_wide_reads_only(
     finally:
         # The ClusterRole outlives the namespace: remove the release explicitly.
         installed.helm("uninstall", installed.name, "--wait", check=False)
+
+
+def service_account_kubeconfig(kubectl: Kubectl, admin: Path, release: helmtool.Release,
+                               out: Path) -> Path:  # fmt: skip
+    """A kubeconfig that authenticates as the chart's ServiceAccount (a bound token)."""
+    token = kubectl("create", "token", release.name, "-n", release.namespace,
+                    "--duration=1h").stdout.strip()  # fmt: skip
+    config = yaml.safe_load(admin.read_text())
+    config["users"] = [{"name": "replicant-sa", "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = "replicant-sa"
+    out.write_text(yaml.safe_dump(config))
+    out.chmod(0o600)
+    return out
+
+
+def test_server_runs_and_reconciles_with_only_the_chart_rbac(
+    kube_cluster: KubeCluster, kubectl: Kubectl, release: helmtool.Release, pki: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """The real server, authenticated as the chart's ServiceAccount: caches sync, the Lease
+    is taken, and a SetReplicas is reconciled into the Deployment's scale, with no 403."""
+    namespace = release.namespace
+    kubectl("create", "deployment", "web", "--image=registry.example/web:1", "-n", namespace)
+    kubeconfig = service_account_kubeconfig(
+        kubectl, kube_cluster.kubeconfig, release, tmp_path / "sa.kubeconfig"
+    )
+    server = start_server(
+        kubeconfig, pki, tmp_path / "server.log", namespaces=[namespace],
+        extra_args=["--leader-election-namespace", namespace, "--identity", "chart-rbac"],
+    )  # fmt: skip
+    try:
+        eventually("server /readyz", lambda: server.http("/readyz")[0] == 200)
+        eventually("the Lease held by this server", lambda: kubectl(
+            "get", "lease", LEASE, "-n", namespace, "-o", "jsonpath={.spec.holderIdentity}",
+            check=False).stdout == "chart-rbac")  # fmt: skip
+        with server.channel("writer") as channel:
+            server.stub(channel).SetReplicas(
+                replicant_pb2.SetReplicasRequest(
+                    ref=replicant_pb2.DeploymentRef(namespace=namespace, name="web"), replicas=3
+                ),
+                timeout=10,
+            )
+        eventually("the Deployment scaled to 3", lambda: kubectl(
+            "get", "deployment", "web", "-n", namespace, "-o", "jsonpath={.spec.replicas}",
+        ).stdout == "3")  # fmt: skip
+    finally:
+        exit_code = server.terminate()
+    logs = server.log_path.read_text()
+    assert exit_code == 0
+    assert "403" not in logs
+    assert "forbidden" not in logs.lower()
