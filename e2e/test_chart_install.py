@@ -11,7 +11,6 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
-import yaml
 
 from charts import helmtool
 from e2e.cluster_fixtures import get_json, skip_or_fail
@@ -212,31 +211,29 @@ def test_watching_all_namespaces_grants_cluster_wide_reads_only(
         installed.helm("uninstall", installed.name, "--wait", check=False)
 
 
-def service_account_kubeconfig(kubectl: Kubectl, admin: Path, release: helmtool.Release,
-                               out: Path) -> Path:  # fmt: skip
+def service_account_kubeconfig(kubectl: Kubectl, release: helmtool.Release, out: Path) -> Path:
     """A kubeconfig that authenticates as the chart's ServiceAccount (a bound token)."""
     token = kubectl("create", "token", release.name, "-n", release.namespace,
                     "--duration=1h").stdout.strip()  # fmt: skip
-    config = yaml.safe_load(admin.read_text())
+    raw = kubectl("config", "view", "--raw", "--minify", "-o", "json")
+    config = json.loads(raw.stdout)
     config["users"] = [{"name": "replicant-sa", "user": {"token": token}}]
     for context in config["contexts"]:
         context["context"]["user"] = "replicant-sa"
-    out.write_text(yaml.safe_dump(config))
+    # JSON is valid YAML: kubeconfig readers accept it as is.
+    out.write_text(json.dumps(config))
     out.chmod(0o600)
     return out
 
 
 def test_server_runs_and_reconciles_with_only_the_chart_rbac(
-    kube_cluster: KubeCluster, kubectl: Kubectl, release: helmtool.Release, pki: Path,
-    tmp_path: Path,
-) -> None:  # fmt: skip
+    kubectl: Kubectl, release: helmtool.Release, pki: Path, tmp_path: Path
+) -> None:
     """The real server, authenticated as the chart's ServiceAccount: caches sync, the Lease
     is taken, and a SetReplicas is reconciled into the Deployment's scale, with no 403."""
     namespace = release.namespace
     kubectl("create", "deployment", "web", "--image=registry.example/web:1", "-n", namespace)
-    kubeconfig = service_account_kubeconfig(
-        kubectl, kube_cluster.kubeconfig, release, tmp_path / "sa.kubeconfig"
-    )
+    kubeconfig = service_account_kubeconfig(kubectl, release, tmp_path / "sa.kubeconfig")
     server = start_server(
         kubeconfig, pki, tmp_path / "server.log", namespaces=[namespace],
         extra_args=["--leader-election-namespace", namespace, "--identity", "chart-rbac"],
