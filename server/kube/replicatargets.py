@@ -181,6 +181,11 @@ def _collection_path(namespace: str) -> str:
 # -- the API's view of desired state ------------------------------------------------------------
 
 
+def version_of(target: ReplicaTargetView) -> str:
+    """DesiredState.version: the spec's generation (see ReplicaTargetStore._compare_and_set)."""
+    return str(target.generation)
+
+
 def desired_state_view(target: ReplicaTargetView) -> DesiredStateView:
     """What Get/List/Set show: the spec, who asked, the version and the Reconciled condition."""
     reconciled = next((c for c in target.status.conditions if c.type == RECONCILED), None)
@@ -198,7 +203,7 @@ def desired_state_view(target: ReplicaTargetView) -> DesiredStateView:
         replicas=target.replicas,
         requested_by=target.requested_by,
         requested_at=target.requested_at,
-        version=target.resource_version,
+        version=version_of(target),
         reconcile=reconcile,
     )
 
@@ -229,11 +234,11 @@ SET_ATTEMPTS: Final = 3
 class ReplicaTargetStore:
     """DesiredStateStore (server/ports.py): create or update the ReplicaTarget of a Deployment.
 
-    With an expected version the update carries it as metadata.resourceVersion, so the API
-    server refuses it (409 -> ConflictError -> ABORTED) if anyone wrote in between; a target
-    that does not exist cannot be at any version, so that is a conflict too. Without one, the
-    write is a merge patch with no precondition, i.e. last writer wins by construction; only the
-    create-vs-create race can 409, and it is retried as a patch.
+    With an expected version the write happens only if the spec is still at that version
+    (ConflictError -> ABORTED otherwise); a target that does not exist cannot be at any
+    version, so that is a conflict too. Without one, the write is a merge patch with no
+    precondition, i.e. last writer wins by construction; only the create-vs-create race can
+    409, and it is retried as a patch.
     """
 
     def __init__(self, api: ApiTransport, clock: Callable[[], datetime.datetime] | None = None):
@@ -246,11 +251,7 @@ class ReplicaTargetStore:
         namespace, name = key
         annotations = {REQUESTED_BY: requested_by, REQUESTED_AT: format_time(self._clock())}
         if expected_version:
-            try:
-                stored = await self._patch(key, replicas, annotations, expected_version)
-            except NotFoundError as e:
-                raise ConflictError("replica target does not exist at that version") from e
-            return desired_state_view(parse_replica_target(stored))
+            return await self._compare_and_set(key, replicas, annotations, expected_version)
         for _ in range(SET_ATTEMPTS):
             try:
                 stored = await self._patch(key, replicas, annotations, "")
@@ -261,6 +262,31 @@ class ReplicaTargetStore:
                     continue  # created by someone else meanwhile: patch it
             return desired_state_view(parse_replica_target(stored))
         raise ConflictError(f"replica target {namespace}/{name} kept changing; try again")
+
+    async def _compare_and_set(
+        self, key: Key, replicas: int, annotations: dict[str, str], expected_version: str
+    ) -> DesiredStateView:
+        """Write only if the spec is still at `expected_version` (its metadata.generation).
+
+        Why generation and not resourceVersion: the reconciler's status writes bump the
+        resourceVersion within milliseconds of every Set, so a resourceVersion handed to a
+        client is stale almost at once. generation moves only when the spec does. The check
+        and the write are tied together by the resourceVersion read with it: if anything
+        wrote in between (409), read again and re-check, a bounded number of times.
+        """
+        for _ in range(SET_ATTEMPTS):
+            try:
+                current = parse_replica_target(await self._api.request("GET", object_path(*key)))
+            except NotFoundError as e:
+                raise ConflictError("replica target does not exist at that version") from e
+            if version_of(current) != expected_version:
+                raise ConflictError("replica target is not at that version")
+            try:
+                stored = await self._patch(key, replicas, annotations, current.resource_version)
+            except ConflictError:
+                continue  # a status write or another writer came between: check again
+            return desired_state_view(parse_replica_target(stored))
+        raise ConflictError("replica target kept changing; try again")
 
     async def _patch(
         self, key: Key, replicas: int, annotations: dict[str, str], resource_version: str

@@ -1,0 +1,123 @@
+"""Two replicant processes: exactly one reconciles; SIGKILL it and the other takes over."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from e2e.reconciler_fixtures import get_object
+from e2e.reconciler_support import (
+    create_deployment,
+    events,
+    set_replicas,
+    start_replicant,
+    wait_cached,
+    wait_event,
+    wait_reason,
+    wait_spec_replicas,
+)
+from e2e.server_process import eventually
+from tools import devcerts
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from e2e.cluster_fixtures import KubeCluster, Kubectl
+    from e2e.server_process import ServerProcess
+
+LEASE = "replicant-leader"
+# Lease 15 s + one 2 s retry period, plus slack for a loaded machine.
+FAILOVER_TIMEOUT_S = 40.0
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pki")
+    devcerts.generate(out)
+    return out
+
+
+@pytest.fixture
+def pair(
+    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, pki: Path, tmp_path: Path
+) -> Iterator[dict[str, ServerProcess]]:
+    servers: dict[str, ServerProcess] = {}
+    try:
+        for identity in ("replicant-a", "replicant-b"):
+            log = tmp_path / f"{identity}.log"
+            servers[identity] = start_replicant(kube_cluster, pki, log, namespace, identity)
+        create_deployment(kubectl, namespace, "web", 1)
+        for server in servers.values():
+            wait_cached(server, namespace, "web")
+        yield servers
+    finally:
+        for server in servers.values():
+            if server.proc.poll() is None:
+                server.terminate()
+
+
+def holder(kubectl: Kubectl, namespace: str) -> str:
+    lease = get_object(kubectl, "lease", LEASE, "-n", namespace)
+    return "" if lease is None else str(lease["spec"].get("holderIdentity") or "")
+
+
+def started_reconciling(server: ServerProcess) -> bool:
+    return any(e.get("msg") == "reconciler started" for e in server.logs())
+
+
+def test_exactly_one_process_reconciles_and_the_other_takes_over_after_sigkill(
+    pair: dict[str, ServerProcess], kubectl: Kubectl, namespace: str
+) -> None:
+    eventually("a lease holder", lambda: holder(kubectl, namespace) in pair, FAILOVER_TIMEOUT_S)
+    leader = holder(kubectl, namespace)
+    (follower,) = set(pair) - {leader}
+    set_replicas(pair[follower], namespace, "web", 2)  # every replica serves the API
+    wait_spec_replicas(kubectl, namespace, "web", 2)
+    kubectl("scale", "deployment", "web", "--replicas=5", "-n", namespace)
+    wait_spec_replicas(kubectl, namespace, "web", 2)
+
+    assert wait_event(kubectl, namespace, "DriftCorrected")["reportingInstance"] == leader
+    assert started_reconciling(pair[leader])
+    assert not started_reconciling(pair[follower])
+
+    pair[leader].proc.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    pair[leader].proc.wait(timeout=10)
+    eventually(
+        f"{follower} to hold the lease",
+        lambda: holder(kubectl, namespace) == follower,
+        FAILOVER_TIMEOUT_S,
+    )
+    took_over = time.monotonic() - killed_at
+    kubectl("scale", "deployment", "web", "--replicas=7", "-n", namespace)
+    wait_spec_replicas(kubectl, namespace, "web", 2)
+    corrected = time.monotonic() - killed_at
+
+    by = {e["reportingInstance"] for e in events(kubectl, namespace, "DriftCorrected")}
+    assert by == {leader, follower}
+    assert started_reconciling(pair[follower])
+    wait_reason(kubectl, namespace, "web", "Converged")
+    print(f"failover: lease taken {took_over:.1f}s after SIGKILL; drift fixed by {corrected:.1f}s")
+
+
+def test_graceful_shutdown_releases_the_lease_for_a_fast_handover(
+    pair: dict[str, ServerProcess], kubectl: Kubectl, namespace: str
+) -> None:
+    eventually("a lease holder", lambda: holder(kubectl, namespace) in pair, FAILOVER_TIMEOUT_S)
+    leader = holder(kubectl, namespace)
+    (follower,) = set(pair) - {leader}
+
+    stopped_at = time.monotonic()
+    assert pair[leader].terminate() == 0
+
+    eventually(
+        f"{follower} to hold the lease",
+        lambda: holder(kubectl, namespace) == follower,
+        FAILOVER_TIMEOUT_S,
+    )
+    print(f"handover after SIGTERM: {time.monotonic() - stopped_at:.1f}s (includes gRPC grace)")
+    assert any(e.get("msg") == "released lease" for e in pair[leader].logs())

@@ -1,0 +1,107 @@
+"""API server restart in the middle of reconciling: no crash, desired states converge after.
+
+Runs on a scratch control plane of its own, so stopping its API server cannot disturb tests
+that share the session cluster.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from e2e.cluster_fixtures import (
+    KubeCluster,
+    cluster_cli,
+    local_tools_missing,
+    run_kubectl,
+    skip_or_fail,
+)
+from e2e.reconciler_fixtures import CRD_FILE
+from e2e.reconciler_support import (
+    create_deployment,
+    set_replicas,
+    start_replicant,
+    wait_cached,
+    wait_reason,
+    wait_spec_replicas,
+)
+from e2e.server_process import eventually
+from tools import devcerts
+from tools.cluster.control import Cluster
+from tools.cluster.paths import Layout, bin_dir
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from e2e.cluster_fixtures import Kubectl
+
+NAMESPACE = "default"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pki")
+    devcerts.generate(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    if missing := local_tools_missing():
+        skip_or_fail(f"local control-plane tools missing: {', '.join(missing)} (run `make tools`)")
+    cluster = Cluster(Layout(tmp_path_factory.mktemp("reconciler-restart") / "state"))
+    cluster_cli("up", cluster.layout.root)
+    try:
+        kube = KubeCluster(
+            cluster.layout.admin_kubeconfig, bin_dir() / "kubectl", cluster.layout.root
+        )
+        run_kubectl(kube, "apply", "-f", str(CRD_FILE))
+        run_kubectl(kube, "wait", "--for=condition=Established", "crd/replicatargets.replicant.dev")
+        yield kube
+    finally:
+        cluster_cli("down", cluster.layout.root)
+
+
+def kubectl_for(cluster: KubeCluster) -> Kubectl:
+    def run(
+        *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return run_kubectl(cluster, *args, stdin=stdin, check=check)
+
+    return run
+
+
+def test_api_server_restart_mid_reconcile_loses_nothing(
+    scratch: KubeCluster, pki: Path, tmp_path: Path
+) -> None:
+    assert scratch.state_dir is not None
+    kubectl = kubectl_for(scratch)
+    names = [f"app-{n}" for n in range(5)]
+    for name in names:
+        create_deployment(kubectl, NAMESPACE, name, 1)
+    server = start_replicant(scratch, pki, tmp_path / "server.log", NAMESPACE)
+    try:
+        for name in names:
+            wait_cached(server, NAMESPACE, name)
+
+        # Desired states accepted just before the outage; the reconciler is mid-way through them.
+        for n, name in enumerate(names):
+            set_replicas(server, NAMESPACE, name, n + 2)
+        cluster_cli("stop-apiserver", scratch.state_dir)
+        eventually("readyz 503 while down", lambda: server.http("/readyz")[0] == 503, 30)
+        cluster_cli("start-apiserver", scratch.state_dir)
+
+        for n, name in enumerate(names):
+            wait_spec_replicas(kubectl, NAMESPACE, name, n + 2)
+            wait_reason(kubectl, NAMESPACE, name, "Converged")
+        # The watches resumed: drift after the restart is still set back.
+        run_kubectl(scratch, "scale", "deployment", names[0], "--replicas=9", "-n", NAMESPACE)
+        wait_spec_replicas(kubectl, NAMESPACE, names[0], 2)
+        alive = server.proc.poll() is None
+    finally:
+        exit_code = server.terminate()
+    assert alive
+    assert exit_code == 0
