@@ -13,6 +13,7 @@ import grpc
 import pytest
 
 from e2e.cluster_fixtures import cluster_cli, local_tools_missing, run_kubectl, skip_or_fail
+from e2e.reconciler_fixtures import CRD_FILE, CRD_NAME
 from e2e.server_process import eventually, start_server
 from replicant.v1 import replicant_pb2 as pb
 from tools import devcerts
@@ -43,9 +44,13 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_KubeCluster]:
     cluster = Cluster(Layout(tmp_path_factory.mktemp("server-outage") / "state"))
     cluster_cli("up", cluster.layout.root)
     try:
-        yield _KubeCluster(
+        kube = _KubeCluster(
             cluster.layout.admin_kubeconfig, bin_dir() / "kubectl", cluster.layout.root
         )
+        # The server watches ReplicaTargets and is not ready until that cache syncs.
+        run_kubectl(kube, "apply", "-f", str(CRD_FILE))
+        run_kubectl(kube, "wait", "--for=condition=Established", f"crd/{CRD_NAME}")
+        yield kube
     finally:
         cluster_cli("down", cluster.layout.root)
 

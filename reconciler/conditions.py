@@ -10,17 +10,16 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Final
 
+# The one condition type; it lives with the view so the API can mirror it without importing us.
+from server.kube.replicatargets import RECONCILED as RECONCILED
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from server.kube.replicatargets import Condition
 
-# Condition types.
-from server.kube.replicatargets import RECONCILED as RECONCILED
-
 # Reasons (CamelCase, API conventions). The same words name the Events.
 CONVERGED: Final = "Converged"
-PROGRESSING: Final = "Progressing"
 DEPLOYMENT_MISSING: Final = "DeploymentMissing"
 AUTOSCALER_PRESENT: Final = "AutoscalerPresent"
 SCALE_FAILED: Final = "ScaleFailed"
