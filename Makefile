@@ -54,7 +54,8 @@ lint: proto ## Run ruff, mypy --strict and buildifier (read-only: rewrites nothi
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
-	@if [ -n "$(STARLARK_FILES)" ]; then "$(TOOLS_BIN)/buildifier" -mode=check -lint=warn $(STARLARK_FILES); fi
+	REPLICANT_BIN="$(TOOLS_BIN)" tools/install.sh buildifier >/dev/null
+	"$(TOOLS_BIN)/buildifier" -mode=check -lint=warn $(STARLARK_FILES)
 
 .PHONY: fmt
 fmt: venv ## Format Python sources in place.

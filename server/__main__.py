@@ -1,5 +1,8 @@
 """Entry point: `python -m server` (flags/env in server/config.py).
 
+`python -m server healthcheck ...` runs the one-shot mTLS health client instead
+(server/healthcheck.py): the image has one entry point and no shell, and `helm test` needs it.
+
 Applies the TLS cipher policy before grpc is imported (grpc reads it at import), builds the app,
 and on SIGTERM or SIGINT shuts down gracefully: readiness false, in-flight RPCs finish, exit 0.
 """
@@ -51,6 +54,10 @@ async def serve(cfg: config_module.Config) -> int:
 
 def main() -> int:
     cipher_policy.apply()  # before anything imports grpc
+    if sys.argv[1:2] == ["healthcheck"]:
+        from server import healthcheck
+
+        return healthcheck.main(sys.argv[2:])
     cfg = config_module.parse()
     logs.setup(cfg.log_level)
     return asyncio.run(serve(cfg))

@@ -109,7 +109,7 @@ def _describe(err: grpc.RpcError) -> str:
 
 def parse_args(argv: list[str]) -> HealthCheckConfig:
     parser = argparse.ArgumentParser(
-        prog="python -m server.healthcheck",
+        prog="server healthcheck",
         description="Check grpc.health.v1.Health over mTLS; exit 0 only if SERVING.",
     )
     parser.add_argument("--address", required=True, help="host:port of the gRPC server")

@@ -305,6 +305,6 @@ def test_helm_test_pod_checks_health_over_mtls_through_the_service() -> None:
     container = pod["spec"]["containers"][0]
 
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    assert container["command"] == ["python", "-m", "server.healthcheck"]
+    assert container["command"] == ["/app/server/server", "healthcheck"]
     assert "--address=replicant.replicant-system.svc:8443" in container["args"]
     assert "--cert-file=/etc/replicant/tls/tls.crt" in container["args"]

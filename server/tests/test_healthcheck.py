@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 from concurrent import futures
 from typing import TYPE_CHECKING, Any
 
@@ -112,3 +114,21 @@ def test_non_positive_timeout_is_a_usage_error(pki: Path) -> None:
         healthcheck.parse_args([*args("127.0.0.1:1", pki)[:-1], "--timeout=0"])
 
     assert exited.value.code == 2
+
+
+def test_entry_point_dispatches_healthcheck_subcommand(tmp_path: Path) -> None:
+    # The image has one entry point, so `helm test` runs `server healthcheck ...`; with no
+    # server listening the answer is "unhealthy" (1), not a usage error (2) or a crash.
+    missing = tmp_path / "missing.pem"
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "server", "healthcheck", "--address", "127.0.0.1:1"),
+            *("--cert-file", str(missing), "--key-file", str(missing), "--ca-file", str(missing)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == healthcheck.EXIT_UNHEALTHY, result.stderr
+    assert "health check of 127.0.0.1:1" in result.stderr
