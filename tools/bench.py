@@ -9,7 +9,7 @@ Deployments (replicas 0, so no pods) in namespace replicant-bench between runs, 
   * API server requests for Deployments (GET/LIST) during the read load, from the API server's
     apiserver_request_total: must be 0 (reads are served from the watch cache);
   * watch propagation: Deployment scaled through the API -> visible via GetReplicas, p50/p99;
-  * SetReplicas -> Deployment spec latency: a hook for the reconciler (issue 5).
+  * SetReplicas -> Deployment spec.replicas updated (via the reconciler), p50/p99.
 
 Bounded: every phase is time-boxed; the whole run takes well under two minutes once the
 Deployments exist (the first run spends ~20 s creating them).
@@ -44,6 +44,11 @@ NAMESPACE = "replicant-bench"
 COUNT = 1000
 PHASE_SECONDS = 5.0
 PROPAGATION_SAMPLES = 30
+SET_SAMPLES = 30  # even, so bench-0002 ends at 0 replicas
+SET_TIMEOUT_S = 30.0
+CRD_FILE = (
+    Path(__file__).resolve().parents[1] / "charts/replicant/crds/replicatargets.replicant.dev.yaml"
+)
 
 
 def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
@@ -123,11 +128,41 @@ async def load(call: Callable[[], Awaitable[Any]], concurrency: int) -> tuple[fl
     return len(latencies) / (time.monotonic() - began), latencies
 
 
-async def measure_set_replicas_latency(stub: Any) -> list[float] | None:
-    """SetReplicas accepted -> Deployment spec.replicas changed. TODO(issue 5): implement once the
-    ReplicaTarget store and reconciler are wired (SetReplicas answers UNIMPLEMENTED until then)."""
-    del stub
-    return None
+async def measure_set_replicas_latency(reader: Any, pki: Path, port: int) -> list[float] | None:
+    """SetReplicas sent -> the Deployment's spec.replicas changed (seen via the watch cache).
+
+    Covers the ReplicaTarget write, its watch event, one reconcile, the scale write and the
+    Deployment's watch event. The first (unmeasured) call waits for this process to lead.
+    """
+    import grpc
+
+    from replicant.v1 import replicant_pb2 as pb
+    from replicant.v1 import replicant_pb2_grpc
+
+    creds = grpc.ssl_channel_credentials(
+        (pki / "ca.crt").read_bytes(),
+        (pki / "writer.key").read_bytes(),
+        (pki / "writer.crt").read_bytes(),
+    )
+    ref = pb.DeploymentRef(namespace=NAMESPACE, name="bench-0002")
+    samples: list[float] = []
+    async with grpc.aio.secure_channel(f"127.0.0.1:{port}", creds) as chan:
+        writer = replicant_pb2_grpc.ReplicaServiceStub(chan)
+        for i in range(SET_SAMPLES + 1):
+            want = 1 - (i % 2)  # 1, 0, 1, ...: ends at 0 after an even count of samples
+            start = time.perf_counter()
+            await writer.SetReplicas(pb.SetReplicasRequest(ref=ref, replicas=want))
+            deadline = start + SET_TIMEOUT_S
+            while time.perf_counter() < deadline:  # bounded poll
+                got = await reader.GetReplicas(pb.GetReplicasRequest(ref=ref))
+                if got.deployment.current.spec_replicas == want:
+                    break
+                await asyncio.sleep(0.002)
+            else:
+                return None
+            if i:  # sample 0 includes winning the Lease
+                samples.append(time.perf_counter() - start)
+    return samples
 
 
 async def run(kubeconfig: Path, pki: Path, port: int) -> list[tuple[str, str, str, str]]:
@@ -202,9 +237,9 @@ async def run(kubeconfig: Path, pki: Path, port: int) -> list[tuple[str, str, st
                 f"{pct(samples, 0.99):.1f} ms",
             )
         )
-        set_latency = await measure_set_replicas_latency(stub)
+        set_latency = await measure_set_replicas_latency(stub, pki, port)
         if set_latency is None:
-            rows.append(("SetReplicas -> Deployment spec", "n/a (issue 5)", "", ""))
+            rows.append(("SetReplicas -> Deployment spec", "timed out", "", ""))
         else:
             rows.append(
                 (
@@ -222,12 +257,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     kubeconfig = Path(os.environ.get("KUBECONFIG") or resolve_state_dir(None).admin_kubeconfig)
     ensure_deployments(kubeconfig)
+    kubectl(kubeconfig, "apply", "-f", str(CRD_FILE))  # the server watches ReplicaTargets
+    kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/replicatargets.replicant.dev")
     from e2e.server_process import eventually, start_server
 
     with tempfile.TemporaryDirectory() as tmp:
         pki = Path(tmp, "pki")
         devcerts.generate(pki)
-        server = start_server(kubeconfig, pki, Path(tmp, "server.log"), namespaces=[NAMESPACE])
+        # Its own Lease, so a replicant elsewhere on this cluster cannot be the one reconciling.
+        server = start_server(
+            kubeconfig,
+            pki,
+            Path(tmp, "server.log"),
+            namespaces=[NAMESPACE],
+            extra_args=["--leader-election-namespace", NAMESPACE, "--identity", "bench"],
+        )
         try:
             eventually("server ready", lambda: server.http("/readyz")[0] == 200, 60)
             started = time.monotonic()
