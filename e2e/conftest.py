@@ -12,7 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from tools import devcerts
+
 E2E_DIR = Path(__file__).parent
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One dev PKI for the e2e session (CA, server, reader/writer/nobody, an untrusted CA).
+
+    Read-only for tests: a test that rotates certificates makes its own copy."""
+    out = tmp_path_factory.mktemp("pki")
+    devcerts.generate(out)
+    return out
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -7,15 +7,27 @@ never touch a cluster. Registered from the repository-root conftest.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from e2e.cluster_fixtures import wait_until
-from tools.cluster.paths import REPO_ROOT
+from e2e.cluster_fixtures import (
+    KubeCluster,
+    cluster_cli,
+    local_tools_missing,
+    run_kubectl,
+    skip_or_fail,
+    wait_until,
+)
+from tools.cluster.control import Cluster
+from tools.cluster.paths import REPO_ROOT, Layout, bin_dir
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
     from e2e.cluster_fixtures import Kubectl
 
 CRD_FILE = REPO_ROOT / "charts" / "replicant" / "crds" / "replicatargets.replicant.dev.yaml"
@@ -40,6 +52,27 @@ def ensure_crd(kubectl: Kubectl) -> None:
         ),
         CRD_READY_TIMEOUT_S,
     )
+
+
+@contextlib.contextmanager
+def private_cluster(state_dir: Path) -> Iterator[KubeCluster]:
+    """A control plane of the test's own, with the CRD, for tests that stop its API server and so
+    must not disturb the session cluster other tests share. Stopped and removed on exit."""
+    if missing := local_tools_missing():
+        skip_or_fail(f"local control-plane tools missing: {', '.join(missing)} (run `make tools`)")
+    cluster = Cluster(Layout(state_dir))
+    cluster_cli("up", cluster.layout.root)
+    try:
+        kube = KubeCluster(
+            cluster.layout.admin_kubeconfig, bin_dir() / "kubectl", cluster.layout.root
+        )
+        # The server watches ReplicaTargets and is not ready until that cache syncs.
+        ensure_crd(lambda *args, stdin=None, check=True: run_kubectl(
+            kube, *args, stdin=stdin, check=check
+        ))  # fmt: skip
+        yield kube
+    finally:
+        cluster_cli("down", cluster.layout.root)
 
 
 _applied_this_session: list[bool] = []

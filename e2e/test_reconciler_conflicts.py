@@ -17,7 +17,6 @@ from e2e.reconciler_support import (
     wait_reason,
     wait_spec_replicas,
 )
-from tools import devcerts
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,13 +26,6 @@ if TYPE_CHECKING:
     from e2e.server_process import ServerProcess
 
 WRITERS = 8
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pki")
-    devcerts.generate(out)
-    return out
 
 
 @pytest.fixture

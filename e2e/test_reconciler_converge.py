@@ -32,13 +32,6 @@ if TYPE_CHECKING:
     from e2e.server_process import ServerProcess
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pki")
-    devcerts.generate(out)
-    return out
-
-
 @pytest.fixture
 def server(
     kube_cluster: KubeCluster, namespace: str, pki: Path, tmp_path: Path

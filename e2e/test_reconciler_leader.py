@@ -20,7 +20,6 @@ from e2e.reconciler_support import (
     wait_spec_replicas,
 )
 from e2e.server_process import eventually
-from tools import devcerts
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -32,13 +31,6 @@ if TYPE_CHECKING:
 LEASE = "replicant-leader"
 # Lease 15 s + one 2 s retry period, plus slack for a loaded machine.
 FAILOVER_TIMEOUT_S = 40.0
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pki")
-    devcerts.generate(out)
-    return out
 
 
 @pytest.fixture

@@ -10,14 +10,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from e2e.cluster_fixtures import (
-    KubeCluster,
-    cluster_cli,
-    local_tools_missing,
-    run_kubectl,
-    skip_or_fail,
-)
-from e2e.reconciler_fixtures import CRD_FILE
+from e2e.cluster_fixtures import KubeCluster, cluster_cli, run_kubectl
+from e2e.reconciler_fixtures import private_cluster
 from e2e.reconciler_support import (
     create_deployment,
     set_replicas,
@@ -27,9 +21,6 @@ from e2e.reconciler_support import (
     wait_spec_replicas,
 )
 from e2e.server_process import eventually
-from tools import devcerts
-from tools.cluster.control import Cluster
-from tools.cluster.paths import Layout, bin_dir
 
 if TYPE_CHECKING:
     import subprocess
@@ -42,27 +33,9 @@ NAMESPACE = "default"
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pki")
-    devcerts.generate(out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
-    if missing := local_tools_missing():
-        skip_or_fail(f"local control-plane tools missing: {', '.join(missing)} (run `make tools`)")
-    cluster = Cluster(Layout(tmp_path_factory.mktemp("reconciler-restart") / "state"))
-    cluster_cli("up", cluster.layout.root)
-    try:
-        kube = KubeCluster(
-            cluster.layout.admin_kubeconfig, bin_dir() / "kubectl", cluster.layout.root
-        )
-        run_kubectl(kube, "apply", "-f", str(CRD_FILE))
-        run_kubectl(kube, "wait", "--for=condition=Established", "crd/replicatargets.replicant.dev")
+    with private_cluster(tmp_path_factory.mktemp("reconciler-restart") / "state") as kube:
         yield kube
-    finally:
-        cluster_cli("down", cluster.layout.root)
 
 
 def kubectl_for(cluster: KubeCluster) -> Kubectl:

@@ -21,13 +21,6 @@ if TYPE_CHECKING:
     from e2e.cluster_fixtures import KubeCluster, Kubectl
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pki")
-    devcerts.generate(out)
-    return out
-
-
 @pytest.fixture
 def server(
     kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, pki: Path, tmp_path: Path
@@ -85,14 +78,17 @@ def test_get_and_list_via_generated_client(server: ServerProcess, namespace: str
     assert second.next_page_token == ""
 
 
-def test_set_replicas_passes_authz_and_validation(server: ServerProcess, namespace: str) -> None:
-    # TODO(issue 5): once the ReplicaTarget store is wired, expect OK and the stored DesiredState.
+def test_set_replicas_returns_the_accepted_desired_state(
+    server: ServerProcess, namespace: str
+) -> None:
     request = pb.SetReplicasRequest(
         ref=pb.DeploymentRef(namespace=namespace, name="api"), replicas=4
     )
     with server.channel("writer") as chan:
-        code = code_of(lambda: server.stub(chan).SetReplicas(request))
-    assert code in (grpc.StatusCode.OK, grpc.StatusCode.UNIMPLEMENTED)
+        response = server.stub(chan).SetReplicas(request, timeout=30)
+    assert response.desired.replicas == 4
+    assert response.desired.requested_by == devcerts.WRITER_ID
+    assert response.desired.version != ""
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,10 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 
-from e2e.cluster_fixtures import cluster_cli, local_tools_missing, run_kubectl, skip_or_fail
-from e2e.reconciler_fixtures import CRD_FILE, CRD_NAME
+from e2e.cluster_fixtures import cluster_cli, run_kubectl
+from e2e.reconciler_fixtures import private_cluster
 from e2e.server_process import eventually, start_server
 from replicant.v1 import replicant_pb2 as pb
-from tools import devcerts
-from tools.cluster.control import Cluster
-from tools.cluster.paths import Layout, bin_dir
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -26,33 +23,11 @@ if TYPE_CHECKING:
 
     from e2e.cluster_fixtures import KubeCluster, Kubectl
 
-from e2e.cluster_fixtures import KubeCluster as _KubeCluster
-
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pki")
-    devcerts.generate(out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_KubeCluster]:
-    missing = local_tools_missing()
-    if missing:
-        skip_or_fail(f"local control-plane tools missing: {', '.join(missing)} (run `make tools`)")
-    cluster = Cluster(Layout(tmp_path_factory.mktemp("server-outage") / "state"))
-    cluster_cli("up", cluster.layout.root)
-    try:
-        kube = _KubeCluster(
-            cluster.layout.admin_kubeconfig, bin_dir() / "kubectl", cluster.layout.root
-        )
-        # The server watches ReplicaTargets and is not ready until that cache syncs.
-        run_kubectl(kube, "apply", "-f", str(CRD_FILE))
-        run_kubectl(kube, "wait", "--for=condition=Established", f"crd/{CRD_NAME}")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    with private_cluster(tmp_path_factory.mktemp("server-outage") / "state") as kube:
         yield kube
-    finally:
-        cluster_cli("down", cluster.layout.root)
 
 
 def health(server_channel: grpc.Channel) -> str:
@@ -76,7 +51,7 @@ def get_code(stub: object, request: pb.GetReplicasRequest) -> grpc.StatusCode:
 
 
 def test_api_server_outage_turns_health_off_and_recovery_needs_no_restart(
-    scratch: _KubeCluster, pki: Path, tmp_path: Path
+    scratch: KubeCluster, pki: Path, tmp_path: Path
 ) -> None:
     assert scratch.state_dir is not None
     run_kubectl(scratch, "create", "deployment", "app", "--image=nginx", "-n", "default")

@@ -1,6 +1,6 @@
 """Wiring: caches, API server probe, gRPC server, health, probes port, and background tasks.
 
-The reconciler (issue 5) plugs in at one place, `extensions()`: it returns the desired-state
+The reconciler plugs in at one place, `extensions()`: it returns the desired-state
 lookup/store for the API, extra informers and caches that gate readiness, background tasks (leader
 election + reconcile loop) and shutdown hooks (release the Lease). Everything else stays as is.
 
@@ -53,7 +53,7 @@ SERVICE_NAMES = (
 
 @dataclass
 class Extensions:
-    """What the reconciler adds to the process; empty until issue 5 lands."""
+    """What the reconciler adds to the process (empty in tests of the API layer alone)."""
 
     desired: DesiredStateLookup | None = None
     store: DesiredStateStore | None = None

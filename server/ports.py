@@ -1,8 +1,8 @@
-"""Narrow seams between the API and the desired-state backend (ReplicaTargets, issue 5).
+"""Narrow seams between the API and the desired-state backend (ReplicaTargets).
 
 The API depends only on these Protocols; server/kube/replicatargets.py implements them and app.py
-wires the implementations in. Until then Get/List leave `desired` unset and SetReplicas answers
-UNIMPLEMENTED.
+wires the implementations in, so the API layer's tests can use small fakes (or none: then Get/List
+leave `desired` unset and SetReplicas answers UNIMPLEMENTED).
 """
 
 from __future__ import annotations

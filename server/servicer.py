@@ -85,7 +85,7 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         self._require_ready()
         self._lookup(key)
         if self.store is None:
-            # TODO(issue 5): the reconciler wires a ReplicaTarget-backed store in server/app.py.
+            # Optional only so the API layer can be tested alone; server/app.py always wires one.
             raise NotImplementedYetError("SetReplicas is not available yet: no desired-state store")
         who = authz.identity(context.auth_context()) or ""
         stored = await self.store.set(key, replicas, who, expected)

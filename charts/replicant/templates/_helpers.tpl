@@ -119,9 +119,10 @@ Fails on the contradictory allNamespaces + namespaces combination.
 {{- end -}}
 
 {{/*
-replicant.workloadRules: RBAC rules the server needs in every watched namespace
-(docs/CONTRACTS: caches, scale writes, the custom resource and its status, events).
-Nothing else: no secrets, no pods, no delete.
+replicant.workloadRules: RBAC rules the server needs in every watched namespace:
+exactly the verbs the process uses (caches: list/watch; scale: PUT with a
+resourceVersion precondition; ReplicaTargets: get/create/merge-patch; status: merge-patch;
+Events: create). Nothing else: no secrets, no pods, no delete.
 */}}
 {{- define "replicant.workloadRules" -}}
 - apiGroups: ["apps"]
@@ -129,19 +130,19 @@ Nothing else: no secrets, no pods, no delete.
   verbs: ["list", "watch"]
 - apiGroups: ["apps"]
   resources: ["deployments/scale"]
-  verbs: ["get", "update", "patch"]
+  verbs: ["update"]
 - apiGroups: ["replicant.dev"]
   resources: ["replicatargets"]
-  verbs: ["get", "list", "watch", "create", "update", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: ["replicant.dev"]
   resources: ["replicatargets/status"]
-  verbs: ["get", "update", "patch"]
+  verbs: ["patch"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- end -}}
 
 {{/*
