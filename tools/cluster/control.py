@@ -235,13 +235,7 @@ class Cluster:
         self.report_crashed()
         self.start(ETCD)
         self.wait_for("etcd", self.etcd_ready, (ETCD,), ETCD_READY_TIMEOUT_S)
-        self.start(APISERVER)
-        self.wait_for(
-            "kube-apiserver /readyz",
-            self.apiserver_ready,
-            (ETCD, APISERVER),
-            APISERVER_READY_TIMEOUT_S,
-        )
+        self._start_apiserver_and_wait()
         for name in (CONTROLLER_MANAGER, SCHEDULER, KWOK):
             self.start(name)
         self.ensure_fake_node()
@@ -279,6 +273,9 @@ class Cluster:
         self.prepare()
         if not self.running(ETCD):
             raise ClusterError("etcd is not running; use `python -m tools.cluster up`")
+        self._start_apiserver_and_wait()
+
+    def _start_apiserver_and_wait(self) -> None:
         self.start(APISERVER)
         self.wait_for(
             "kube-apiserver /readyz",
