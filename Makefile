@@ -122,6 +122,9 @@ certs: ## Generate the dev PKI (CA, server, reader/writer/nobody clients, untrus
 
 .PHONY: run
 run: venv proto certs cluster-up ## Run the server on 127.0.0.1 against the local cluster, with sample Deployments.
+	@# The server is ready only once its ReplicaTarget cache syncs, so the CRD comes first.
+	$(RUN_KUBECTL) apply --server-side --force-conflicts -f charts/replicant/crds/ >/dev/null
+	$(RUN_KUBECTL) wait --for=condition=Established --timeout=30s crd/replicatargets.replicant.dev >/dev/null
 	@for d in web:3 api:2; do \
 		$(RUN_KUBECTL) -n "$(RUN_NAMESPACE)" create deployment "$${d%%:*}" --image=nginx \
 			--replicas="$${d##*:}" --dry-run=client -o yaml | $(RUN_KUBECTL) apply -f - >/dev/null; \
