@@ -39,12 +39,21 @@ async def serve(cfg: config_module.Config) -> int:
         except (OSError, ValueError) as exc:
             log.error("cannot load TLS files", extra={"error": str(exc)})
             return 1
-        app = App(cfg, api, credentials=credentials)
+        try:
+            app = App(cfg, api, credentials=credentials)
+        except RuntimeError as exc:  # grpc could not bind the gRPC port
+            log.error("cannot listen", extra={"error": str(exc)})
+            return 1
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await app.start()
+        try:
+            await app.start()
+        except OSError as exc:  # the probe port is taken: stop what already started
+            log.error("cannot listen", extra={"error": str(exc)})
+            await app.stop()
+            return 1
         await stop.wait()
         await app.stop()
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 from concurrent import futures
@@ -129,6 +130,8 @@ def test_entry_point_dispatches_healthcheck_subcommand(tmp_path: Path) -> None:
         text=True,
         timeout=60,
         check=False,
+        # The child sees this interpreter's import path (under Bazel it is not in the environment).
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert result.returncode == healthcheck.EXIT_UNHEALTHY, result.stderr
     assert "health check of 127.0.0.1:1" in result.stderr
