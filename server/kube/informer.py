@@ -7,7 +7,9 @@ Why not the client's own informer: it is thread-based, has no backoff and no boo
   * on 410 Gone relists and *replaces* the store, so objects deleted while it was not watching
     disappear (a diff against the old store reports them as deletions to subscribers);
   * retries every other failure with exponential backoff and full jitter;
-  * keeps only frozen views made by a converter, never whole objects;
+  * keeps only frozen views made by a converter, never whole objects; an object the converter
+    cannot read is logged and left out of the cache (a watch event for it removes any older view),
+    so one malformed custom resource cannot stop the cache for every other object;
   * is `synced` after a complete list, and stays so until it has failed to reach the API server
     for `stale_after` seconds (no readiness flapping on one dropped watch);
   * calls subscribers with (key, old, new) on every change so a reconciler can enqueue keys.
@@ -156,7 +158,9 @@ class Informer(Generic[V]):
                 query["continue"] = continue_token
             page = await self._api.request("GET", self.path, query=query)
             for obj in page.get("items") or []:
-                items[_key(obj)] = self._convert(obj)
+                key, view = self._view(obj)
+                if view is not None:
+                    items[key] = view
             meta = page.get("metadata") or {}
             continue_token = meta.get("continue") or ""
             if not continue_token:
@@ -184,24 +188,51 @@ class Informer(Generic[V]):
     # -- store updates --------------------------------------------------------------------------
 
     def _apply(self, event: JSONObject) -> str | None:
-        kind, obj = event.get("type"), event.get("object") or {}
+        kind, obj = event.get("type"), event.get("object")
+        if not isinstance(obj, dict):
+            obj = {}
         if kind == "ERROR":
-            raise from_status(int(obj.get("code") or 0), str(obj.get("reason") or ""))
-        rv = (obj.get("metadata") or {}).get("resourceVersion")
+            raise from_status(_int(obj.get("code")), str(obj.get("reason") or ""))
+        meta = obj.get("metadata")
+        rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
         if kind in ("ADDED", "MODIFIED"):
-            key, new = _key(obj), self._convert(obj)
-            old = self._store.get(key)
-            if old is None:
-                self._sorted_keys = None
-            self._store[key] = new
-            self._notify(key, old, new)
+            key, new = self._view(obj)
+            if new is None:
+                self._remove(key)  # unreadable now: the older view would be served as current
+            else:
+                old = self._store.get(key)
+                if old is None:
+                    self._sorted_keys = None
+                self._store[key] = new
+                self._notify(key, old, new)
         elif kind == "DELETED":
-            key = _key(obj)
-            old = self._store.pop(key, None)
-            if old is not None:
-                self._sorted_keys = None
-                self._notify(key, old, None)
+            self._remove(_key(obj))
         return str(rv) if rv else None
+
+    def _view(self, obj: JSONObject) -> tuple[Key, V | None]:
+        """The object's key and view; None as the view if the converter cannot read it."""
+        key = _key(obj)
+        try:
+            if not key[1]:
+                raise ValueError("object has no name")
+            return key, self._convert(obj)
+        except Exception as exc:  # noqa: BLE001 - one bad object must not stop the cache
+            # The error type only: the object's contents do not belong in logs.
+            log.warning(
+                "object cannot be read; left out of the cache",
+                extra={
+                    "resource": self.resource,
+                    "key": "/".join(key),
+                    "error": type(exc).__name__,
+                },
+            )
+            return key, None
+
+    def _remove(self, key: Key) -> None:
+        old = self._store.pop(key, None)
+        if old is not None:
+            self._sorted_keys = None
+            self._notify(key, old, None)
 
     def _replace(self, items: dict[Key, V]) -> None:
         old_store, self._store, self._sorted_keys = self._store, items, None
@@ -227,6 +258,12 @@ class Informer(Generic[V]):
                 log.exception("informer subscriber failed", extra={"resource": self.resource})
 
 
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def _key(obj: JSONObject) -> Key:
-    meta = obj.get("metadata") or {}
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return "", ""
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")

@@ -189,3 +189,36 @@ async def test_informer_survives_a_failing_subscriber(kube: FakeKube) -> None:
         watch.events.put_nowait({"type": "ADDED", "object": deployment("b", "x", rv=101)})
         await until(lambda: informer.get(("b", "x")) is not None)
         assert informer.synced
+
+
+def malformed(ns: str, name: str, rv: int = 1) -> dict[str, Any]:
+    """A Deployment whose spec is not an object: the converter cannot read it."""
+    obj = deployment(ns, name, rv=rv)
+    obj["spec"] = "not an object"
+    return obj
+
+
+async def test_informer_leaves_out_a_malformed_listed_object_and_keeps_the_rest(
+    kube: FakeKube,
+) -> None:
+    kube.objects[PATH] = [*kube.objects[PATH], malformed("a", "broken")]
+    informer = make(kube)
+    async with running(informer):
+        await kube.next_watch(1)
+        assert (informer.synced, len(informer), informer.get(("a", "broken"))) == (True, 5, None)
+
+
+async def test_informer_drops_an_object_whose_watch_event_is_malformed(kube: FakeKube) -> None:
+    informer = make(kube)
+    removed: list[Key] = []
+    informer.subscribe(lambda key, old, new: removed.append(key) if new is None else None)
+    async with running(informer):
+        watch = await kube.next_watch(1)
+        watch.events.put_nowait({"type": "MODIFIED", "object": malformed("a", "d1", rv=101)})
+        watch.events.put_nowait({"type": "ADDED", "object": "not an object"})
+        watch.events.put_nowait({"type": "ADDED", "object": deployment("b", "after", rv=102)})
+        await until(lambda: informer.get(("b", "after")) is not None)
+        assert informer.synced
+    assert informer.get(("a", "d1")) is None
+    assert removed == [("a", "d1")]
+    assert len(kube.list_calls) == 1  # no relist: the watch went on
