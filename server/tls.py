@@ -58,27 +58,27 @@ class CertificateFiles:
 
     def fetch(self) -> grpc.ServerCertificateConfiguration | None:
         """grpc's certificate_configuration_fetcher: new config, or None to keep the current one."""
+        signature = self._safe_signature()
+        if signature in (self._current, self._rejected):
+            return None
         try:
-            signature = self._signature()
-            if signature in (self._current, self._rejected):
-                return None
             config = self.load()
         except Exception as exc:  # noqa: BLE001 - raising here would break every handshake
-            if self._rejected != (sig := self._safe_signature()):
-                log.error(
-                    "TLS files unusable; keeping the last good ones", extra={"error": str(exc)}
-                )
-                self._rejected = sig
+            # Reject what was seen *before* loading: if a writer finished meanwhile, the finished
+            # files have another signature and are tried at the next handshake.
+            log.error("TLS files unusable; keeping the last good ones", extra={"error": str(exc)})
+            self._rejected = signature
             return None
         self.reloads += 1
         log.info("TLS certificates reloaded", extra={"reloads": self.reloads})
         return config
 
-    def _safe_signature(self) -> Signature | None:
+    def _safe_signature(self) -> Signature:
+        """The files' signature; () while one is missing (a state of its own, logged once)."""
         try:
             return self._signature()
         except OSError:
-            return None
+            return ()
 
 
 def server_credentials(files: CertificateFiles) -> grpc.ServerCredentials:

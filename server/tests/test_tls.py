@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from replicant.v1 import replicant_pb2 as pb
-from server import authz
+from server import authz, tls
 from server.errors import UnauthenticatedError
 from server.interceptor import _check_transport
 from server.tests.conftest import Harness, channel, started, stub
@@ -161,3 +161,32 @@ async def test_certificates_reload_without_restart_and_survive_a_broken_file(
             old_pki = await code_with(chan)
     assert (before, during, new_pki) == (grpc.StatusCode.OK,) * 3
     assert old_pki == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_certificate_write_that_finishes_during_a_failed_load_is_picked_up(
+    pki: Path,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("ca.crt", "server.crt", "server.key"):
+        shutil.copy(pki / name, tmp_path / name)
+    rotated = tmp_path_factory.mktemp("rotated-mid-write")
+    devcerts.generate(rotated)
+    files = tls.CertificateFiles(
+        str(tmp_path / "server.crt"), str(tmp_path / "server.key"), str(tmp_path / "ca.crt")
+    )
+    files.load()
+    (tmp_path / "server.key").write_text("half a key")  # the writer has started
+
+    def load_while_the_writer_finishes() -> grpc.ServerCertificateConfiguration:
+        for name in ("ca.crt", "server.crt", "server.key"):
+            shutil.copy(rotated / name, tmp_path / name)
+        raise OSError("certificate files changed while loading")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(files, "load", load_while_the_writer_finishes)
+        during_write = files.fetch()
+    after_write = files.fetch()
+    assert during_write is None
+    assert after_write is not None
