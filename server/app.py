@@ -142,11 +142,14 @@ class App:
 
     async def start(self) -> None:
         await health.set_health(self.health, serving=False)
-        for name, factory in self._background.items():
+        # Health publishing is supervised like the rest: if it died, gRPC health would keep
+        # saying SERVING while the API server is gone.
+        background = {
+            **self._background,
+            "health": lambda: health.publish_health(self.readiness, self.health),
+        }
+        for name, factory in background.items():
             self._tasks.append(asyncio.create_task(_supervise(name, factory), name=name))
-        self._tasks.append(
-            asyncio.create_task(health.publish_health(self.readiness, self.health), name="health")
-        )
         self.http_port = await self.http.start(self.config.bind_address, self.config.http_port)
         await self.server.start()
         log.info(

@@ -1,15 +1,18 @@
-"""Graceful shutdown: readiness drops first, calls already running finish, nothing leaks."""
+"""Graceful shutdown and background tasks: readiness drops first, calls finish, nothing leaks."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
 from replicant.v1 import replicant_pb2 as pb
+from server import health
 from server.app import Extensions
+from server.kube.backoff import Backoff
 from server.tests.conftest import channel, started, stub
 from server.tests.test_api import FakeDesired
 
@@ -72,3 +75,29 @@ async def test_calls_after_stop_are_refused_not_hung(pki: Path, kube: FakeKube) 
             except grpc.aio.AioRpcError as err:
                 code = err.code()
     assert code == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_health_publisher_that_crashes_is_restarted(
+    pki: Path, kube: FakeKube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = health.publish_health
+    calls: list[str] = []
+
+    async def crash_once(*args: Any, **kwargs: Any) -> None:
+        calls.append("call")
+        if len(calls) == 1:
+            raise RuntimeError("bug in the health publisher")
+        await real(*args, **kwargs)
+
+    monkeypatch.setattr(Backoff, "next_delay", lambda _self: 0.0)
+    monkeypatch.setattr(health, "publish_health", crash_once)
+    async with started(pki, kube) as app:
+        await app.wait_ready()
+        for _ in range(500):  # bounded: wait for the restart
+            if len(calls) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(calls) == 2
+        async with app.channel() as chan:
+            answer = await health_pb2_grpc.HealthStub(chan).Check(health_pb2.HealthCheckRequest())
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING
