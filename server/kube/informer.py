@@ -29,7 +29,7 @@ from typing import Generic, TypeVar
 
 from server.kube.backoff import Backoff
 from server.kube.client import ApiTransport, JSONObject
-from server.kube.errors import KubeError, ResourceExpiredError, from_status
+from server.kube.errors import KubeError, NotFoundError, ResourceExpiredError, from_status
 
 V = TypeVar("V")
 Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped kinds
@@ -37,6 +37,13 @@ Converter = Callable[[JSONObject], V]
 Subscriber = Callable[[Key, V | None, V | None], None]
 
 log = logging.getLogger(__name__)
+
+# A 404 on a collection means the API server does not serve the kind at all: for ReplicaTargets
+# that is a missing CRD, which only an operator can fix, so say that rather than "not found".
+_NOT_SERVED = (
+    "resource not served by the API server (is its CustomResourceDefinition installed?);"
+    " not ready until it is, retrying"
+)
 
 
 @dataclass
@@ -138,9 +145,12 @@ class Informer(Generic[V]):
                     self._failing_since = self._clock()
                 delay = self._backoff.next_delay()
                 log.warning(
-                    "list/watch failed, retrying",
+                    _NOT_SERVED
+                    if isinstance(exc, NotFoundError)
+                    else "list/watch failed, retrying",
                     extra={
                         "resource": self.resource,
+                        "path": self.path,
                         "error": str(exc),
                         "delay_s": round(delay, 3),
                     },

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from server.kube.backoff import Backoff
-from server.kube.errors import AccessDeniedError, ApiUnavailableError
+from server.kube.errors import AccessDeniedError, ApiUnavailableError, NotFoundError
 from server.kube.informer import Informer, Key
 from server.kube.views import DeploymentView, deployment_view
 from server.tests.fakes import FakeKube, deployment
@@ -222,3 +222,15 @@ async def test_informer_drops_an_object_whose_watch_event_is_malformed(kube: Fak
     assert informer.get(("a", "d1")) is None
     assert removed == [("a", "d1")]
     assert len(kube.list_calls) == 1  # no relist: the watch went on
+
+
+async def test_informer_says_the_resource_is_not_served_when_its_collection_is_missing(
+    kube: FakeKube, caplog: pytest.LogCaptureFixture
+) -> None:
+    kube.list_errors = [NotFoundError("not found", status=404)]
+    informer = make(kube)
+    async with running(informer):
+        await kube.next_watch(1)
+    missing = [r for r in caplog.records if "CustomResourceDefinition" in r.getMessage()]
+    assert [r.__dict__["path"] for r in missing] == [PATH]
+    assert informer.synced  # retried, not crashed: it recovers once the CRD exists
