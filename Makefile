@@ -10,6 +10,22 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 GEN ?= gen
 PYTEST_ARGS ?=
+
+# Every external tool is pinned in tools/versions.env (KEY=value), read here and by
+# tools/install.sh; builds land in $(REPLICANT_CACHE)/tools/<name>-<version>/ and are
+# linked into $(TOOLS_BIN). Each tool path below is the only place it is spelled out.
+include tools/versions.env
+REPLICANT_CACHE ?= $(HOME)/.cache/replicant
+export REPLICANT_CACHE
+TOOLS_BIN ?= $(CURDIR)/.cache/bin
+INSTALL_TOOLS = REPLICANT_BIN="$(TOOLS_BIN)" tools/install.sh
+BUILDIFIER ?= $(TOOLS_BIN)/buildifier
+GRPCURL ?= $(TOOLS_BIN)/grpcurl
+HELM ?= $(TOOLS_BIN)/helm
+KIND ?= $(TOOLS_BIN)/kind
+KUBECONFORM ?= $(TOOLS_BIN)/kubeconform
+KUBECTL ?= $(TOOLS_BIN)/kubectl
+GO ?= go
 # Starlark files checked by buildifier.
 STARLARK_FILES = $(shell git ls-files --cached --others --exclude-standard -- '*.bazel' '*.bzl' 'MODULE.bazel' 2>/dev/null)
 
@@ -54,8 +70,8 @@ lint: proto ## Run ruff, mypy --strict and buildifier (read-only: rewrites nothi
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
-	REPLICANT_BIN="$(TOOLS_BIN)" tools/install.sh buildifier >/dev/null
-	"$(TOOLS_BIN)/buildifier" -mode=check -lint=warn $(STARLARK_FILES)
+	$(INSTALL_TOOLS) buildifier >/dev/null
+	"$(BUILDIFIER)" -mode=check -lint=warn $(STARLARK_FILES)
 
 .PHONY: fmt
 fmt: venv ## Format Python sources in place.
@@ -73,16 +89,9 @@ test: venv proto tools ## Run every test (unit, static checks, e2e on the local 
 
 ##@ Tools
 
-# Every external tool is pinned in tools/versions.env (KEY=value), read here and by
-# tools/install.sh; builds land in $(REPLICANT_CACHE)/tools/<name>-<version>/.
-include tools/versions.env
-REPLICANT_CACHE ?= $(HOME)/.cache/replicant
-TOOLS_BIN ?= $(CURDIR)/.cache/bin
-export REPLICANT_CACHE
-
 .PHONY: tools
 tools: ## Build the pinned tools (tools/versions.env) from the Go module proxy; a no-op when cached.
-	REPLICANT_BIN="$(TOOLS_BIN)" tools/install.sh
+	$(INSTALL_TOOLS)
 
 .PHONY: tools-list
 tools-list: ## Print every pinned tool with its version.
@@ -93,19 +102,21 @@ tools-list: ## Print every pinned tool with its version.
 # A real control plane without Docker: etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler and a kwok fake node, all on 127.0.0.1, state in $(CLUSTER_DIR).
 CLUSTER_DIR ?= $(CURDIR)/.cache/cluster
-CLUSTER = REPLICANT_BIN="$(TOOLS_BIN)" $(PYTHON) -m tools.cluster --state-dir "$(CLUSTER_DIR)"
+CLUSTER_KUBECONFIG = $(CLUSTER_DIR)/kubeconfig
+CLUSTER_CMD = REPLICANT_BIN="$(TOOLS_BIN)" $(PYTHON) -m tools.cluster --state-dir "$(CLUSTER_DIR)"
+CLUSTER_KUBECTL = "$(KUBECTL)" --kubeconfig "$(CLUSTER_KUBECONFIG)"
 
 .PHONY: cluster-up
 cluster-up: tools ## Start the local control plane (idempotent) and print `export KUBECONFIG=...`.
-	$(CLUSTER) up
+	$(CLUSTER_CMD) up
 
 .PHONY: cluster-down
 cluster-down: ## Stop only the processes cluster-up started, free their ports, remove the state.
-	$(CLUSTER) down
+	$(CLUSTER_CMD) down
 
 .PHONY: cluster-status
 cluster-status: ## Show each component, /readyz and the fake node.
-	$(CLUSTER) status
+	$(CLUSTER_CMD) status
 
 ##@ Server
 
@@ -113,7 +124,6 @@ CERTS_DIR ?= certs
 RUN_GRPC_PORT ?= 8443
 RUN_HTTP_PORT ?= 8080
 RUN_NAMESPACE ?= default
-RUN_KUBECTL = "$(TOOLS_BIN)/kubectl" --kubeconfig "$(CLUSTER_DIR)/kubeconfig"
 GRPCURL_TLS = -cacert $(CERTS_DIR)/ca.crt -cert $(CERTS_DIR)/reader.crt -key $(CERTS_DIR)/reader.key
 
 .PHONY: certs
@@ -123,20 +133,20 @@ certs: ## Generate the dev PKI (CA, server, reader/writer/nobody clients, untrus
 .PHONY: run
 run: venv proto certs cluster-up ## Run the server on 127.0.0.1 against the local cluster, with sample Deployments.
 	@# The server is ready only once its ReplicaTarget cache syncs, so the CRD comes first.
-	$(RUN_KUBECTL) apply --server-side --force-conflicts -f charts/replicant/crds/ >/dev/null
-	$(RUN_KUBECTL) wait --for=condition=Established --timeout=30s crd/replicatargets.replicant.dev >/dev/null
+	$(CLUSTER_KUBECTL) apply --server-side --force-conflicts -f charts/replicant/crds/ >/dev/null
+	$(CLUSTER_KUBECTL) wait --for=condition=Established --timeout=30s crd/replicatargets.replicant.dev >/dev/null
 	@for d in web:3 api:2; do \
-		$(RUN_KUBECTL) -n "$(RUN_NAMESPACE)" create deployment "$${d%%:*}" --image=nginx \
-			--replicas="$${d##*:}" --dry-run=client -o yaml | $(RUN_KUBECTL) apply -f - >/dev/null; \
+		$(CLUSTER_KUBECTL) -n "$(RUN_NAMESPACE)" create deployment "$${d%%:*}" --image=nginx \
+			--replicas="$${d##*:}" --dry-run=client -o yaml | $(CLUSTER_KUBECTL) apply -f - >/dev/null; \
 	done
-	@echo "Try (grpcurl from make tools is $(TOOLS_BIN)/grpcurl):"
-	@echo "  $(TOOLS_BIN)/grpcurl $(GRPCURL_TLS) 127.0.0.1:$(RUN_GRPC_PORT) list"
-	@echo "  $(TOOLS_BIN)/grpcurl $(GRPCURL_TLS) -d '{\"ref\":{\"namespace\":\"$(RUN_NAMESPACE)\",\"name\":\"web\"}}' 127.0.0.1:$(RUN_GRPC_PORT) replicant.v1.ReplicaService/GetReplicas"
-	@echo "  $(TOOLS_BIN)/grpcurl $(GRPCURL_TLS) -d '{\"page_size\":10}' 127.0.0.1:$(RUN_GRPC_PORT) replicant.v1.ReplicaService/ListDeployments"
-	@echo "  $(TOOLS_BIN)/grpcurl -cacert $(CERTS_DIR)/ca.crt -cert $(CERTS_DIR)/writer.crt -key $(CERTS_DIR)/writer.key -d '{\"ref\":{\"namespace\":\"$(RUN_NAMESPACE)\",\"name\":\"web\"},\"replicas\":5}' 127.0.0.1:$(RUN_GRPC_PORT) replicant.v1.ReplicaService/SetReplicas"
-	@echo "  $(TOOLS_BIN)/grpcurl $(GRPCURL_TLS) 127.0.0.1:$(RUN_GRPC_PORT) grpc.health.v1.Health/Check"
+	@echo "Try (grpcurl from make tools is $(GRPCURL)):"
+	@echo "  $(GRPCURL) $(GRPCURL_TLS) 127.0.0.1:$(RUN_GRPC_PORT) list"
+	@echo "  $(GRPCURL) $(GRPCURL_TLS) -d '{\"ref\":{\"namespace\":\"$(RUN_NAMESPACE)\",\"name\":\"web\"}}' 127.0.0.1:$(RUN_GRPC_PORT) replicant.v1.ReplicaService/GetReplicas"
+	@echo "  $(GRPCURL) $(GRPCURL_TLS) -d '{\"page_size\":10}' 127.0.0.1:$(RUN_GRPC_PORT) replicant.v1.ReplicaService/ListDeployments"
+	@echo "  $(GRPCURL) -cacert $(CERTS_DIR)/ca.crt -cert $(CERTS_DIR)/writer.crt -key $(CERTS_DIR)/writer.key -d '{\"ref\":{\"namespace\":\"$(RUN_NAMESPACE)\",\"name\":\"web\"},\"replicas\":5}' 127.0.0.1:$(RUN_GRPC_PORT) replicant.v1.ReplicaService/SetReplicas"
+	@echo "  $(GRPCURL) $(GRPCURL_TLS) 127.0.0.1:$(RUN_GRPC_PORT) grpc.health.v1.Health/Check"
 	@echo "  curl -s 127.0.0.1:$(RUN_HTTP_PORT)/readyz; curl -s 127.0.0.1:$(RUN_HTTP_PORT)/metrics"
-	PYTHONPATH=$(GEN):. $(PY) -m server --kubeconfig "$(CLUSTER_DIR)/kubeconfig" \
+	PYTHONPATH=$(GEN):. $(PY) -m server --kubeconfig "$(CLUSTER_KUBECONFIG)" \
 		--bind-address 127.0.0.1 --grpc-port $(RUN_GRPC_PORT) --http-port $(RUN_HTTP_PORT) \
 		--tls-cert-file $(CERTS_DIR)/server.crt --tls-key-file $(CERTS_DIR)/server.key \
 		--client-ca-file $(CERTS_DIR)/ca.crt \
@@ -144,7 +154,7 @@ run: venv proto certs cluster-up ## Run the server on 127.0.0.1 against the loca
 
 .PHONY: bench
 bench: venv proto cluster-up ## Benchmark reads (1,000 Deployments, mTLS), API server load and watch latency; < 2 min.
-	KUBECONFIG="$(CLUSTER_DIR)/kubeconfig" REPLICANT_BIN="$(TOOLS_BIN)" PYTHONPATH=$(GEN):. $(PY) -m tools.bench
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" REPLICANT_BIN="$(TOOLS_BIN)" PYTHONPATH=$(GEN):. $(PY) -m tools.bench
 
 ##@ kind (needs Docker)
 
@@ -152,13 +162,13 @@ KIND_CLUSTER ?= replicant
 
 .PHONY: kind-up
 kind-up: tools ## Create a kind cluster from the digest-pinned node image (needs a Docker engine).
-	"$(TOOLS_BIN)/kind" get clusters 2>/dev/null | grep -qx "$(KIND_CLUSTER)" || \
-		"$(TOOLS_BIN)/kind" create cluster --name "$(KIND_CLUSTER)" \
+	"$(KIND)" get clusters 2>/dev/null | grep -qx "$(KIND_CLUSTER)" || \
+		"$(KIND)" create cluster --name "$(KIND_CLUSTER)" \
 			--image "$(KIND_NODE_IMAGE)" --config tools/kind-config.yaml --wait 120s
 
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster.
-	"$(TOOLS_BIN)/kind" delete cluster --name "$(KIND_CLUSTER)"
+	"$(KIND)" delete cluster --name "$(KIND_CLUSTER)"
 
 ##@ Helm
 
@@ -167,10 +177,6 @@ kind-down: ## Delete the kind cluster.
 CHART ?= charts/replicant
 RELEASE ?= replicant
 DEPLOY_NAMESPACE ?= replicant-system
-HELM ?= $(TOOLS_BIN)/helm
-KUBECONFORM ?= $(TOOLS_BIN)/kubeconform
-KUBECTL ?= $(TOOLS_BIN)/kubectl
-GO ?= go
 # Bazel's oci_load target and the repo:tag it loads into Docker (server/BUILD.bazel).
 IMAGE_LOAD_TARGET ?= //server:image_load
 IMAGE_REPOSITORY ?= replicant
@@ -242,10 +248,10 @@ endef
 .PHONY: deploy
 deploy: tools venv kind-up ## Build the image with Bazel, load it into kind, install/upgrade the chart (needs Docker).
 	mkdir -p "$(DEPLOY_DIR)"
-	"$(TOOLS_BIN)/kind" get kubeconfig --name "$(KIND_CLUSTER)" > "$(KIND_KUBECONFIG)"
+	"$(KIND)" get kubeconfig --name "$(KIND_CLUSTER)" > "$(KIND_KUBECONFIG)"
 	@if [[ -z "$(BAZEL_BIN)" ]]; then echo "make deploy: $(NO_BAZEL)" >&2; exit 1; fi
 	"$(BAZEL_BIN)" run "$(IMAGE_LOAD_TARGET)"
-	"$(TOOLS_BIN)/kind" load docker-image "$(IMAGE_REPOSITORY):$(IMAGE_TAG)" --name "$(KIND_CLUSTER)"
+	"$(KIND)" load docker-image "$(IMAGE_REPOSITORY):$(IMAGE_TAG)" --name "$(KIND_CLUSTER)"
 	$(call helm-install,$(KIND_KUBECONFIG),--set image.repository="$(IMAGE_REPOSITORY)" \
 		--set image.tag="$(IMAGE_TAG)" --set image.pullPolicy=Never)
 	"$(HELM)" --kubeconfig "$(KIND_KUBECONFIG)" test "$(RELEASE)" -n "$(DEPLOY_NAMESPACE)" --logs
@@ -253,7 +259,7 @@ deploy: tools venv kind-up ## Build the image with Bazel, load it into kind, ins
 .PHONY: deploy-local
 deploy-local: tools venv cluster-up ## Install/upgrade the chart on the local control plane (kwok runs fake pods).
 	mkdir -p "$(DEPLOY_DIR)"
-	$(call helm-install,$(CLUSTER_DIR)/kubeconfig,)
+	$(call helm-install,$(CLUSTER_KUBECONFIG),)
 
 .PHONY: upgrade-test
 upgrade-test: venv proto tools ## Install, then upgrade the chart while polling ready replicas (local control plane, or the KUBECONFIG cluster).
@@ -287,6 +293,6 @@ image: venv ## Build the linux/amd64+arm64 image index and the host image tarbal
 
 .PHONY: release
 release: venv ## Write dist/<version>/: chart, SBOM, SHA256SUMS, notes; image index + tarball with Bazel (VERSION=x.y.z).
-	REPLICANT_BIN="$(TOOLS_BIN)" tools/install.sh helm
+	$(INSTALL_TOOLS) helm
 	$(PY) -m tools.release all --version "$(VERSION)" --out "$(DIST)/$(VERSION)" \
-		--helm "$(TOOLS_BIN)/helm" --bazel "$(BAZEL_BIN)"
+		--helm "$(HELM)" --bazel "$(BAZEL_BIN)"
