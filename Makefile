@@ -128,7 +128,7 @@ GRPCURL_TLS = -cacert $(CERTS_DIR)/ca.crt -cert $(CERTS_DIR)/reader.crt -key $(C
 
 .PHONY: certs
 certs: ## Generate the dev PKI (CA, server, reader/writer/nobody clients, untrusted client) into certs/.
-	$(PY) -m tools.devcerts --out "$(CERTS_DIR)"
+	$(PYTHON) -m tools.devcerts --out "$(CERTS_DIR)"
 
 .PHONY: run
 run: venv proto certs cluster-up ## Run the server on 127.0.0.1 against the local cluster, with sample Deployments.
