@@ -208,7 +208,8 @@ $(HELM_SCHEMAS)/.stamp: $(VENV)/.stamp charts/kubeconform_schemas.py $(wildcard 
 	@touch $@
 
 .PHONY: helm-check
-helm-check: tools $(HELM_SCHEMAS)/.stamp ## Lint the chart and kubeconform -strict its manifests (default values and ci/all-options).
+helm-check: $(HELM_SCHEMAS)/.stamp ## Lint the chart and kubeconform -strict its manifests (default values and ci/all-options).
+	@$(INSTALL_TOOLS) helm kubeconform
 	@for values in $(HELM_CHECK_VALUES); do \
 		args=(--kube-version "$(KUBERNETES_VERSION)" $${values:+--values "$$values"}); \
 		echo "== $${values:-default values}"; \
