@@ -100,6 +100,13 @@ class LeaderElector:
             finally:
                 self._leading = False
             log.warning("lost leadership", extra={"identity": self._identity})
+            # We may still hold the Lease (e.g. `lead` crashed): without a pause, a `lead` that
+            # fails at once would be restarted in a tight loop of Lease writes.
+            try:
+                await asyncio.sleep(self._config.retry_period)
+            except asyncio.CancelledError:
+                await self._release()
+                raise
 
     async def _acquire(self) -> None:
         while not await self._try_acquire_or_renew():  # noqa: ASYNC110 - polling the API is the protocol
@@ -119,7 +126,10 @@ class LeaderElector:
         await _cancel(task)
 
     async def _renew_until_lost(self, task: asyncio.Future[None]) -> None:
-        """Return when the Lease is lost (or `lead` returned, which also ends the term)."""
+        """Return when the Lease is lost (or `lead` ended, which also ends the term).
+
+        A failure of `lead` is logged once, by `_cancel`.
+        """
         loop = asyncio.get_running_loop()
         last_renewed = loop.time()
         while not task.done():
@@ -138,8 +148,6 @@ class LeaderElector:
             if loop.time() - last_renewed > self._config.renew_deadline:
                 log.warning("renew deadline passed")
                 return
-        if not task.cancelled() and task.exception() is not None:
-            log.error("leading task failed", exc_info=task.exception())
 
     def _held_by_other(self) -> bool:
         return self._observed is not None and self._observed.holder not in ("", self._identity)

@@ -181,3 +181,26 @@ async def test_graceful_stop_releases_the_lease_so_a_follower_leads_at_once() ->
 def test_config_rejects_a_renew_deadline_longer_than_the_lease() -> None:
     with pytest.raises(ValueError, match="renew_deadline"):
         ElectionConfig(lease_duration=10, renew_deadline=15, retry_period=2)
+
+
+@pytest.mark.asyncio
+async def test_a_lead_that_fails_at_once_is_restarted_after_a_retry_period_not_in_a_loop() -> None:
+    store = FakeLeaseStore()
+    elector = LeaderElector(FakeLeaseClient(store), "a", FAST)
+    loop = asyncio.get_running_loop()
+    started_at: list[float] = []
+    restarted = asyncio.Event()
+
+    async def failing_lead() -> None:
+        started_at.append(loop.time())
+        if len(started_at) == 2:
+            restarted.set()
+        raise RuntimeError("controller bug")
+
+    task = asyncio.ensure_future(elector.run(failing_lead))
+    await asyncio.wait_for(restarted.wait(), WAIT_S)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+    assert started_at[1] - started_at[0] >= FAST.retry_period
