@@ -35,6 +35,11 @@ TOOLS = (
     Tool("go", "builds the pinned tools (make tools)", "https://go.dev/dl (>= 1.26)"),
     Tool("git", "versions, SOURCE_DATE_EPOCH, file lists", "your package manager"),
     Tool(
+        "openssl",
+        "dev PKI (make certs) and the local control plane's certificates",
+        "your package manager",
+    ),
+    Tool(
         "bazel",
         "hermetic build, bazel test //..., the OCI image",
         "install Bazelisk (reads .bazelversion): brew install bazelisk, "
@@ -44,6 +49,7 @@ TOOLS = (
     Tool("helm", "chart lint, package, upgrade test", "make tools", pinned=True),
     Tool("kind", "e2e on kind (needs Docker)", "make tools", pinned=True),
     Tool("kubectl", "local control plane, e2e", "make tools", pinned=True),
+    Tool("kubeconform", "chart schema checks (make helm-check, tests)", "make tools", pinned=True),
     Tool("buildifier", "Starlark lint (make lint, tests)", "make tools", pinned=True),
     Tool("actionlint", "workflow lint (tests)", "make tools", pinned=True),
     Tool("grpcurl", "manual gRPC calls", "make tools", pinned=True),
