@@ -68,9 +68,9 @@ class FakeLeaseClient:
 class Candidate:
     """A LeaderElector whose `lead` task flags whether it is running."""
 
-    def __init__(self, store: FakeLeaseStore, identity: str) -> None:
+    def __init__(self, store: FakeLeaseStore, identity: str, config: ElectionConfig = FAST) -> None:
         self.client = FakeLeaseClient(store)
-        self.elector = LeaderElector(self.client, identity, FAST)
+        self.elector = LeaderElector(self.client, identity, config)
         self.leading = asyncio.Event()
         self.stopped = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -154,15 +154,18 @@ async def test_conflict_on_renew_stops_leading_at_once() -> None:
 
     a.client.conflict_next_update = True
 
-    # Well inside the renew deadline: a conflict is not retried until the deadline.
-    await asyncio.wait_for(a.stopped.wait(), FAST.renew_deadline)
+    # Only the next update conflicts: an elector that retried until the renew deadline would
+    # renew successfully and never stop, so stopping at all proves it stopped at once.
+    await asyncio.wait_for(a.stopped.wait(), WAIT_S)
     await a.stop()
 
 
 @pytest.mark.asyncio
 async def test_graceful_stop_releases_the_lease_so_a_follower_leads_at_once() -> None:
     store = FakeLeaseStore()
-    a, b = Candidate(store, "a"), Candidate(store, "b")
+    # A lease far longer than the wait below: b can only lead in time if a released it.
+    long_lease = dataclasses.replace(FAST, lease_duration=WAIT_S * 20)
+    a, b = Candidate(store, "a", long_lease), Candidate(store, "b", long_lease)
     a.start()
     await asyncio.wait_for(a.leading.wait(), WAIT_S)
     b.start()
@@ -173,8 +176,7 @@ async def test_graceful_stop_releases_the_lease_so_a_follower_leads_at_once() ->
     assert a.stopped.is_set()
     assert store.record is not None
     assert (store.record.holder, store.record.lease_duration_seconds) == ("", 1)
-    # Less than a lease duration: b did not wait for the old lease to expire.
-    await asyncio.wait_for(b.leading.wait(), FAST.lease_duration * 0.9)
+    await asyncio.wait_for(b.leading.wait(), WAIT_S)
     await b.stop()
 
 
