@@ -30,6 +30,7 @@ from typing import Generic, TypeVar
 from server.kube.backoff import Backoff
 from server.kube.client import ApiTransport, JSONObject
 from server.kube.errors import KubeError, NotFoundError, ResourceExpiredError, from_status
+from server.kube.fields import int_or_zero
 
 V = TypeVar("V")
 Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped kinds
@@ -202,7 +203,7 @@ class Informer(Generic[V]):
         if not isinstance(obj, dict):
             obj = {}
         if kind == "ERROR":
-            raise from_status(_int(obj.get("code")), str(obj.get("reason") or ""))
+            raise from_status(int_or_zero(obj.get("code")), str(obj.get("reason") or ""))
         meta = obj.get("metadata")
         rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
         if kind in ("ADDED", "MODIFIED"):
@@ -266,10 +267,6 @@ class Informer(Generic[V]):
                 subscriber(key, old, new)
             except Exception:  # a subscriber bug must not stop the cache
                 log.exception("informer subscriber failed", extra={"resource": self.resource})
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _key(obj: JSONObject) -> Key:

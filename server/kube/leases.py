@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from server.kube.errors import NotFoundError
+from server.kube.fields import int_or_zero, parse_time
 
 if TYPE_CHECKING:
     from server.kube.client import ApiTransport, JSONObject
@@ -36,27 +37,14 @@ def _micro_time(value: datetime.datetime | None) -> str | None:
     return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _parse_time(raw: object) -> datetime.datetime | None:
-    if not isinstance(raw, str) or not raw:
-        return None
-    try:
-        return datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _int(raw: object) -> int:
-    return raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
-
-
 def parse_lease(obj: JSONObject) -> LeaseRecord:
     spec = obj.get("spec") or {}
     return LeaseRecord(
         holder=str(spec.get("holderIdentity") or ""),
-        lease_duration_seconds=_int(spec.get("leaseDurationSeconds")),
-        acquire_time=_parse_time(spec.get("acquireTime")),
-        renew_time=_parse_time(spec.get("renewTime")),
-        transitions=_int(spec.get("leaseTransitions")),
+        lease_duration_seconds=int_or_zero(spec.get("leaseDurationSeconds")),
+        acquire_time=parse_time(spec.get("acquireTime")),
+        renew_time=parse_time(spec.get("renewTime")),
+        transitions=int_or_zero(spec.get("leaseTransitions")),
         resource_version=str((obj.get("metadata") or {}).get("resourceVersion") or ""),
     )
 

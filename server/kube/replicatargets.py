@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from server.kube.errors import ConflictError, NotFoundError
+from server.kube.fields import int_or_zero, optional_int, parse_time
 from server.kube.resources import InformerGroup
 from server.kube.views import DesiredStateView, ReconcileView
 
@@ -77,24 +78,9 @@ class ReplicaTargetView:
         return (self.namespace, self.name)
 
 
-def parse_time(raw: object) -> datetime.datetime | None:
-    """RFC 3339 from the API (always UTC, "Z"); None when absent or malformed."""
-    if not isinstance(raw, str) or not raw:
-        return None
-    try:
-        parsed = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
-
-
 def format_time(value: datetime.datetime) -> str:
     """RFC 3339 in UTC with second precision, as metav1.Time serializes."""
     return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _int(raw: object, default: int | None = None) -> int | None:
-    return raw if isinstance(raw, int) and not isinstance(raw, bool) else default
 
 
 def _parse_condition(raw: Mapping[str, Any]) -> Condition | None:
@@ -108,7 +94,7 @@ def _parse_condition(raw: Mapping[str, Any]) -> Condition | None:
         reason=str(raw.get("reason", "")),
         message=str(raw.get("message", "")),
         last_transition_time=when,
-        observed_generation=_int(raw.get("observedGeneration"), 0) or 0,
+        observed_generation=int_or_zero(raw.get("observedGeneration")),
     )
 
 
@@ -117,12 +103,12 @@ def _parse_status(raw: Mapping[str, Any]) -> TargetStatus:
         c for c in (_parse_condition(item) for item in raw.get("conditions") or ()) if c is not None
     )
     return TargetStatus(
-        observed_generation=_int(raw.get("observedGeneration"), 0) or 0,
+        observed_generation=int_or_zero(raw.get("observedGeneration")),
         conditions=conditions,
-        last_applied_replicas=_int(raw.get("lastAppliedReplicas")),
+        last_applied_replicas=optional_int(raw.get("lastAppliedReplicas")),
         deployment_uid=str(raw.get("deploymentUID") or ""),
-        replicas=_int(raw.get("replicas")),
-        ready_replicas=_int(raw.get("readyReplicas")),
+        replicas=optional_int(raw.get("replicas")),
+        ready_replicas=optional_int(raw.get("readyReplicas")),
     )
 
 
@@ -135,9 +121,9 @@ def parse_replica_target(raw: Mapping[str, Any]) -> ReplicaTargetView:
         namespace=str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
         uid=str(meta.get("uid", "")),
-        generation=_int(meta.get("generation"), 0) or 0,
+        generation=int_or_zero(meta.get("generation")),
         resource_version=str(meta.get("resourceVersion", "")),
-        replicas=_int(spec.get("replicas"), 0) or 0,
+        replicas=int_or_zero(spec.get("replicas")),
         requested_by=annotations.get(REQUESTED_BY, ""),
         requested_at=parse_time(annotations.get(REQUESTED_AT)),
         status=_parse_status(raw.get("status") or {}),

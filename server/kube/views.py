@@ -8,7 +8,9 @@ and layers above server.kube never see raw API dictionaries.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from server.kube.fields import int_or_zero
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -52,11 +54,6 @@ class DesiredStateView:
     reconcile: ReconcileView | None
 
 
-def _int(value: Any) -> int:
-    """Kubernetes omits zero counts; anything that is not an int reads as 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def deployment_view(obj: JSONObject) -> DeploymentView:
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
@@ -68,11 +65,11 @@ def deployment_view(obj: JSONObject) -> DeploymentView:
         name=str(meta.get("name") or ""),
         uid=str(meta.get("uid") or ""),
         resource_version=str(meta.get("resourceVersion") or ""),
-        spec_replicas=1 if spec_replicas is None else _int(spec_replicas),
-        replicas=_int(status.get("replicas")),
-        ready_replicas=_int(status.get("readyReplicas")),
-        available_replicas=_int(status.get("availableReplicas")),
-        updated_replicas=_int(status.get("updatedReplicas")),
-        generation=_int(meta.get("generation")),
-        observed_generation=_int(status.get("observedGeneration")),
+        spec_replicas=1 if spec_replicas is None else int_or_zero(spec_replicas),
+        replicas=int_or_zero(status.get("replicas")),
+        ready_replicas=int_or_zero(status.get("readyReplicas")),
+        available_replicas=int_or_zero(status.get("availableReplicas")),
+        updated_replicas=int_or_zero(status.get("updatedReplicas")),
+        generation=int_or_zero(meta.get("generation")),
+        observed_generation=int_or_zero(status.get("observedGeneration")),
     )

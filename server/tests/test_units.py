@@ -1,7 +1,8 @@
-"""Small pure pieces: validation, page tokens, error mapping, config, JSON logs, backoff."""
+"""Small pure pieces: validation, page tokens, error mapping, config, JSON logs, backoff, fields."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 
@@ -10,6 +11,7 @@ import pytest
 
 from server import config, errors, validation
 from server.kube import errors as kube
+from server.kube import fields
 from server.kube.backoff import Backoff
 from server.kube.views import deployment_view
 from server.logs import JsonFormatter
@@ -128,3 +130,27 @@ def test_deployment_view_reads_counts_and_defaults_missing_ones() -> None:
         {"metadata": {"namespace": "n", "name": "d", "generation": 3}, "spec": {}, "status": {}}
     )
     assert (view.spec_replicas, view.ready_replicas, view.generation) == (1, 0, 3)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(3, 3), (0, 0), (None, None), (True, None), ("3", None)]
+)
+def test_optional_int_accepts_only_json_integers(raw: object, expected: int | None) -> None:
+    assert fields.optional_int(raw) == expected
+    assert fields.int_or_zero(raw) == (expected or 0)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-05-01T10:20:30Z", datetime.datetime(2024, 5, 1, 10, 20, 30, tzinfo=datetime.UTC)),
+        ("2024-05-01T10:20:30", datetime.datetime(2024, 5, 1, 10, 20, 30, tzinfo=datetime.UTC)),
+        ("yesterday", None),
+        ("", None),
+        (17, None),
+    ],
+)
+def test_parse_time_reads_rfc3339_as_utc_and_anything_else_as_none(
+    raw: object, expected: datetime.datetime | None
+) -> None:
+    assert fields.parse_time(raw) == expected

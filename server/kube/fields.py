@@ -1,0 +1,32 @@
+"""Reading numbers and timestamps out of raw API JSON, with one lenient rule.
+
+Why one module: every converter (Deployments, ReplicaTargets, Leases, watch events) reads counts
+and RFC 3339 times from untyped JSON, where Kubernetes omits zero values and a hand-edited object
+may hold anything. One rule keeps them from crashing on, or disagreeing about, an odd value.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+
+def optional_int(raw: object) -> int | None:
+    """The integer, or None when absent or not an integer (a JSON bool is not one)."""
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+
+
+def int_or_zero(raw: object) -> int:
+    """The integer, or 0: Kubernetes omits zero counts, and a malformed value reads as none."""
+    value = optional_int(raw)
+    return 0 if value is None else value
+
+
+def parse_time(raw: object) -> datetime.datetime | None:
+    """RFC 3339 from the API (UTC, "Z"), timezone-aware; None when absent or malformed."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
