@@ -1,11 +1,12 @@
 """Wiring: caches, API server probe, gRPC server, health, probes port, and background tasks.
 
 The reconciler plugs in at one place, `extensions()`: it returns the desired-state
-lookup/store for the API, extra informers and caches that gate readiness, background tasks (leader
-election + reconcile loop) and shutdown hooks (release the Lease). Everything else stays as is.
+lookup/store for the API, extra informers and caches that gate readiness, and background tasks
+(leader election + reconcile loop). Everything else stays as is.
 
 Shutdown order: readiness false and health NOT_SERVING at once, then `server.stop(grace)` so
-in-flight RPCs finish, then shutdown hooks, then background tasks are cancelled and awaited.
+in-flight RPCs finish, then background tasks are cancelled and awaited (cancelling leader
+election stops the reconciler and releases the Lease), then the probe port closes.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from server.metrics import CacheSource, Metrics
 from server.servicer import ReplicaService
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine
+    from collections.abc import Callable, Coroutine
 
     from server.config import Config
     from server.kube.client import ApiTransport
@@ -59,7 +60,6 @@ class Extensions:
     store: DesiredStateStore | None = None
     informers: list[Informer[Any]] = field(default_factory=list)
     background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
-    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 def extensions(
@@ -167,11 +167,6 @@ class App:
         await self.health.enter_graceful_shutdown()
         log.info("shutting down", extra={"grace_s": self.config.shutdown_grace_seconds})
         await self.server.stop(self.config.shutdown_grace_seconds)
-        for hook in self.extensions.on_shutdown:
-            try:
-                await hook()
-            except Exception:
-                log.exception("shutdown hook failed")
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
