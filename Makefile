@@ -175,7 +175,8 @@ kind-down: ## Delete the kind cluster.
 # charts/replicant is installed by `make deploy` (kind, needs Docker) and `make deploy-local`
 # (the local control plane: kwok only simulates pods, so no image is needed there).
 CHART ?= charts/replicant
-RELEASE ?= replicant
+# Fixed, not a knob: the rollout wait and the dev certificates' Service names assume it.
+RELEASE := replicant
 DEPLOY_NAMESPACE ?= replicant-system
 # Bazel's oci_load target and the repo:tag it loads into Docker (server/BUILD.bazel).
 IMAGE_LOAD_TARGET ?= //server:image_load
