@@ -46,6 +46,10 @@ class WorkQueue(Generic[K]):
         self._processing: set[K] = set()
         self._failures: dict[K, int] = {}
         self._delayed: list[tuple[float, int, K]] = []  # (due, tiebreak, key) heap
+        # Earliest due time per delayed key: one pending delayed add per key, like client-go's
+        # waitingForQueue, so a key that fails while events keep re-adding it cannot pile up
+        # heap entries; later entries it superseded are skipped when they come due.
+        self._due: dict[K, float] = {}
         self._tiebreak = itertools.count()
         # Set whenever something may be ready. Single-threaded asyncio: a worker checks the
         # queue and clears the event with no await in between, so no wake-up is lost.
@@ -65,12 +69,15 @@ class WorkQueue(Generic[K]):
             self._wake()
 
     def add_after(self, key: K, delay: float) -> None:
-        """Queue `key` once `delay` seconds have passed (earliest due time wins on get)."""
+        """Queue `key` once `delay` seconds have passed (an earlier pending due time stands)."""
         if delay <= 0:
             self.add(key)
             return
-        loop = asyncio.get_running_loop()
-        heapq.heappush(self._delayed, (loop.time() + delay, next(self._tiebreak), key))
+        due = asyncio.get_running_loop().time() + delay
+        if key in self._due and self._due[key] <= due:
+            return  # already due earlier
+        self._due[key] = due
+        heapq.heappush(self._delayed, (due, next(self._tiebreak), key))
         self._wake()
 
     def add_rate_limited(self, key: K) -> None:
@@ -118,7 +125,10 @@ class WorkQueue(Generic[K]):
     def _promote_due(self) -> None:
         now = asyncio.get_running_loop().time()
         while self._delayed and self._delayed[0][0] <= now:
-            _, _, key = heapq.heappop(self._delayed)
+            due, _, key = heapq.heappop(self._delayed)
+            if self._due.get(key) != due:
+                continue  # superseded by an earlier add_after of the same key
+            del self._due[key]
             self.add(key)
 
     def _next_due_in(self) -> float | None:

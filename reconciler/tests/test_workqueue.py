@@ -89,3 +89,18 @@ async def test_rate_limited_adds_count_failures_and_forget_resets_them() -> None
 )
 def test_backoff_doubles_per_failure_up_to_the_cap(failures: int, expected: float) -> None:
     assert Backoff(base=0.05, cap=30.0).delay(failures) == pytest.approx(expected)
+
+
+@pytest.mark.asyncio
+async def test_a_later_add_after_of_a_waiting_key_is_dropped_not_delivered_again() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add_after("a", 0.01)
+    queue.add_after("a", 0.3)  # already due earlier: must not come back a second time
+    queue.add_after("b", 0.6)
+
+    first = await asyncio.wait_for(queue.get(), 5)
+    queue.done(first)
+    second = await asyncio.wait_for(queue.get(), 5)
+    queue.done(second)
+
+    assert (first, second) == ("a", "b")
