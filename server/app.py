@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024
+# A background loop that ran this long before crashing was healthy: restart it without delay.
+HEALTHY_RUN_S = 60.0
 SERVICE_NAMES = (
     replicant_pb2.DESCRIPTOR.services_by_name["ReplicaService"].full_name,
     "grpc.health.v1.Health",
@@ -185,16 +188,30 @@ def _lookups(ext: Extensions) -> list[health.Syncable]:
     return [ext.desired] if ext.desired is not None else []
 
 
-async def _supervise(name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run a background loop; if it crashes on a bug, log and restart it with backoff."""
-    backoff = Backoff(base=1.0, cap=60.0)
+async def _supervise(
+    name: str,
+    factory: Callable[[], Coroutine[Any, Any, None]],
+    *,
+    backoff: Backoff | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Run a background loop; if it crashes on a bug, log and restart it with backoff.
+
+    A run that lasted HEALTHY_RUN_S resets the backoff, so a crash weeks after the last one is
+    retried at once instead of inheriting the longest delay."""
+    backoff = backoff or Backoff(base=1.0, cap=60.0)
     while True:
+        started = clock()
         try:
             await factory()
-            return
         except Exception:
+            if clock() - started >= HEALTHY_RUN_S:
+                backoff.reset()
             delay = backoff.next_delay()
             log.exception(
                 "background task crashed; restarting", extra={"task": name, "delay_s": delay}
             )
             await asyncio.sleep(delay)
+        else:
+            log.info("background task finished", extra={"task": name})
+            return
