@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from e2e.reconciler_support import (
     wait_reason,
     wait_spec_replicas,
 )
+from tools import devcerts
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -103,3 +105,19 @@ def test_set_with_a_version_for_a_target_that_does_not_exist_is_aborted(
         set_replicas(server, namespace, "web", 2, expected_version="12345")
 
     assert err.value.code() == grpc.StatusCode.ABORTED
+
+
+def test_compare_and_set_works_on_a_target_created_without_annotations(
+    server: ServerProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    # Made by `kubectl create`, not by replicant: no annotations at all (apply would add one).
+    kubectl("create", "-f", "-", stdin=json.dumps({
+        "apiVersion": "replicant.dev/v1alpha1", "kind": "ReplicaTarget",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"deploymentName": "web", "replicas": 2},
+    }))  # fmt: skip
+
+    stored = set_replicas(server, namespace, "web", 3, expected_version="1")
+
+    assert (stored.replicas, stored.requested_by) == (3, devcerts.WRITER_ID)
+    wait_spec_replicas(kubectl, namespace, "web", 3)

@@ -11,7 +11,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from server.kube.errors import ConflictError, NotFoundError
+from server.kube.errors import ConflictError, InvalidError, NotFoundError
 from server.kube.fields import int_or_zero, optional_int, parse_time
 from server.kube.resources import InformerGroup
 from server.kube.views import DesiredStateView, ReconcileView
@@ -212,6 +212,7 @@ class DesiredStates:
 # -- writes ----------------------------------------------------------------------------------------
 
 MERGE_PATCH: Final = "application/merge-patch+json"
+JSON_PATCH: Final = "application/json-patch+json"
 # Unconditional writes: a create can race another writer's create (409 AlreadyExists); the
 # retry then patches. Three attempts cover any realistic race without looping.
 SET_ATTEMPTS: Final = 3
@@ -240,7 +241,7 @@ class ReplicaTargetStore:
             return await self._compare_and_set(key, replicas, annotations, expected_version)
         for _ in range(SET_ATTEMPTS):
             try:
-                stored = await self._patch(key, replicas, annotations, "")
+                stored = await self._patch(key, replicas, annotations)
             except NotFoundError:
                 try:
                     stored = await self._create(key, replicas, annotations)
@@ -256,31 +257,35 @@ class ReplicaTargetStore:
 
         Why generation and not resourceVersion: the reconciler's status writes bump the
         resourceVersion within milliseconds of every Set, so a resourceVersion handed to a
-        client is stale almost at once. generation moves only when the spec does. The check
-        and the write are tied together by the resourceVersion read with it: if anything
-        wrote in between (409), read again and re-check, a bounded number of times.
+        client is stale almost at once; generation moves only when the spec does. The check
+        runs inside the API server: a JSON patch whose first op `test`s metadata.generation is
+        applied atomically to the latest object, so status writes in between cannot fail it.
         """
-        for _ in range(SET_ATTEMPTS):
-            try:
-                current = parse_replica_target(await self._api.request("GET", object_path(*key)))
-            except NotFoundError as e:
-                raise ConflictError("replica target does not exist at that version") from e
-            if version_of(current) != expected_version:
-                raise ConflictError("replica target is not at that version")
-            try:
-                stored = await self._patch(key, replicas, annotations, current.resource_version)
-            except ConflictError:
-                continue  # a status write or another writer came between: check again
-            return desired_state_view(parse_replica_target(stored))
-        raise ConflictError("replica target kept changing; try again")
+        if not expected_version.isdecimal():
+            raise ConflictError("replica target is not at that version")
+        try:
+            current = await self._api.request("GET", object_path(*key))
+        except NotFoundError as e:
+            raise ConflictError("replica target does not exist at that version") from e
+        ops: list[dict[str, Any]] = [
+            {"op": "test", "path": "/metadata/generation", "value": int(expected_version)},
+            {"op": "replace", "path": "/spec/replicas", "value": replicas},
+            *_annotation_ops(current, annotations),
+        ]
+        try:
+            stored = await self._api.request(
+                "PATCH", object_path(*key), body=ops, content_type=JSON_PATCH
+            )
+        except NotFoundError as e:
+            raise ConflictError("replica target does not exist at that version") from e
+        except InvalidError as e:
+            # A failed `test` is a 422. The other ops cannot be invalid: replicas was validated
+            # against the same bounds as the CRD, and annotations are plain strings.
+            raise ConflictError("replica target is not at that version") from e
+        return desired_state_view(parse_replica_target(stored))
 
-    async def _patch(
-        self, key: Key, replicas: int, annotations: dict[str, str], resource_version: str
-    ) -> JSONObject:
-        metadata: dict[str, Any] = {"annotations": annotations}
-        if resource_version:
-            metadata["resourceVersion"] = resource_version
-        body = {"metadata": metadata, "spec": {"replicas": replicas}}
+    async def _patch(self, key: Key, replicas: int, annotations: dict[str, str]) -> JSONObject:
+        body = {"metadata": {"annotations": annotations}, "spec": {"replicas": replicas}}
         return await self._api.request(
             "PATCH", object_path(*key), body=body, content_type=MERGE_PATCH
         )
@@ -326,3 +331,15 @@ def replica_target_informers(
         namespaces=namespaces,
         convert=parse_replica_target,
     )
+
+
+def _annotation_ops(obj: JSONObject, annotations: dict[str, str]) -> list[dict[str, Any]]:
+    """JSON-patch ops that set `annotations` and keep any others the object has."""
+    if not (obj.get("metadata") or {}).get("annotations"):
+        return [{"op": "add", "path": "/metadata/annotations", "value": annotations}]
+    # JSON pointer escaping: "~" -> "~0", "/" -> "~1" (annotation keys contain a "/").
+    return [
+        {"op": "add", "path": "/metadata/annotations/" + k.replace("~", "~0").replace("/", "~1"),
+         "value": v}
+        for k, v in annotations.items()
+    ]  # fmt: skip
