@@ -13,7 +13,6 @@ import grpc
 import pytest
 
 from server import healthcheck
-from tools import devcerts
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,13 +24,6 @@ _health_pb2 = importlib.import_module("grpc_health.v1.health_pb2")
 _health_pb2_grpc = importlib.import_module("grpc_health.v1.health_pb2_grpc")
 
 TEST_TIMEOUT_S = 5.0
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pki")
-    devcerts.generate(out)
-    return out
 
 
 @pytest.fixture
