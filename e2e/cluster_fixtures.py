@@ -184,16 +184,22 @@ def run_kubectl(
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture(scope="session")
-def kubectl(kube_cluster: KubeCluster) -> Kubectl:
-    """`kubectl("get", "pods", "-n", ns)`; raises KubectlError unless check=False."""
+def kubectl_for(cluster: KubeCluster) -> Kubectl:
+    """`kubectl("get", "pods", "-n", ns)` against `cluster`; raises KubectlError unless
+    check=False."""
 
     def run(
         *args: str, stdin: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        return run_kubectl(kube_cluster, *args, stdin=stdin, check=check)
+        return run_kubectl(cluster, *args, stdin=stdin, check=check)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def kubectl(kube_cluster: KubeCluster) -> Kubectl:
+    """`kubectl("get", "pods", "-n", ns)`; raises KubectlError unless check=False."""
+    return kubectl_for(kube_cluster)
 
 
 def wait_until(what: str, predicate: Callable[[], bool], timeout_s: float) -> None:

@@ -16,8 +16,8 @@ import pytest
 from e2e.cluster_fixtures import (
     KubeCluster,
     cluster_cli,
+    kubectl_for,
     local_tools_missing,
-    run_kubectl,
     skip_or_fail,
     wait_until,
 )
@@ -67,9 +67,7 @@ def private_cluster(state_dir: Path) -> Iterator[KubeCluster]:
             cluster.layout.admin_kubeconfig, bin_dir() / "kubectl", cluster.layout.root
         )
         # The server watches ReplicaTargets and is not ready until that cache syncs.
-        ensure_crd(lambda *args, stdin=None, check=True: run_kubectl(
-            kube, *args, stdin=stdin, check=check
-        ))  # fmt: skip
+        ensure_crd(kubectl_for(kube))
         yield kube
     finally:
         cluster_cli("down", cluster.layout.root)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from e2e.cluster_fixtures import KubeCluster, cluster_cli, run_kubectl
+from e2e.cluster_fixtures import KubeCluster, cluster_cli, kubectl_for
 from e2e.reconciler_fixtures import private_cluster
 from e2e.reconciler_support import (
     create_deployment,
@@ -23,11 +23,8 @@ from e2e.reconciler_support import (
 from e2e.server_process import eventually
 
 if TYPE_CHECKING:
-    import subprocess
     from collections.abc import Iterator
     from pathlib import Path
-
-    from e2e.cluster_fixtures import Kubectl
 
 NAMESPACE = "default"
 
@@ -36,15 +33,6 @@ NAMESPACE = "default"
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
     with private_cluster(tmp_path_factory.mktemp("reconciler-restart") / "state") as kube:
         yield kube
-
-
-def kubectl_for(cluster: KubeCluster) -> Kubectl:
-    def run(
-        *args: str, stdin: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        return run_kubectl(cluster, *args, stdin=stdin, check=check)
-
-    return run
 
 
 def test_api_server_restart_mid_reconcile_loses_nothing(
@@ -71,7 +59,7 @@ def test_api_server_restart_mid_reconcile_loses_nothing(
             wait_spec_replicas(kubectl, NAMESPACE, name, n + 2)
             wait_reason(kubectl, NAMESPACE, name, "Converged")
         # The watches resumed: drift after the restart is still set back.
-        run_kubectl(scratch, "scale", "deployment", names[0], "--replicas=9", "-n", NAMESPACE)
+        kubectl("scale", "deployment", names[0], "--replicas=9", "-n", NAMESPACE)
         wait_spec_replicas(kubectl, NAMESPACE, names[0], 2)
         alive = server.proc.poll() is None
     finally:
