@@ -70,6 +70,14 @@ replicant.serviceAccountName: the ServiceAccount the server pods run as.
 {{- end -}}
 
 {{/*
+replicant.clusterRoleName: name of the ClusterRole and ClusterRoleBinding
+(cluster-scoped: the release namespace keeps two releases apart).
+*/}}
+{{- define "replicant.clusterRoleName" -}}
+{{- printf "%s-%s" .Release.Namespace (include "replicant.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
 replicant.image: "repository@digest" when a digest is set, else "repository:tag"
 (tag defaults to the chart's appVersion).
 */}}
