@@ -1,4 +1,4 @@
-"""Exponential backoff with full jitter, shared by the informer, the API probe and (later) writers.
+"""Exponential backoff with full jitter, shared by the informers and the background-task supervisor.
 
 Full jitter (a uniform draw between 0 and the exponential ceiling) keeps many replicas that lost the
 API server at the same instant from reconnecting in lock-step when it comes back.

@@ -13,7 +13,7 @@ Why not the client's own informer: it is thread-based, has no backoff and no boo
   * is `synced` after a complete list, and stays so until it has failed to reach the API server
     for `stale_after` seconds (no readiness flapping on one dropped watch);
   * calls subscribers with (key, old, new) on every change so a reconciler can enqueue keys.
-Reads (`get`, `sorted_items`) never touch the network.
+Reads (`get`, `sorted_keys`, `keys_after`) never touch the network.
 """
 
 from __future__ import annotations
