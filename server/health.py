@@ -42,10 +42,6 @@ class Readiness:
         self._api_server = api_server
         self.draining = False
 
-    def add_cache(self, cache: Syncable) -> None:
-        """Let another cache (e.g. the reconciler's) gate readiness too."""
-        self._caches.append(cache)
-
     @property
     def ready(self) -> bool:
         return not self.reason()
