@@ -110,6 +110,24 @@ replicant.testClientSecretName: the Secret whose certificate `helm test` present
 {{- end -}}
 
 {{/*
+replicant.certificateKeyAndIssuer: the privateKey and issuerRef of every cert-manager
+Certificate the chart renders (server and `helm test` client), from tls.certManager.
+*/}}
+{{- define "replicant.certificateKeyAndIssuer" -}}
+{{- $cm := .Values.tls.certManager -}}
+privateKey:
+  algorithm: {{ $cm.privateKey.algorithm }}
+  {{- if ne $cm.privateKey.algorithm "Ed25519" }}
+  size: {{ $cm.privateKey.size }}
+  {{- end }}
+  rotationPolicy: Always
+issuerRef:
+  name: {{ $cm.issuerRef.name }}
+  kind: {{ $cm.issuerRef.kind }}
+  group: {{ $cm.issuerRef.group }}
+{{- end -}}
+
+{{/*
 replicant.watchNamespaces: comma-separated namespaces the server watches; empty
 when it watches all namespaces (the server's REPLICANT_NAMESPACES contract).
 Fails on the contradictory allNamespaces + namespaces combination.
