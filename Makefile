@@ -56,10 +56,12 @@ lock: ## Regenerate requirements_lock.txt (hashes for every package) from requir
 	.cache/lockenv/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-find-links --resolver=backtracking -o requirements_lock.txt requirements-dev.in
 
-$(GEN)/.stamp: $(VENV)/.stamp $(shell find proto -name '*.proto')
+PROTO_FILES := $(sort $(shell find proto -name '*.proto'))
+
+$(GEN)/.stamp: $(VENV)/.stamp $(PROTO_FILES)
 	rm -rf $(GEN) && mkdir -p $(GEN)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grpc_tools.protoc -Iproto --python_out=$(GEN) --grpc_python_out=$(GEN) \
-		--mypy_out=$(GEN) --mypy_grpc_out=$(GEN) $(shell find proto -name '*.proto' | sort)
+		--mypy_out=$(GEN) --mypy_grpc_out=$(GEN) $(PROTO_FILES)
 	@touch $@
 
 .PHONY: proto

@@ -53,7 +53,7 @@ class LeaseClient(Protocol):
 
 @dataclass(frozen=True)
 class ElectionConfig:
-    """Timings (seconds). Defaults as kube-controller-manager's: lease 15, renew deadline 10, retry 2."""
+    """Seconds; kube-controller-manager's defaults: lease 15, renew deadline 10, retry 2."""
 
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
