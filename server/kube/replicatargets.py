@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from server.kube.errors import ConflictError, InvalidError, NotFoundError
 from server.kube.fields import int_or_zero, optional_int, parse_time
-from server.kube.resources import InformerGroup
+from server.kube.resources import InformerGroup, collection_path
 from server.kube.views import DesiredStateView, ReconcileView
 
 if TYPE_CHECKING:
@@ -157,11 +157,11 @@ def status_body(status: TargetStatus) -> dict[str, Any]:
 
 
 def object_path(namespace: str, name: str) -> str:
-    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+    return f"{_collection_path(namespace)}/{name}"
 
 
 def _collection_path(namespace: str) -> str:
-    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+    return collection_path(GROUP, VERSION, PLURAL, namespace)
 
 
 # -- the API's view of desired state ------------------------------------------------------------
