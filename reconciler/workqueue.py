@@ -26,7 +26,10 @@ class ShutDownError(Exception):
 
 @dataclass(frozen=True)
 class Backoff:
-    """Per-key exponential backoff: base * 2**failures, at most cap (seconds)."""
+    """Per-key exponential backoff: base * 2**failures, at most cap (seconds).
+
+    Not server.kube.backoff.Backoff: that one paces a single retrying loop (stateful, jittered);
+    this is a pure function of a key's failure count, which the queue keeps per key."""
 
     base: float = 0.05
     cap: float = 30.0
