@@ -107,6 +107,20 @@ def test_set_with_a_version_for_a_target_that_does_not_exist_is_aborted(
     assert err.value.code() == grpc.StatusCode.ABORTED
 
 
+def test_set_with_a_version_this_api_never_returns_is_aborted_and_changes_nothing(
+    server: ServerProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    set_replicas(server, namespace, "web", 2)
+
+    with pytest.raises(grpc.RpcError) as err:
+        set_replicas(server, namespace, "web", 4, expected_version="abc-DEF_1.2")
+
+    assert err.value.code() == grpc.StatusCode.ABORTED
+    target = get_object(kubectl, "rt", "web", "-n", namespace)
+    assert target is not None
+    assert target["spec"]["replicas"] == 2
+
+
 def test_compare_and_set_works_on_a_target_created_without_annotations(
     server: ServerProcess, kubectl: Kubectl, namespace: str
 ) -> None:
