@@ -121,11 +121,10 @@ def all_targets() -> list[PyTarget]:
 
 def resolve_label(label: str, package: str) -> str:
     """Canonical //pkg:name form of a label written inside `package`."""
-    if label.startswith("@"):
-        return label
-    if label.startswith("//"):
-        pkg, _, name = label[2:].partition(":")
-        return f"//{pkg}:{name or pkg.rsplit('/', 1)[-1]}"
+    repo, sep, rest = label.partition("//")
+    if (sep and repo.startswith("@")) or label.startswith("//"):
+        pkg, _, name = rest.partition(":")
+        return f"{repo}//{pkg}:{name or pkg.rsplit('/', 1)[-1]}"
     return f"//{package}:{label.lstrip(':')}"
 
 

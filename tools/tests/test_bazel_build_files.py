@@ -56,8 +56,8 @@ def is_first_party(top: str) -> bool:
 
 
 def hub_label(distribution: str) -> str:
-    """rules_python's @pypi hub label for a distribution name (PEP 503 normalised)."""
-    return "@pypi//" + re.sub(r"[-_.]+", "_", distribution).lower()
+    """rules_python's @pip hub label for a distribution name (PEP 503 normalised)."""
+    return "@pip//" + re.sub(r"[-_.]+", "_", distribution).lower()
 
 
 def distribution_of(module: str) -> str | None:
@@ -115,6 +115,17 @@ def first_party_file(module: str) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
+def effective_deps(target: PyTarget) -> list[str]:
+    """The deps Bazel sees, canonical: the target's own plus those its macro adds."""
+    added = PYTEST_DEPS if target.rule == "py_pytest" else ()
+    return [resolve_label(dep, target.package) for dep in (*target.deps, *added)]
+
+
+def duplicated_deps(target: PyTarget) -> list[str]:
+    deps = effective_deps(target)
+    return sorted({dep for dep in deps if deps.count(dep) > 1})
+
+
 def transitive_deps(label: str, by_label: dict[str, PyTarget]) -> set[str]:
     seen: set[str] = set()
     stack = [label]
@@ -123,9 +134,7 @@ def transitive_deps(label: str, by_label: dict[str, PyTarget]) -> set[str]:
         target = by_label.get(current)
         if target is None:
             continue
-        deps = list(target.deps) + (list(PYTEST_DEPS) if target.rule == "py_pytest" else [])
-        for dep in deps:
-            resolved = resolve_label(dep, target.package)
+        for resolved in effective_deps(target):
             if resolved not in seen:
                 seen.add(resolved)
                 stack.append(resolved)
@@ -175,6 +184,31 @@ def test_test_modules_are_run_by_test_targets() -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_no_target_lists_a_dependency_twice_once_its_macro_adds_its_own() -> None:
+    # Bazel refuses the whole package (and everything loading it) on a duplicate label.
+    problems = [f"{t.label}: {', '.join(d)}" for t in all_targets() if (d := duplicated_deps(t))]
+    assert not problems, "duplicate deps (py_pytest already adds PYTEST_DEPS):\n" + "\n".join(
+        problems
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "deps", "duplicated"),
+    [
+        ("py_pytest", ("@pip//pytest_asyncio",), ["@pip//pytest_asyncio:pytest_asyncio"]),
+        ("py_pytest", ("@pip//pytest:pytest",), ["@pip//pytest:pytest"]),
+        ("py_library", ("//server:lib", ":lib"), ["//server:lib"]),
+        ("py_library", ("@pip//pytest_asyncio",), []),
+        ("py_pytest", ("//server:lib",), []),
+    ],
+)
+def test_duplicate_check_sees_macro_deps_and_label_spellings(
+    rule: str, deps: tuple[str, ...], duplicated: list[str]
+) -> None:
+    target = PyTarget(package="server", rule=rule, name="t", srcs=(), deps=deps)
+    assert duplicated_deps(target) == duplicated
+
+
 def test_every_import_is_a_declared_dependency() -> None:
     targets = all_targets()
     by_label = {t.label: t for t in targets}
@@ -184,9 +218,7 @@ def test_every_import_is_a_declared_dependency() -> None:
     for path, target in sorted(owner_of.items()):
         if path.suffix != ".py" or not path.is_file():
             continue
-        direct = {resolve_label(d, target.package) for d in target.deps}
-        if target.rule == "py_pytest":
-            direct |= {resolve_label(d, target.package) for d in PYTEST_DEPS}
+        direct = set(effective_deps(target))
         reachable = transitive_deps(target.label, by_label) | {target.label}
         rel = path.relative_to(REPO).as_posix()
         for module, line in runtime_imports(path):
@@ -206,7 +238,7 @@ def test_every_import_is_a_declared_dependency() -> None:
                     problems.append(f"{where}: add {dep_target.label} to {target.label} deps")
             elif (dist := distribution_of(top)) is None:
                 problems.append(f"{where}: unknown third-party module (not in the venv)")
-            elif hub_label(dist) not in direct:
+            elif resolve_label(hub_label(dist), target.package) not in direct:
                 problems.append(f"{where}: add {hub_label(dist)} to {target.label} deps")
     assert not problems, "\n".join(sorted(set(problems)))
 
@@ -214,10 +246,10 @@ def test_every_import_is_a_declared_dependency() -> None:
 @pytest.mark.parametrize(
     ("distribution", "label"),
     [
-        ("grpcio-health-checking", "@pypi//grpcio_health_checking"),
-        ("PyYAML", "@pypi//pyyaml"),
-        ("pytest_asyncio", "@pypi//pytest_asyncio"),
-        ("zope.interface", "@pypi//zope_interface"),
+        ("grpcio-health-checking", "@pip//grpcio_health_checking"),
+        ("PyYAML", "@pip//pyyaml"),
+        ("pytest_asyncio", "@pip//pytest_asyncio"),
+        ("zope.interface", "@pip//zope_interface"),
     ],
 )
 def test_hub_label_normalises_distribution_names(distribution: str, label: str) -> None:
