@@ -2,7 +2,7 @@
 
 `python -m grpc_tools.protoc` adds the well-known types (google/protobuf/*.proto) to the
 include path only when run as __main__; a py_binary needs the same, so this wrapper
-adds grpc_tools/_proto explicitly. Using grpcio-tools from the locked @pypi hub keeps
+adds grpc_tools/_proto explicitly. Using grpcio-tools from the locked @pip hub keeps
 the generated code on the same protobuf/grpcio versions as the runtime, with no C++
 protobuf or gRPC build.
 """

@@ -9,8 +9,8 @@ load("@rules_python//python:py_test.bzl", "py_test")
 
 PYTEST_DEPS = [
     "//:conftest",
-    "@pypi//pytest",
-    "@pypi//pytest_asyncio",
+    "@pip//pytest",
+    "@pip//pytest_asyncio",
 ]
 
 def py_pytest(name, srcs, deps = [], data = [], args = [], **kwargs):
