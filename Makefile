@@ -19,6 +19,7 @@ REPLICANT_CACHE ?= $(HOME)/.cache/replicant
 export REPLICANT_CACHE
 TOOLS_BIN ?= $(CURDIR)/.cache/bin
 INSTALL_TOOLS = REPLICANT_BIN="$(TOOLS_BIN)" tools/install.sh
+ACTIONLINT ?= $(TOOLS_BIN)/actionlint
 BUILDIFIER ?= $(TOOLS_BIN)/buildifier
 GRPCURL ?= $(TOOLS_BIN)/grpcurl
 HELM ?= $(TOOLS_BIN)/helm
@@ -67,13 +68,19 @@ $(GEN)/.stamp: $(VENV)/.stamp $(PROTO_FILES)
 .PHONY: proto
 proto: $(GEN)/.stamp ## Generate Python gRPC stubs from proto/ into gen/ (git-ignored).
 
+# Whole-repository checks that read the source tree (BUILD files against every Python
+# file, action pins): not hermetic, so here and in `make test`, never in `bazel test`.
+REPO_CHECKS = tools/tests/test_bazel_build_files.py tools/tests/test_static_lint.py
+
 .PHONY: lint
-lint: proto ## Run ruff, mypy --strict and buildifier (read-only: rewrites nothing).
+lint: proto ## Run ruff, mypy --strict, buildifier, actionlint and the BUILD-file checks (read-only).
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
-	$(INSTALL_TOOLS) buildifier >/dev/null
+	$(INSTALL_TOOLS) buildifier actionlint >/dev/null
 	"$(BUILDIFIER)" -mode=check -lint=warn $(STARLARK_FILES)
+	"$(ACTIONLINT)" -no-color .github/workflows/*.yml
+	PYTHONPATH=$(GEN):. $(PY) -m pytest -q -p no:cacheprovider $(REPO_CHECKS)
 
 .PHONY: fmt
 fmt: venv ## Format Python sources in place.
@@ -83,8 +90,9 @@ fmt: venv ## Format Python sources in place.
 .PHONY: test
 test: venv proto tools ## Run every test (unit, static checks, e2e on the local control plane).
 	@if [[ -n "$(BAZEL_BIN)" ]]; then \
-		echo "Bazel found: bazel test //..., then the non-hermetic e2e suite in the venv"; \
-		"$(BAZEL_BIN)" test $(BAZEL_FLAGS) //... && PYTHONPATH=$(GEN):. $(PY) -m pytest e2e $(PYTEST_ARGS); \
+		echo "Bazel found: bazel test //..., then the non-hermetic suites in the venv"; \
+		"$(BAZEL_BIN)" test $(BAZEL_FLAGS) //... && PYTHONPATH=$(GEN):. $(PY) -m pytest \
+			e2e charts/tests tools/tests/test_release_chart.py $(REPO_CHECKS) $(PYTEST_ARGS); \
 	else \
 		PYTHONPATH=$(GEN):. $(PY) -m pytest $(PYTEST_ARGS); \
 	fi
@@ -272,7 +280,7 @@ upgrade-test: venv proto tools ## Install, then upgrade the chart while polling 
 ##@ Build and release
 
 # Bazel (or Bazelisk, which runs the version in .bazelversion) when installed; without
-# it, build/test use the venv from the same lock and image/release skip the image.
+# it, build/test use the venv from the same lock; image and release fail (release-dry-run works).
 BAZEL ?= bazel
 BAZEL_BIN = $(shell command -v "$(BAZEL)" 2>/dev/null || command -v bazelisk 2>/dev/null)
 BAZEL_FLAGS ?=
@@ -295,8 +303,26 @@ image: venv ## Build the linux/amd64+arm64 image index and the host image tarbal
 	@if [[ -z "$(BAZEL_BIN)" ]]; then echo "make image: $(NO_BAZEL); no image built" >&2; exit 1; fi
 	$(PY) -m tools.release image --bazel "$(BAZEL_BIN)"
 
+# The registry repository release.yml pushes the index to; the packaged chart's values
+# name it together with the index digest.
+RELEASE_REPOSITORY ?= ghcr.io/replicant-dev/replicant
+
+.PHONY: require-bazel
+require-bazel:
+	@if [[ -z "$(BAZEL_BIN)" ]]; then \
+		echo "make release: $(NO_BAZEL). A release needs its image, so nothing was written;" \
+			"\`make release-dry-run\` packages the chart, SBOM and checksums without one." >&2; \
+		exit 1; \
+	fi
+
 .PHONY: release
-release: venv ## Write dist/<version>/: chart, SBOM, SHA256SUMS, notes; image index + tarball with Bazel (VERSION=x.y.z).
+release: require-bazel venv ## Write dist/<version>/: image index + tarball, chart pinned to its digest, SBOM, SHA256SUMS, notes (VERSION=x.y.z; fails without Bazel).
 	$(INSTALL_TOOLS) helm
 	$(PY) -m tools.release all --version "$(VERSION)" --out "$(DIST)/$(VERSION)" \
-		--helm "$(HELM)" --bazel "$(BAZEL_BIN)"
+		--helm "$(HELM)" --bazel "$(BAZEL_BIN)" --image-repository "$(RELEASE_REPOSITORY)"
+
+.PHONY: release-dry-run
+release-dry-run: venv ## Chart, SBOM, SHA256SUMS and notes without the image, into dist/<version>-dry-run/ (not publishable).
+	$(INSTALL_TOOLS) helm
+	$(PY) -m tools.release dry-run --version "$(VERSION)" --out "$(DIST)/$(VERSION)-dry-run" \
+		--helm "$(HELM)" --image-repository "$(RELEASE_REPOSITORY)"

@@ -2,15 +2,19 @@
 
 `make release VERSION=x.y.z` runs `python -m tools.release all`, which writes dist/<version>/:
 
-  replicant-<version>.tgz        Helm chart, repacked with fixed mtimes/owners/order, gzip -n
+  replicant-<version>.tgz        Helm chart, repacked with fixed mtimes/owners/order, gzip -n;
+                                 its values.yaml names the image repository and index digest
   sbom.cdx.json                  CycloneDX SBOM of the locked Python dependencies
-  image-index.digest             multi-arch image index digest      (only with Bazel)
-  replicant-<version>-oci.tar    OCI layout tarball of that index   (only with Bazel)
+  image-index.digest             multi-arch image index digest
+  replicant-<version>-oci.tar    OCI layout tarball of that index
   RELEASE_NOTES.md               stub to edit before publishing
   SHA256SUMS                     sha256sum -c compatible, over everything above
 
-Without Bazel the image is skipped with a message naming the missing tool; everything
-else is produced. SOURCE_DATE_EPOCH (default: the HEAD commit time) is the only clock.
+A release fails closed: without Bazel (or when the image does not build) it exits
+non-zero and writes nothing that looks publishable. `dry-run` (`make release-dry-run`)
+is the only way to get the chart, SBOM and checksums without an image; its chart keeps
+an empty digest and its notes say DRY RUN. SOURCE_DATE_EPOCH (default: the HEAD commit
+time) is the only clock.
 """
 
 from __future__ import annotations
@@ -34,6 +38,14 @@ REPO = Path(__file__).resolve().parents[1]
 CHART_DIR = REPO / "charts" / "replicant"
 IMAGE_INDEX = "//server:image_index"
 IMAGE_INDEX_TARBALL = "//server:image_index_tarball"
+# Where release.yml pushes the index (server/BUILD.bazel //server:push); the chart's
+# values point there.
+DEFAULT_IMAGE_REPOSITORY = "ghcr.io/replicant-dev/replicant"
+NO_BAZEL = (
+    "cannot build the image: Bazel is not installed (need `bazel` or `bazelisk` on PATH, "
+    "version from .bazelversion). A release without its image is not a release; for a "
+    "chart-only dry run use `make release-dry-run`."
+)
 
 
 class ReleaseError(Exception):
@@ -83,33 +95,100 @@ def repack_reproducibly(source: Path, destination: Path, epoch: int) -> None:
         gz.write(payload.getvalue())
 
 
+def pin_image_values(values: str, repository: str, digest: str) -> str:
+    """values.yaml text with image.repository and image.digest set, comments kept.
+
+    A text edit, not a YAML round trip, so the packaged values.yaml keeps its
+    documentation; each key must appear exactly once directly under `image:`.
+    """
+    lines = values.splitlines(keepends=True)
+    try:
+        start = lines.index("image:\n")
+    except ValueError:
+        raise ReleaseError("values.yaml has no top-level `image:` block") from None
+    wanted = {"repository": repository, "digest": digest}
+    seen: set[str] = set()
+    for number in range(start + 1, len(lines)):
+        line = lines[number]
+        if line.strip() and not line.startswith(" "):
+            break
+        key = line.strip().split(":", 1)[0]
+        if line.startswith("  ") and not line.startswith("   ") and key in wanted:
+            if key in seen:
+                raise ReleaseError(f"values.yaml sets image.{key} twice")
+            seen.add(key)
+            lines[number] = f"  {key}: {json.dumps(wanted[key])}\n"
+    if missing := sorted(set(wanted) - seen):
+        raise ReleaseError(f"values.yaml has no image.{', image.'.join(missing)}")
+    return "".join(lines)
+
+
 def package_chart(
-    helm: str, version: str, out_dir: Path, epoch: int, chart: Path = CHART_DIR
+    helm: str,
+    version: str,
+    out_dir: Path,
+    epoch: int,
+    *,
+    image_repository: str = DEFAULT_IMAGE_REPOSITORY,
+    image_digest: str = "",
+    chart: Path = CHART_DIR,
 ) -> Path:
-    """`helm package` (which validates the chart), then a reproducible repack."""
+    """`helm package` (which validates the chart) of a copy whose values pin the image,
+    then a reproducible repack."""
     with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / "chart" / chart.name
+        shutil.copytree(chart, staged)
+        values = staged / "values.yaml"
+        values.write_text(pin_image_values(values.read_text(), image_repository, image_digest))
+        packaged_dir = Path(tmp) / "packaged"
         subprocess.run(
             [
                 helm,
                 "package",
-                str(chart),
+                str(staged),
                 "--version",
                 version,
                 "--app-version",
                 version,
                 "--destination",
-                tmp,
+                str(packaged_dir),
             ],
             check=True,
             capture_output=True,
             text=True,
         )
-        packaged = sorted(Path(tmp).glob("*.tgz"))
+        packaged = sorted(packaged_dir.glob("*.tgz"))
         if len(packaged) != 1:
             raise ReleaseError(f"helm package produced {packaged}, expected one .tgz")
         destination = out_dir / packaged[0].name
         repack_reproducibly(packaged[0], destination, epoch)
     return destination
+
+
+def release_files(version: str) -> tuple[str, ...]:
+    """What a real release directory must hold; SHA256SUMS must cover each."""
+    return (
+        f"replicant-{version}.tgz",
+        "sbom.cdx.json",
+        "image-index.digest",
+        f"replicant-{version}-oci.tar",
+        "RELEASE_NOTES.md",
+    )
+
+
+def check_release(directory: Path, version: str) -> None:
+    """Fails unless every release file exists and SHA256SUMS lists it with its hash."""
+    sums = directory / "SHA256SUMS"
+    listed: dict[str, str] = {}
+    for line in sums.read_text().splitlines() if sums.is_file() else []:
+        digest, _, name = line.partition("  ")
+        listed[name] = digest
+    for name in release_files(version):
+        path = directory / name
+        if not path.is_file():
+            raise ReleaseError(f"{path} is missing")
+        if listed.get(name) != hashlib.sha256(path.read_bytes()).hexdigest():
+            raise ReleaseError(f"SHA256SUMS does not cover {name} with its current hash")
 
 
 def write_checksums(directory: Path) -> Path:
@@ -155,19 +234,21 @@ def build_image(bazel: str, config: str, version: str, out_dir: Path) -> str:
     return digest
 
 
-def write_notes(version: str, out_dir: Path, image_digest: str | None) -> Path:
-    image = (
-        f"- Image index (linux/amd64, linux/arm64): `{image_digest}`\n"
-        if image_digest
-        else "- Image: not built (Bazel was not available where this release was assembled)\n"
+def write_notes(version: str, out_dir: Path, image: str | None) -> Path:
+    """Release notes; image is repository@digest, or None for a dry run."""
+    line = (
+        f"- Image index (linux/amd64, linux/arm64): `{image}`\n"
+        if image
+        else "- Image: none. DRY RUN (`make release-dry-run`): not a release, do not publish\n"
     )
     notes = out_dir / "RELEASE_NOTES.md"
+    title = f"# replicant {version}" + ("" if image else " (dry run)")
     notes.write_text(
-        f"# replicant {version}\n\n"
+        f"{title}\n\n"
         "## Highlights\n\n- TODO: summarise user-visible changes.\n\n"
         "## Upgrade notes\n\n- TODO: CRD or values changes, if any.\n\n"
         "## Artifacts\n\n"
-        f"{image}"
+        f"{line}"
         f"- Helm chart: `replicant-{version}.tgz`\n"
         "- SBOM (CycloneDX, Python dependencies): `sbom.cdx.json`\n"
         "- Verify: `sha256sum -c SHA256SUMS`\n"
@@ -176,12 +257,27 @@ def write_notes(version: str, out_dir: Path, image_digest: str | None) -> Path:
 
 
 def release_all(args: argparse.Namespace) -> int:
+    """The release (image first: no image, no release) or, with dry_run, everything else."""
+    if not args.dry_run and not args.bazel:
+        raise ReleaseError(NO_BAZEL)
     out_dir: Path = args.out
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     epoch = args.epoch if args.epoch is not None else source_date_epoch()
-    chart = package_chart(args.helm, args.version, out_dir, epoch)
+    digest = ""
+    if not args.dry_run:
+        digest = build_image(args.bazel, args.bazel_config, args.version, out_dir)
+    if digest:
+        print(f"image:  {args.image_repository}@{digest}")
+    chart = package_chart(
+        args.helm,
+        args.version,
+        out_dir,
+        epoch,
+        image_repository=args.image_repository,
+        image_digest=digest,
+    )
     print(f"chart:  {chart.relative_to(REPO) if chart.is_relative_to(REPO) else chart}")
     sbom.main(
         [
@@ -193,17 +289,12 @@ def release_all(args: argparse.Namespace) -> int:
             str(out_dir / "sbom.cdx.json"),
         ]
     )
-    digest: str | None = None
-    if args.bazel:
-        digest = build_image(args.bazel, args.bazel_config, args.version, out_dir)
-        print(f"image:  {digest}")
-    else:
-        print(
-            "image:  SKIPPED - Bazel is not installed (need `bazel` or `bazelisk` on PATH, "
-            "version from .bazelversion); chart, SBOM and checksums are still produced."
-        )
-    write_notes(args.version, out_dir, digest)
+    write_notes(args.version, out_dir, f"{args.image_repository}@{digest}" if digest else None)
     write_checksums(out_dir)
+    if args.dry_run:
+        print(f"DRY RUN (no image, not publishable): {out_dir}")
+        return 0
+    check_release(out_dir, args.version)
     print(f"done:   {out_dir}")
     return 0
 
@@ -211,15 +302,19 @@ def release_all(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="replicant release artifacts")
     sub = parser.add_subparsers(dest="command", required=True)
-    everything = sub.add_parser("all", help="every artifact into --out")
-    everything.add_argument("--version", required=True)
-    everything.add_argument("--out", type=Path, required=True)
-    everything.add_argument("--helm", required=True, help="path to the pinned helm")
-    everything.add_argument(
-        "--bazel", default="", help="bazel/bazelisk path; empty skips the image"
-    )
-    everything.add_argument("--bazel-config", default="release")
-    everything.add_argument("--epoch", type=int, default=None)
+    for command, help_text in (
+        ("all", "every artifact into --out; fails without Bazel"),
+        ("dry-run", "chart, SBOM, notes and checksums without the image (not a release)"),
+    ):
+        everything = sub.add_parser(command, help=help_text)
+        everything.set_defaults(dry_run=command == "dry-run")
+        everything.add_argument("--version", required=True)
+        everything.add_argument("--out", type=Path, required=True)
+        everything.add_argument("--helm", required=True, help="path to the pinned helm")
+        everything.add_argument("--bazel", default="", help="bazel/bazelisk path (all)")
+        everything.add_argument("--bazel-config", default="release")
+        everything.add_argument("--image-repository", default=DEFAULT_IMAGE_REPOSITORY)
+        everything.add_argument("--epoch", type=int, default=None)
     chart = sub.add_parser("chart", help="only the reproducible chart package")
     chart.add_argument("--version", required=True)
     chart.add_argument("--out", type=Path, required=True)
@@ -230,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     digest.add_argument("--bazel-config", default="")
     args = parser.parse_args(argv)
     try:
-        if args.command == "all":
+        if args.command in ("all", "dry-run"):
             return release_all(args)
         if args.command == "chart":
             args.out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,7 @@
-"""Release artifacts are reproducible and describe the locked dependencies correctly."""
+"""Release artifacts are reproducible, fail closed and describe the locked dependencies.
+
+Hermetic (no helm, no Bazel): test_release_chart.py packages the chart with the pinned helm.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +9,19 @@ import hashlib
 import io
 import json
 import tarfile
-from typing import TYPE_CHECKING
+from pathlib import Path
+
+import pytest
 
 from tools import release, sbom
-from tools.tests.bazel_model import REPO
-from tools.tests.tool_paths import pinned_tool
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
-LOCK = (REPO / "requirements_lock.txt").read_text()
+# Not resolved: under `bazel test` the files are this target's data in its runfiles.
+ROOT = Path(__file__).absolute().parents[2]
+LOCK = (ROOT / "requirements_lock.txt").read_text()
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def test_chart_package_is_byte_identical_when_packaged_twice(tmp_path: Path) -> None:
-    helm = str(pinned_tool("helm"))
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    first = release.package_chart(helm, "1.2.3", tmp_path / "a", epoch=1_700_000_000)
-    second = release.package_chart(helm, "1.2.3", tmp_path / "b", epoch=1_700_000_000)
-    assert first.name == second.name == "replicant-1.2.3.tgz"
-    assert _sha256(first) == _sha256(second)
-
-
-def test_chart_package_has_fixed_mtime_owner_and_sorted_entries(tmp_path: Path) -> None:
-    (tmp_path / "out").mkdir()
-    package = release.package_chart(str(pinned_tool("helm")), "1.2.3", tmp_path / "out", epoch=42)
-    with tarfile.open(package) as archive:
-        members = archive.getmembers()
-    assert [m.name for m in members] == sorted(m.name for m in members)
-    assert {(m.mtime, m.uid, m.gid, m.uname, m.gname) for m in members} == {(42, 0, 0, "", "")}
-    assert package.read_bytes()[4:8] == b"\0\0\0\0", "gzip header must carry no timestamp"
 
 
 def test_repack_ignores_source_mtimes_and_order(tmp_path: Path) -> None:
@@ -96,3 +78,81 @@ def test_stub_generator_matches_the_grpc_runtime_minor_version() -> None:
     assert tuple(map(int, locked["grpcio"].split("."))) >= tuple(
         map(int, locked["grpcio-tools"].split("."))
     ), "generated stubs require grpcio >= the grpcio-tools that generated them"
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_pin_image_values_sets_repository_and_digest_and_keeps_comments() -> None:
+    values = (ROOT / "charts" / "replicant" / "values.yaml").read_text()
+    pinned = release.pin_image_values(values, "ghcr.io/acme/replicant", DIGEST)
+    assert '  repository: "ghcr.io/acme/replicant"\n' in pinned
+    assert f'  digest: "{DIGEST}"\n' in pinned
+    assert len(pinned.splitlines()) == len(values.splitlines()), "only two lines change"
+    assert [a for a, b in zip(values.splitlines(), pinned.splitlines(), strict=True) if a != b] == [
+        "  repository: replicant",
+        '  digest: ""',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ("nameOverride: x\n", "no top-level `image:`"),
+        ("image:\n  repository: a\n", "no image.digest"),
+        ("image:\n  repository: a\n  digest: b\n  digest: c\n", "image.digest twice"),
+        ("image:\n  tag: a\nother:\n  repository: a\n  digest: b\n", "no image.digest"),
+    ],
+)
+def test_pin_image_values_refuses_values_it_cannot_pin_exactly(values: str, message: str) -> None:
+    with pytest.raises(release.ReleaseError, match=message):
+        release.pin_image_values(values, "r", DIGEST)
+
+
+def test_release_without_bazel_fails_before_writing_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "dist"
+    code = release.main(["all", "--version", "1.2.3", "--out", str(out), "--helm", "helm"])
+    assert code == 1
+    assert not out.exists()
+    error = capsys.readouterr().err
+    assert "Bazel is not installed" in error
+    assert "make release-dry-run" in error
+
+
+def _release_dir(tmp_path: Path, version: str = "1.2.3") -> Path:
+    for name in release.release_files(version):
+        (tmp_path / name).write_text(name)
+    release.write_checksums(tmp_path)
+    return tmp_path
+
+
+def test_check_release_accepts_a_complete_checksummed_directory(tmp_path: Path) -> None:
+    release.check_release(_release_dir(tmp_path), "1.2.3")
+
+
+@pytest.mark.parametrize("name", release.release_files("1.2.3"))
+def test_check_release_fails_when_an_artifact_is_missing(tmp_path: Path, name: str) -> None:
+    (_release_dir(tmp_path) / name).unlink()
+    with pytest.raises(release.ReleaseError, match="is missing"):
+        release.check_release(tmp_path, "1.2.3")
+
+
+@pytest.mark.parametrize(
+    "name", ["replicant-1.2.3-oci.tar", "replicant-1.2.3.tgz", "sbom.cdx.json"]
+)
+def test_check_release_fails_when_checksums_do_not_cover_an_artifact(
+    tmp_path: Path, name: str
+) -> None:
+    (_release_dir(tmp_path) / name).write_text("changed after SHA256SUMS")
+    with pytest.raises(release.ReleaseError, match=f"does not cover {name}"):
+        release.check_release(tmp_path, "1.2.3")
+
+
+def test_dry_run_notes_say_it_is_not_a_release(tmp_path: Path) -> None:
+    dry = release.write_notes("1.2.3", tmp_path, None).read_text()
+    assert dry.startswith("# replicant 1.2.3 (dry run)")
+    assert "do not publish" in dry
+    real = release.write_notes("1.2.3", tmp_path, f"ghcr.io/acme/replicant@{DIGEST}").read_text()
+    assert f"`ghcr.io/acme/replicant@{DIGEST}`" in real
