@@ -48,6 +48,12 @@ def py_image_layers(name, binary, package_dir = "app", visibility = None):
             owner = "0",
             ownername = "root",
             package_dir = package_dir,
+            # The app layer holds the venv that bootstrap_impl=script declares, whose
+            # bin/python3 is a declared symlink into the interpreter's runfiles repo:
+            # keep it a link (bsdtar cannot read it as a file, rules_python#2864). The
+            # other layers hold plain files; links there pointed outside the image.
+            preserve_symlinks = group == "app",
+            srcs = [binary] if group == "app" else None,
         )
         layer = "{}_{}".format(name, group)
         tar(
