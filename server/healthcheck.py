@@ -1,6 +1,6 @@
 """One-shot gRPC health client: `python -m server.healthcheck --address host:port ...`.
 
-Why it exists: the replicant image is distroless (no shell, no grpcurl), yet `helm test`
+Why it exists: the replicant image has no grpcurl (only a slim base and the app), yet `helm test`
 and operators need to ask a running server "are you SERVING?" over the same mTLS the
 API uses. The image already ships Python, grpcio and the health stubs, so the check
 is this module: it calls grpc.health.v1.Health/Check with a client certificate and
