@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from charts import helmtool
 from tools import release
 from tools.tests.tool_paths import pinned_tool
 
@@ -64,7 +65,14 @@ def test_packaged_values_name_the_image_repository_and_index_digest(tmp_path: Pa
     assert values["image"]["repository"] == REPOSITORY
     assert values["image"]["digest"] == DIGEST
     rendered = subprocess.run(
-        [str(pinned_tool("helm")), "template", "r", str(package)],
+        [
+            str(pinned_tool("helm")),
+            "template",
+            "r",
+            str(package),
+            "--kube-version",
+            helmtool.kubernetes_version(),
+        ],
         check=True,
         capture_output=True,
         text=True,
