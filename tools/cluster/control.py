@@ -372,6 +372,7 @@ class Cluster:
         node.remove_cgroups(record)
         node.remove_network(record)
         node.remove_container_log_links(nl, record)
+        node.remove_shim_sockets()
         for name, (was, found) in node.restore_sysctls(record).items():
             say(f"restored sysctl {name} = {was} (the node had set {found})")
 

@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -71,6 +72,9 @@ SYSCTLS = (
 KUBE_PROXY_NFT_TABLES = (("ip", "kube-proxy"), ("ip6", "kube-proxy"))
 IPTABLES_TABLES = ("filter", "nat", "mangle")
 CONTAINER_LOGS_DIR = Path("/var/log/containers")
+# The shims' sockets: containerd wants at most 42 characters, too short for a path
+# below the state dir. Fixed, as there is one real node per machine; down removes it.
+SHIM_SOCKET_DIR = Path("/run/replicant-node")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 KUBEPODS = "kubepods"
 
@@ -239,30 +243,34 @@ def read_host_record(node: NodeLayout) -> dict[str, object]:
 
 
 def containerd_config(node: NodeLayout, pause_image: str) -> str:
+    """containerd 2.x config (version 4): every path below the state dir, no TCP."""
     d = node.containerd_dir
-    return f"""version = 3
+    return f"""version = 4
 root = "{d}/root"
 state = "{d}/state"
-# Plugins that would write outside the state dir or listen on something.
+# Plugins that would write outside the state dir or open another socket.
 disabled_plugins = [
+  "io.containerd.image-verifier.v1.bindir",
   "io.containerd.internal.v1.opt",
   "io.containerd.nri.v1.nri",
   "io.containerd.snapshotter.v1.blockfile",
-  "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing",
+  "io.containerd.snapshotter.v1.erofs",
 ]
 
-[grpc]
+[plugins."io.containerd.server.v1.grpc"]
   address = "{node.containerd_socket}"
 
-[ttrpc]
+[plugins."io.containerd.server.v1.ttrpc"]
   address = "{node.containerd_socket}.ttrpc"
 
-[debug]
+[plugins."io.containerd.server.v1.debug"]
   address = ""
 
-[metrics]
+[plugins."io.containerd.server.v1.metrics"]
   address = ""
+
+[plugins."io.containerd.shim.v1.manager"]
+  socket_dir = "{SHIM_SOCKET_DIR}"
 
 [plugins."io.containerd.cri.v1.images"]
   snapshotter = "overlayfs"
@@ -270,8 +278,9 @@ disabled_plugins = [
     sandbox = "{pause_image}"
 
 [plugins."io.containerd.cri.v1.runtime"]
-  # root here lacks CAP_SYS_RESOURCE: runc must not lower the sandbox's oom_score_adj.
+  # root here may lack CAP_SYS_RESOURCE: runc must not lower the sandbox's oom_score_adj.
   restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.cri.v1.runtime".containerd]
     default_runtime_name = "runc"
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
@@ -285,6 +294,7 @@ disabled_plugins = [
     conf_dir = "{node.cni_conf_dir}"
 
 [plugins."io.containerd.grpc.v1.cri"]
+  disable_tcp_service = true
   # kubectl exec/logs streams: loopback only, behind the kubelet.
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
@@ -535,9 +545,26 @@ def kube_chains() -> list[tuple[str, str, str]]:
     return chains
 
 
+def _remove_jumps_to_kube_chains() -> None:
+    """Rules in built-in chains that jump to a KUBE-* chain (the kubelet's KUBE-FIREWALL
+    from INPUT and OUTPUT), so the chains themselves can be deleted."""
+    for command in ("iptables", "ip6tables"):
+        if shutil.which(command) is None:
+            continue
+        for table in IPTABLES_TABLES:
+            listed = _run([command, "-t", table, "-S"], check=False).stdout
+            for line in listed.splitlines():
+                parts = shlex.split(line)
+                if parts[:1] != ["-A"] or parts[1].startswith("KUBE-") or "-j" not in parts:
+                    continue
+                if parts[parts.index("-j") + 1].startswith("KUBE-"):
+                    _run([command, "-t", table, "-D", *parts[1:]], check=False)
+
+
 def remove_network(record: dict[str, object]) -> None:
     for family, table in KUBE_PROXY_NFT_TABLES:
         _run(["nft", "delete", "table", family, table], check=False)
+    _remove_jumps_to_kube_chains()
     for command, table, chain in kube_chains():
         _run([command, "-t", table, "-F", chain], check=False)
     for command, table, chain in kube_chains():
@@ -578,6 +605,10 @@ def restore_sysctls(record: dict[str, object]) -> dict[str, tuple[str, str]]:
                 Path("/proc/sys", name).write_text(str(value))
                 restored[name] = (str(value), now.get(name, "?"))
     return restored
+
+
+def remove_shim_sockets() -> None:
+    shutil.rmtree(SHIM_SOCKET_DIR, ignore_errors=True)
 
 
 def remove_container_log_links(node: NodeLayout, record: dict[str, object]) -> None:
