@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 STATE_DIR = REPO_ROOT / ".cache" / "cluster-node"
 RELEASE = "replicant"
 SELECTOR = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=server"
-NAMESPACE = "replicant-e2e"
 # A Deployment for GetReplicas to read; 0 replicas, so it costs the node nothing.
 TARGET = "web"
 
@@ -59,6 +59,12 @@ def real_node_wanted() -> bool:
 def node_tools_missing() -> list[str]:
     names = ("kubelet", "kube-proxy", "containerd", "ctr", "pause", "kube-apiserver", "helm")
     return [name for name in names if not os.access(bin_dir() / name, os.X_OK)]
+
+
+@pytest.fixture(autouse=True)
+def _replicatarget_crd() -> None:
+    """Overrides e2e/reconciler_fixtures.py's: that one applies the CRD to the kwok
+    cluster (and would start it); these tests apply it to their own (install_chart)."""
 
 
 @pytest.fixture(scope="session")
@@ -118,32 +124,50 @@ class Installed:
 
 def chart_values(image: images.Built) -> dict[str, Any]:
     repository, tag = image.name.rsplit(":", 1)
-    return {"image": {"repository": repository, "tag": tag, "pullPolicy": "Never"}}
+    return {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        # The dev PKI's client identities (tools/devcerts.py).
+        "authorization": {
+            "readers": ["spiffe://replicant.dev/client/reader"],
+            "writers": ["spiffe://replicant.dev/client/writer"],
+        },
+    }
 
 
-def install_chart(cluster: RealCluster, workdir: Path) -> Installed:
+def install_chart(cluster: RealCluster, namespace: str, workdir: Path) -> Installed:
     """The chart with its defaults (2 replicas), dev certificates, the e2e image."""
     kubectl = cluster.kubectl
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(helmtool.CRD_FILE))
-    kubectl("create", "namespace", NAMESPACE)
-    kubectl("label", "--overwrite", "namespace", NAMESPACE,
+    kubectl("create", "namespace", namespace)
+    kubectl("label", "--overwrite", "namespace", namespace,
             "pod-security.kubernetes.io/enforce=restricted")  # fmt: skip
     kubectl("create", "deployment", TARGET, f"--image={cluster.image.name}", "--replicas=0",
-            "-n", NAMESPACE)  # fmt: skip
+            "-n", namespace)  # fmt: skip
     pki = workdir / "pki"
-    devcerts.generate(pki, (NAMESPACE,))
-    secret = helmtool.tls_secret_manifest(f"{RELEASE}-tls", NAMESPACE, pki, "server")
+    devcerts.generate(pki, (namespace,))
+    secret = helmtool.tls_secret_manifest(f"{RELEASE}-tls", namespace, pki, "server")
     kubectl("apply", "-f", "-", stdin=json.dumps(secret))
-    release = helmtool.Release(RELEASE, NAMESPACE, cluster.kube.kubeconfig)
+    release = helmtool.Release(RELEASE, namespace, cluster.kube.kubeconfig)
     values = chart_values(cluster.image)
     release.install(values, workdir)
-    kubectl("rollout", "status", f"deployment/{RELEASE}", "-n", NAMESPACE, "--timeout=3m")
-    return Installed(NAMESPACE, pki, release, values)
+    kubectl("rollout", "status", f"deployment/{RELEASE}", "-n", namespace, "--timeout=3m")
+    return Installed(namespace, pki, release, values)
 
 
 @pytest.fixture(scope="module")
-def installed(real_cluster: RealCluster, tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    return install_chart(real_cluster, tmp_path_factory.mktemp("chart"))
+def installed(
+    real_cluster: RealCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Installed]:
+    namespace = f"replicant-{secrets.token_hex(3)}"
+    try:
+        yield install_chart(real_cluster, namespace, tmp_path_factory.mktemp("chart"))
+    finally:
+        # The chart's ClusterRole and binding are cluster-wide: uninstall, not only delete.
+        helmtool.Release(RELEASE, namespace, real_cluster.kube.kubeconfig).helm(
+            "uninstall", RELEASE, "--wait", check=False
+        )
+        real_cluster.kubectl("delete", "namespace", namespace, "--wait=false",
+                             "--ignore-not-found")  # fmt: skip
 
 
 def service_address(cluster: RealCluster, namespace: str) -> str:
