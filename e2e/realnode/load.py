@@ -2,8 +2,13 @@
 
 Calls start on a fixed schedule (not when the previous one returns), round-robin over
 a few channels: each channel is one TCP connection that kube-proxy sends to one pod,
-so the load spreads over the pods as a fleet of clients would. No retries: a call
-that fails counts as failed, whatever the code.
+so the load spreads over the pods as a fleet of clients would.
+
+Retry policy, as e2e/test_rolling_restart.py: one retry, on the next channel, for
+UNAVAILABLE and CANCELLED. grpc core answers CANCELLED to a call that reaches a server
+in the instant its shutdown begins (grpc/grpc#41785); this client never cancels. A
+call counts as failed when the retry fails too; first attempts that failed are
+reported as `retried`, by code, so the raw figure stays visible.
 """
 
 from __future__ import annotations
@@ -26,12 +31,28 @@ CHANNELS = 4
 CALL_TIMEOUT_S = 2.0
 
 
+RETRYABLE = ("UNAVAILABLE", "CANCELLED")
+
+
+def code_name(error: BaseException | None) -> str:
+    if error is None:
+        return "OK"
+    code = getattr(error, "code", None)
+    status = code() if callable(code) else None
+    return status.name if isinstance(status, grpc.StatusCode) else type(error).__name__
+
+
 @dataclass
 class Outcomes:
     """(start, end, code name) per call, in completion order."""
 
     calls: list[tuple[float, float, str]] = field(default_factory=list)
+    retried: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_retry(self, code: str) -> None:
+        with self.lock:
+            self.retried[code] = self.retried.get(code, 0) + 1
 
     def add(self, start: float, code: str) -> None:
         with self.lock:
@@ -49,7 +70,10 @@ class Outcomes:
         span = calls[-1][0] - calls[0][0] if len(calls) > 1 else 0.0
         latencies = sorted(end - start for start, end, code in calls if code == "OK")
         p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else 0.0
-        return Summary(len(calls), sum(failed.values()), failed, max(gaps, default=0.0), span, p99)
+        return Summary(
+            len(calls), sum(failed.values()), failed, dict(self.retried),
+            max(gaps, default=0.0), span, p99,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -57,6 +81,7 @@ class Summary:
     calls: int
     failed: int
     failed_by_code: dict[str, int]
+    retried_by_code: dict[str, int]
     longest_gap_s: float
     duration_s: float
     p99_latency_s: float
@@ -68,7 +93,9 @@ class Summary:
     def line(self, what: str) -> str:
         return (
             f"{what}: {self.calls} calls in {self.duration_s:.1f}s ({self.rate:.0f}/s), "
-            f"{self.failed} failed {self.failed_by_code or ''}, longest gap between answers "
+            f"{self.failed} failed {self.failed_by_code or ''}, "
+            f"{sum(self.retried_by_code.values())} retried {self.retried_by_code or ''}, "
+            f"longest gap between answers "
             f"{self.longest_gap_s * 1000:.0f} ms, p99 latency {self.p99_latency_s * 1000:.0f} ms"
         )
 
@@ -99,16 +126,19 @@ class Load:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _call(self, index: int) -> None:
-        start = time.monotonic()
+    def _call(self, index: int, start: float | None = None, retry: bool = True) -> None:
+        start = time.monotonic() if start is None else start
         future = self.stubs[index % CHANNELS].GetReplicas.future(
             self.request, timeout=CALL_TIMEOUT_S
         )
 
         def done(call: grpc.Future[replicant_pb2.GetReplicasResponse]) -> None:
-            error = call.exception()
-            code = "OK" if error is None else getattr(error, "code", lambda: None)()
-            self.outcomes.add(start, code if isinstance(code, str) else getattr(code, "name", "?"))
+            code = code_name(call.exception())
+            if retry and code in RETRYABLE:
+                self.outcomes.add_retry(code)
+                self._call(index + 1, start, retry=False)
+                return
+            self.outcomes.add(start, code)
 
         future.add_done_callback(done)
 

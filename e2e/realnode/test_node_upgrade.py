@@ -48,14 +48,20 @@ def finish(load: Load, what: str, record: Callable[[str, object], None]) -> Summ
     record("calls", summary.calls)
     record("failed", summary.failed)
     record("failed_by_code", summary.failed_by_code)
+    record("retried_by_code", summary.retried_by_code)
     record("longest_gap_ms", round(summary.longest_gap_s * 1000))
     record("rate_per_s", round(summary.rate))
     return summary
 
 
 def pod_names(cluster: RealCluster, namespace: str) -> set[str]:
+    """The server pods that are not terminating."""
     listed = cluster.kubectl("get", "pods", "-n", namespace, "-l", SELECTOR, "-o", "json")
-    return {pod["metadata"]["name"] for pod in json.loads(listed.stdout)["items"]}
+    return {
+        pod["metadata"]["name"]
+        for pod in json.loads(listed.stdout)["items"]
+        if not pod["metadata"].get("deletionTimestamp")
+    }
 
 
 def wait_rollout(cluster: RealCluster, namespace: str) -> None:
