@@ -49,6 +49,8 @@ def test_cluster_down_removes_every_process_interface_chain_and_mount(
 ) -> None:
     del e2e_image  # only for its opt-in and root checks
     layout = Layout(STATE_DIR)
+    if layout.root.exists():  # start from a machine without the real node
+        cluster_cli("down", layout.root)
     links_before, sysctls_before = links(), node.read_sysctls()
     kubepods_before = any(Path("/sys/fs/cgroup").glob("*/kubepods"))
     cluster_cli_real_up(layout)

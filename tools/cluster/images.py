@@ -5,8 +5,10 @@ Neither comes from a registry. pause is the project's own static program
 from the inputs of the release image (server/BUILD.bazel `//server:image`): the same
 application sources and stubs, the runtime part of requirements_lock.txt installed
 with --require-hashes, the same entrypoint path, user, working directory and env. Its
-base is Debian's own packages (the release base is Debian 12 too), unpacked with
-dpkg-deb, instead of a base image that only a registry serves. The release image
+base is Debian 12 packages (the release base is debian:bookworm-slim), unpacked with
+dpkg-deb, instead of a base image that only a registry serves; its interpreter is
+Debian's python3.11, where the release image carries rules_python's hermetic CPython
+3.11 under /app/server/server.runfiles (only GitHub serves that download). The release image
 stays Bazel's; tools/tests/test_e2e_image_layout.py keeps the two layouts in step.
 """
 
@@ -29,11 +31,23 @@ ENTRYPOINT = ("/app/server/server",)
 USER = "65532:65532"
 ENV = ("PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1")
 EXPOSED_PORTS = ("8080/tcp", "8443/tcp")
-# What the release base (python:3.11-slim-bookworm) adds to every process's env.
-BASE_ENV = ("PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8")
+# The release base (debian:bookworm-slim) sets only PATH; //server:image adds ENV.
+BASE_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
 
 PAUSE_NAME = "localhost/replicant/pause"
 REPLICANT_NAME = "localhost/replicant/replicant"
+
+# Debian 12, the release base's release, whatever the building host runs: apt with a
+# private state folder and these sources, verified with Debian's archive keyring.
+_KEYRING = "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
+DEBIAN_SOURCES = "".join(
+    f"deb {_KEYRING} http://deb.debian.org/{archive} {suite} main\n"
+    for archive, suite in (
+        ("debian", "bookworm"),
+        ("debian", "bookworm-updates"),
+        ("debian-security", "bookworm-security"),
+    )
+)
 
 # Debian 12 runtime of python3.11 and of the wheels' native code (libstdc++ for grpcio,
 # libssl3 for cryptography's users). Closed over by hand: `apt-cache depends --recurse`
@@ -177,12 +191,37 @@ def _requirement_roots(requirements_in: Path) -> list[str]:
     return [line for line in lines if line]
 
 
+def _private_apt(cache: Path) -> list[str]:
+    """apt-get options for an apt of our own below `cache` (lists, sources, no root)."""
+    root = cache / "apt"
+    for folder in (root / "lists" / "partial", root / "archives" / "partial"):
+        folder.mkdir(parents=True, exist_ok=True)
+    (root / "sources.list").write_text(DEBIAN_SOURCES)
+    (root / "status").touch()
+    return [
+        "-o", f"Dir::Etc::SourceList={root / 'sources.list'}",
+        "-o", "Dir::Etc::SourceParts=-",
+        "-o", f"Dir::State::Lists={root / 'lists'}",
+        "-o", f"Dir::State::status={root / 'status'}",
+        "-o", f"Dir::Cache={root}",
+        "-o", "APT::Architecture=amd64",
+        "-o", "Debug::NoLocking=1",
+    ]  # fmt: skip
+
+
 def _debian_layer(cache: Path) -> tuple[oci.Layer, str]:
     """Debian's packages, downloaded by apt (verified against the archive's signed
     lists) and unpacked as dpkg would, without maintainer scripts."""
     debs = cache / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    _run(["apt-get", "download", "-q", *DEBIAN_PACKAGES], cwd=debs)
+    apt = _private_apt(cache)
+    if not any((cache / "apt" / "lists").glob("*Packages*")):
+        _run(["apt-get", *apt, "update", "-q"])
+    try:
+        _run(["apt-get", *apt, "download", "-q", *DEBIAN_PACKAGES], cwd=debs)
+    except ImageError:  # lists older than a package the archive replaced
+        _run(["apt-get", *apt, "update", "-q"])
+        _run(["apt-get", *apt, "download", "-q", *DEBIAN_PACKAGES], cwd=debs)
     layer = oci.Layer()
     versions = []
     for package in DEBIAN_PACKAGES:

@@ -50,11 +50,11 @@ def test_entrypoint_user_and_workdir_match_the_release_image() -> None:
     assert sorted(config.exposed_ports) == sorted(RELEASE_IMAGE["exposed_ports"])
 
 
-def test_env_is_the_release_images_env_plus_the_bases_path_and_lang() -> None:
+def test_env_is_the_release_images_env_plus_the_debian_bases_path() -> None:
     env = dict(item.split("=", 1) for item in images.release_config().env)
 
     assert {k: env[k] for k in RELEASE_IMAGE["env"]} == RELEASE_IMAGE["env"]
-    assert set(env) - set(RELEASE_IMAGE["env"]) == {"PATH", "LANG"}
+    assert set(env) - set(RELEASE_IMAGE["env"]) == {"PATH"}
 
 
 def test_launcher_runs_the_same_module_as_the_bazel_binary() -> None:
