@@ -76,7 +76,7 @@ pause_version() {
 }
 
 # Debian packages the real node runs but the project does not build: the OCI runtime,
-# the CNI plugins (bridge, host-local, loopback), nft for kube-proxy's nftables mode
+# the CNI plugins (bridge, host-local, loopback), nft for kube-proxy's nftables mode,
 # iptables for the kubelet's canary chains, and the Debian archive keyring that verifies
 # the Debian 12 packages of the e2e image (tools/cluster/images.py), also on Ubuntu.
 NODE_DEBIAN_PACKAGES=(runc containernetworking-plugins nftables iptables debian-archive-keyring)
