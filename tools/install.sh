@@ -184,8 +184,11 @@ install_one() {
 	fi
 	mkdir -p "${BIN_DIR}"
 	local bin
+	# Every executable of the tool (containerd brings ctr and its shim; kwok's stages are data).
 	for bin in "${dest}"/*; do
-		[[ -x "${bin}" && -f "${bin}" ]] && ln -sfn "${bin}" "${BIN_DIR}/${bin##*/}"
+		if [[ -x "${bin}" && -f "${bin}" ]]; then
+			ln -sfn "${bin}" "${BIN_DIR}/${bin##*/}"
+		fi
 	done
 }
 
