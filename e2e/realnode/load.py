@@ -93,11 +93,15 @@ class Summary:
     def line(self, what: str) -> str:
         return (
             f"{what}: {self.calls} calls in {self.duration_s:.1f}s ({self.rate:.0f}/s), "
-            f"{self.failed} failed {self.failed_by_code or ''}, "
-            f"{sum(self.retried_by_code.values())} retried {self.retried_by_code or ''}, "
+            f"{self.failed} failed{_by_code(self.failed_by_code)}, "
+            f"{sum(self.retried_by_code.values())} retried{_by_code(self.retried_by_code)}, "
             f"longest gap between answers "
             f"{self.longest_gap_s * 1000:.0f} ms, p99 latency {self.p99_latency_s * 1000:.0f} ms"
         )
+
+
+def _by_code(counts: dict[str, int]) -> str:
+    return f" {counts}" if counts else ""
 
 
 class Load:

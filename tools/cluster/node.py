@@ -374,8 +374,7 @@ enableDebuggingHandlers: true
 """
 
 
-def kube_proxy_config(layout: Layout, ports: NodePorts, kubeconfig: Path) -> str:
-    del layout
+def kube_proxy_config(ports: NodePorts, kubeconfig: Path) -> str:
     return f"""apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 # nftables: every rule in kube-proxy's own table, which down deletes whole.
@@ -425,7 +424,7 @@ def write_configs(node: NodeLayout, layout: Layout, ports: NodePorts, pause_imag
     (node.cni_conf_dir / "10-replicant.conflist").write_text(cni_config(node))
     node.kubelet_config.write_text(kubelet_config(node, layout, ports))
     node.kube_proxy_config.write_text(
-        kube_proxy_config(layout, ports, layout.kubeconfig_for(KUBE_PROXY))
+        kube_proxy_config(ports, layout.kubeconfig_for(KUBE_PROXY))
     )
 
 
