@@ -423,9 +423,7 @@ def write_configs(node: NodeLayout, layout: Layout, ports: NodePorts, pause_imag
     node.containerd_config.write_text(containerd_config(node, pause_image))
     (node.cni_conf_dir / "10-replicant.conflist").write_text(cni_config(node))
     node.kubelet_config.write_text(kubelet_config(node, layout, ports))
-    node.kube_proxy_config.write_text(
-        kube_proxy_config(ports, layout.kubeconfig_for(KUBE_PROXY))
-    )
+    node.kube_proxy_config.write_text(kube_proxy_config(ports, layout.kubeconfig_for(KUBE_PROXY)))
 
 
 # -- images ------------------------------------------------------------------------
