@@ -287,6 +287,10 @@ class Cluster:
         for name in (*self.order, *extra):
             self.binary(name)  # fail before touching anything if `make tools` is needed
         if self.real and not self.node_layout.marker.exists():
+            if self.layout.ports_file.exists():
+                raise ClusterError(
+                    f"{self.layout.root} holds a kwok cluster; `down` it or use another --state-dir"
+                )
             node.preflight()
         self.prepare()
         if self.healthy():
