@@ -80,7 +80,7 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> replicant_pb2.SetReplicasResponse:
         key = validation.ref(request.ref)
-        replicas = validation.replicas(request.replicas)
+        replicas = validation.replicas(request)
         expected = validation.expected_version(request.expected_version)
         self._require_ready()
         self._lookup(key)

@@ -230,6 +230,20 @@ async def test_set_replicas_rejects_out_of_range_counts(harness: Harness, replic
         assert await code_of(call) == grpc.StatusCode.INVALID_ARGUMENT
 
 
+async def test_set_replicas_without_a_count_is_invalid_not_zero(pki: Path, kube: FakeKube) -> None:
+    desired = FakeDesired()
+    async with started(pki, kube, extensions=Extensions(desired=desired, store=desired)) as app:
+        await app.wait_ready()
+        async with app.channel("writer") as chan:
+            with pytest.raises(grpc.aio.AioRpcError) as missing:
+                await stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref()))
+            zero = await stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref(), replicas=0))
+    assert missing.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert missing.value.details() == "replicas is required"
+    assert zero.desired.replicas == 0
+    assert [call[1] for call in desired.calls] == [0]  # only the explicit zero was stored
+
+
 async def test_set_replicas_of_unknown_deployment_is_not_found(harness: Harness) -> None:
     async with harness.channel("writer") as chan:
         call = stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref(name="nope"), replicas=1))

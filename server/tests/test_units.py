@@ -9,6 +9,7 @@ import logging
 import grpc
 import pytest
 
+from replicant.v1 import replicant_pb2 as pb
 from server import config, errors, validation
 from server.kube import errors as kube
 from server.kube import fields
@@ -32,6 +33,29 @@ def test_page_token_rejects_tampered_tokens(token: str) -> None:
 @pytest.mark.parametrize(("size", "expected"), [(0, 100), (1, 1), (500, 500)])
 def test_page_size_defaults_and_bounds(size: int, expected: int) -> None:
     assert validation.page_size(size) == expected
+
+
+# Wire bytes, as an old client built without `optional` would send them: field 2 (replicas) is
+# left out when 0, so only its presence tells "scale to zero" from "forgot the count".
+@pytest.mark.parametrize(
+    ("wire", "expected"), [(b"\x10\x00", 0), (b"\x10\x05", 5), (b"\x10\xe8\x07", 1000)]
+)
+def test_replicas_reads_an_explicit_count_from_the_wire(wire: bytes, expected: int) -> None:
+    assert validation.replicas(pb.SetReplicasRequest.FromString(wire)) == expected
+
+
+@pytest.mark.parametrize(
+    ("wire", "message"),
+    [
+        (b"", "replicas is required"),
+        (b"\x0a\x00", "replicas is required"),  # a ref and nothing else
+        (b"\x10\xff\xff\xff\xff\x0f", "replicas must be 0..1000"),  # -1
+        (b"\x10\xe9\x07", "replicas must be 0..1000"),
+    ],
+)
+def test_replicas_rejects_a_missing_or_out_of_range_count(wire: bytes, message: str) -> None:
+    with pytest.raises(errors.InvalidArgumentError, match=message):
+        validation.replicas(pb.SetReplicasRequest.FromString(wire))
 
 
 @pytest.mark.parametrize("version", ["", "12345", "abc-DEF_1.2"])
