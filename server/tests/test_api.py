@@ -256,6 +256,51 @@ async def test_oversized_request_is_refused(harness: Harness) -> None:
         assert await code_of(call) == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+# -- undecodable requests ----------------------------------------------------------------------
+
+TRUNCATED = b"\x0a\x05\x0a"  # field 1 says 5 bytes follow, only 1 does
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "/replicant.v1.ReplicaService/GetReplicas",
+        "/replicant.v1.ReplicaService/SetReplicas",
+        "/replicant.v1.ReplicaService/ListDeployments",
+        "/grpc.health.v1.Health/Check",
+    ],
+)
+async def test_undecodable_unary_request_is_invalid_argument(harness: Harness, method: str) -> None:
+    async with harness.channel("writer") as chan:
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await chan.unary_unary(method)(TRUNCATED, timeout=5)
+    assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert failed.value.details() == "malformed request: the message cannot be decoded"
+
+
+async def test_undecodable_request_is_authorized_first(harness: Harness) -> None:
+    async with harness.channel("nobody") as chan:
+        call = chan.unary_unary("/replicant.v1.ReplicaService/GetReplicas")(TRUNCATED, timeout=5)
+        assert await code_of(call) == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_undecodable_streaming_requests_are_invalid_argument(harness: Harness) -> None:
+    async with harness.channel("reader") as chan:
+        watch = chan.unary_stream("/grpc.health.v1.Health/Watch")(TRUNCATED, timeout=5)
+        with pytest.raises(grpc.aio.AioRpcError) as watch_failed:
+            await watch.read()
+        reflect = chan.stream_stream(
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+        )(timeout=5)
+        await reflect.write(TRUNCATED)
+        with pytest.raises(grpc.aio.AioRpcError) as reflect_failed:
+            await reflect.read()
+    codes = {watch_failed.value.code(), reflect_failed.value.code()}
+    details = {watch_failed.value.details(), reflect_failed.value.details()}
+    assert codes == {grpc.StatusCode.INVALID_ARGUMENT}
+    assert details == {"malformed request: the message cannot be decoded"}
+
+
 # -- readiness ----------------------------------------------------------------------------------
 
 
