@@ -155,7 +155,7 @@ def _tolerant(deserializer: Behavior) -> Behavior:
 
 
 async def _decoded(
-    requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
+    requests: AsyncIterable[Any], context: grpc.aio.ServicerContext[Any, Any]
 ) -> AsyncIterator[Any]:
     async for request in requests:
         if request is _UNDECODABLE:
