@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from grpc_health.v1 import health_pb2_grpc  # type: ignore[import-untyped]
 from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
-from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from reconciler import wiring as reconciler_wiring
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
-from server import authz, cipher_policy, health
+from server import authz, cipher_policy, health, reflection
 from server.http import ProbeServer
 from server.interceptor import ApiInterceptor
 from server.kube.backoff import Backoff
@@ -130,7 +129,7 @@ class App:
         )
         replicant_pb2_grpc.add_ReplicaServiceServicer_to_server(self.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(SERVICE_NAMES, self.server)
+        reflection.enable(SERVICE_NAMES, self.server)
         self.grpc_port = self.server.add_secure_port(
             f"{config.bind_address}:{config.grpc_port}", credentials
         )
