@@ -130,9 +130,8 @@ class App:
         replicant_pb2_grpc.add_ReplicaServiceServicer_to_server(self.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable(SERVICE_NAMES, self.server)
-        self.grpc_port = self.server.add_secure_port(
-            f"{config.bind_address}:{config.grpc_port}", credentials
-        )
+        host = f"[{config.bind_address}]" if ":" in config.bind_address else config.bind_address
+        self.grpc_port = self.server.add_secure_port(f"{host}:{config.grpc_port}", credentials)
         self.http = ProbeServer(self.readiness, self.metrics)
         self.http_port = 0
         self._tasks: list[asyncio.Task[None]] = []
