@@ -61,6 +61,8 @@ class Extensions:
     desired: DesiredStateLookup | None = None
     store: DesiredStateStore | None = None
     informers: list[Informer[Any]] = field(default_factory=list)
+    # The subset of `informers` that reads are answered from (readiness and freshness follow them).
+    read_caches: list[Informer[Any]] = field(default_factory=list)
     background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
 
 
@@ -81,6 +83,7 @@ def extensions(
         desired=parts.desired,
         store=parts.store,
         informers=parts.informers,
+        read_caches=parts.read_caches,
         background=parts.background(),
     )
 
@@ -109,11 +112,15 @@ class App:
         self.probe = probe or ApiServerProbe(api)
         self.extensions = make_extensions(api, config, self.deployments)
         informers = [*self.deployments.informers, *self.extensions.informers]
-        self.readiness = health.Readiness([*informers, *_lookups(self.extensions)], self.probe)
+        self.readiness = health.Readiness(
+            [*self.deployments.informers, *self.extensions.read_caches], self.probe
+        )
         for informer in informers:
             self.metrics.add_cache(_cache_source(informer))
+            self.probe.on_recovered.append(informer.retry_now)
         self.metrics.probe_failures = lambda: self.probe.failures
         self.metrics.ready = lambda: self.readiness.ready
+        self.metrics.cache_age = self.readiness.age_seconds
         self.health = health_aio.HealthServicer()
         self.servicer = ReplicaService(
             self.deployments,
@@ -180,10 +187,6 @@ class App:
 
 def _cache_source(informer: Informer[Any]) -> CacheSource:
     return CacheSource(informer.resource, informer.__len__, lambda: informer.synced, informer.stats)
-
-
-def _lookups(ext: Extensions) -> list[health.Syncable]:
-    return [ext.desired] if ext.desired is not None else []
 
 
 async def _supervise(
