@@ -8,17 +8,21 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from server.app import extensions
 from server.health import Readiness
 from server.kube.backoff import Backoff
 from server.kube.errors import ApiUnavailableError
 from server.kube.informer import Informer
 from server.kube.probe import ApiServerProbe
+from server.kube.resources import InformerGroup
 from server.kube.views import DeploymentView, deployment_view
+from server.tests.conftest import make_config
 from server.tests.fakes import FakeKube, deployment
 from server.tests.test_informer import Clock, running, until
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 PATH = "/apis/apps/v1/deployments"
 
@@ -170,3 +174,24 @@ def test_draining_is_not_ready_but_still_answers_reads() -> None:
     rules = readiness([Fixed(100.0)], ApiServer(99.0, True, True))
     rules.draining = True
     assert (rules.reason(), rules.reason(for_reads=True)) == ("shutting down", "")
+
+
+def test_readiness_follows_the_read_caches_not_the_reconcilers_hpa_cache(pki: Path) -> None:
+    kube = FakeKube()
+    config = make_config(pki, namespaces=("apps",))
+    deployments = InformerGroup.build(
+        kube,
+        resource="deployments",
+        group="apps",
+        version="v1",
+        plural="deployments",
+        namespaces=config.namespaces,
+        convert=deployment_view,
+    )
+    wired = extensions(kube, config, deployments)
+    assert [i.path for i in wired.read_caches] == [
+        "/apis/replicant.dev/v1alpha1/namespaces/apps/replicatargets"
+    ]
+    assert "/apis/autoscaling/v2/namespaces/apps/horizontalpodautoscalers" in [
+        i.path for i in wired.informers
+    ]
