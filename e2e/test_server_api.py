@@ -121,6 +121,8 @@ def test_set_replicas_returns_the_accepted_desired_state(
             {"ref": {"namespace": "NS", "name": "api"}, "replicas": 1001},
             "INVALID_ARGUMENT",
         ),
+        # No count at all (grpcurl body, old client, zero-dropping JSON mapper): not a scale to 0.
+        ("writer", "SetReplicas", {"ref": {"namespace": "NS", "name": "api"}}, "INVALID_ARGUMENT"),
         (
             "writer",
             "SetReplicas",

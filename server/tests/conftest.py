@@ -92,7 +92,7 @@ class Harness:
 
     async def wait_ready(self) -> None:
         for _ in range(500):  # bounded: the fake answers at once
-            if self.app.readiness.ready:
+            if self.app.readiness.ready and not self.app.readiness.write_reason():
                 return
             await asyncio.sleep(0.01)
         raise AssertionError(f"never ready: {self.app.readiness.reason()}")
