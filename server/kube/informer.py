@@ -14,8 +14,9 @@ Why not the client's own informer: it is thread-based, has no backoff and no boo
     for `stale_after` seconds (no readiness flapping on one dropped watch);
   * says how current it is (`current_as_of`), so reads can keep answering from a warm cache
     through an API-server outage and tell the caller the age of what they get;
-  * cuts a backoff pause short on `retry_now()`, which the API-server probe calls when the API
-    server answers again, so the cache catches up in a second instead of up to the backoff cap;
+  * cuts a backoff pause short and starts the backoff over on `retry_now()`, which the API-server
+    probe calls when the API server answers again, so the cache catches up in about a second
+    instead of up to the backoff cap;
   * calls subscribers with (key, old, new) on every change so a reconciler can enqueue keys.
 Reads (`get`, `sorted_keys`, `keys_after`) never touch the network.
 """
@@ -133,7 +134,12 @@ class Informer(Generic[V]):
         return self._clock() if self._failing_since is None else self._failing_since
 
     def retry_now(self) -> None:
-        """End the current backoff pause (if any) and retry at once."""
+        """End the current backoff pause (if any), retry at once, and back off from the start.
+
+        Called when the API server answers again after failing: one that has just restarted may
+        still refuse some requests for a moment (429 while it loads CRDs), which must not cost the
+        cache the long delay an outage built up."""
+        self._backoff.reset()
         self._retry.set()
 
     def subscribe(self, subscriber: Subscriber[V]) -> Callable[[], None]:

@@ -72,16 +72,26 @@ async def test_cache_is_current_while_watching_and_frozen_from_the_first_failure
 
 
 @pytest.mark.asyncio
-async def test_retry_now_cuts_a_long_backoff_pause_short(kube: FakeKube) -> None:
-    long_pause = Backoff(base=60.0, cap=60.0, uniform=lambda _low, high: high)
-    cache = informer(kube, Clock(), long_pause)
+async def test_retry_now_cuts_a_long_backoff_pause_short_and_starts_the_backoff_over(
+    kube: FakeKube,
+) -> None:
+    pauses: list[float] = []
+
+    def longest(_low: float, high: float) -> float:
+        pauses.append(high)
+        return high
+
+    cache = informer(kube, Clock(), Backoff(base=30.0, cap=120.0, uniform=longest))
     kube.down = True
     async with running(cache):
-        await until(lambda: cache.stats.errors == 1)  # now sleeping 60 s
+        await until(lambda: len(pauses) == 1)  # sleeping 30 s
+        cache.retry_now()
+        await until(lambda: len(pauses) == 2)  # failed again at once, and sleeping 30 s, not 60
         kube.down = False
         cache.retry_now()
         async with asyncio.timeout(2):
             await kube.next_watch(1)
+    assert pauses == [30.0, 30.0]
     assert cache.current_as_of is not None
 
 
