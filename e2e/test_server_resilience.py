@@ -64,7 +64,10 @@ def age_s(as_of: Timestamp) -> float:
 def fully_serving(chan: grpc.Channel, stub: ReplicaServiceStub, ref: pb.DeploymentRef) -> bool:
     """Every health check SERVING and reads fresh again (the watch caught up)."""
     checks = [health(chan, s) for s in ("", "replicant.v1.ReplicaService", "kubernetes")]
-    fresh = age_s(stub.GetReplicas(pb.GetReplicasRequest(ref=ref), timeout=5).as_of) < 3
+    try:
+        fresh = age_s(stub.GetReplicas(pb.GetReplicasRequest(ref=ref), timeout=5).as_of) < 3
+    except grpc.RpcError:  # not synced yet, at start
+        return False
     return checks == ["SERVING"] * 3 and fresh
 
 
