@@ -291,6 +291,21 @@ async def test_undecodable_unary_request_is_invalid_argument(harness: Harness, m
     assert failed.value.details() == "malformed request: the message cannot be decoded"
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\x0a\x04\x12\x02\xff\xfe",  # ref.name is not UTF-8
+        b"\x7b" * 200 + b"\x7c" * 200,  # unknown groups nested past the parser's depth limit
+        b"\x0a\xff\xff\xff\xff\x0f",  # a length far beyond the message
+        b"\xff",  # not even a tag
+    ],
+)
+async def test_crafted_request_bytes_are_invalid_argument(harness: Harness, payload: bytes) -> None:
+    async with harness.channel("reader") as chan:
+        get = chan.unary_unary("/replicant.v1.ReplicaService/GetReplicas", **RAW)
+        assert await code_of(get(payload, timeout=5)) == grpc.StatusCode.INVALID_ARGUMENT
+
+
 async def test_undecodable_request_is_authorized_first(harness: Harness) -> None:
     async with harness.channel("nobody") as chan:
         get = chan.unary_unary("/replicant.v1.ReplicaService/GetReplicas", **RAW)
