@@ -104,7 +104,6 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
     def _stamp(
         self, response: replicant_pb2.GetReplicasResponse | replicant_pb2.ListDeploymentsResponse
     ) -> None:
-        # Read after the lookup, so the stamp is never newer than what the answer holds.
         if (as_of := self._readiness.as_of()) is not None:
             response.as_of.FromDatetime(as_of)
 
