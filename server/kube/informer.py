@@ -128,7 +128,9 @@ class Informer(Generic[V]):
         """Clock time up to which the cache is known current; None before its first full list.
 
         Now while list/watch is healthy; while it fails, the moment it started failing (a watch
-        that was open until then had delivered every change made before it)."""
+        that was open until then had delivered every change made before it).
+        TODO: a watch on a half-open connection that the probe's own connections do not share
+        looks current until its read timeout; bound that by the last bookmark received."""
         if not self._listed:
             return None
         return self._clock() if self._failing_since is None else self._failing_since
