@@ -136,10 +136,18 @@ class Reconciler:
             raise ScaleFailedError(str(e)) from e
 
     async def _record(self, target: ReplicaTargetView, decision: Decision) -> None:
-        if decision.event is not None:
+        """The Event of a write that happened, then status, then the Event of entering a reason.
+
+        Entering a reason is only true once the status that enters it is written: when two
+        passes race on a stale cache, the loser's status write 409s and it records nothing.
+        """
+        acted = decision.scale is not None
+        if acted and decision.event is not None:
             await self._writer.record_event(target, decision.event)
         if decision.status != target.status:
             await self._writer.write_status(target, decision.status)
+        if not acted and decision.event is not None:
+            await self._writer.record_event(target, decision.event)
 
 
 class ScaleFailedError(Exception):

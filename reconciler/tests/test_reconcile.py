@@ -78,7 +78,7 @@ async def test_deleted_target_is_done_without_any_write() -> None:
 
 
 @pytest.mark.asyncio
-async def test_scale_then_status_then_event_on_a_difference() -> None:
+async def test_a_difference_is_scaled_with_status_and_an_event() -> None:
     writer = RecordingWriter()
 
     await reconciler(FakeWorld(target(3), 1), writer).reconcile(KEY)
@@ -220,3 +220,22 @@ async def test_a_new_spec_starts_the_correction_count_again() -> None:
     await fight.round()
 
     assert len(fight.writer.scaled) == 4
+
+
+@pytest.mark.asyncio
+async def test_a_pass_whose_status_write_loses_a_race_records_no_entering_event() -> None:
+    # Another pass already entered DeploymentMissing; this one read the target before that.
+    writer = RecordingWriter(status_error=ConflictError("conflict"))
+
+    result = await reconciler(FakeWorld(target(3), None), writer).reconcile(KEY)
+
+    assert (result, writer.events) == (Result(requeue_after=CONFLICT_REQUEUE_S), [])
+
+
+@pytest.mark.asyncio
+async def test_a_scale_is_recorded_even_if_the_status_write_after_it_loses_a_race() -> None:
+    writer = RecordingWriter(status_error=ConflictError("conflict"))
+
+    await reconciler(FakeWorld(target(3), 1), writer).reconcile(KEY)
+
+    assert (writer.scaled, writer.events) == ([ScaleStep(3, "77")], ["Scaled"])
