@@ -26,9 +26,10 @@ _KUBE_WITH_MESSAGE: dict[type[kube.KubeError], grpc.StatusCode] = {
 }
 
 _KUBE: dict[type[kube.KubeError], tuple[grpc.StatusCode, str]] = {
+    # Subclasses before their bases: the first match wins.
+    kube.NotSyncedError: (grpc.StatusCode.UNAVAILABLE, "not ready: a cache is still syncing"),
     kube.ApiUnavailableError: (grpc.StatusCode.UNAVAILABLE, "Kubernetes API server unavailable"),
     kube.ResourceExpiredError: (grpc.StatusCode.UNAVAILABLE, "cache is resyncing; retry"),
-    # Before ConflictError, its base: the first match wins.
     kube.StaleVersionError: (
         grpc.StatusCode.ABORTED,
         "expected_version is stale: the desired state changed since it was read; re-read",

@@ -5,6 +5,7 @@ here, with `raise <KubeError subclass>(...) from exc`. Layers above only ever se
 
     KubeError                  base: talking to the API server went wrong
      ├── ApiUnavailableError   connection refused/reset, timeouts, 429, 5xx: retry with backoff
+     │    └── NotSyncedError      a cache the answer needs has not listed yet: retry shortly
      ├── ResourceExpiredError  410 Gone / "too old resource version": relist, then watch again
      ├── NotFoundError         404: the object (or namespace) does not exist
      ├── ConflictError         409: AlreadyExists, or a stale resourceVersion on a conditional write
@@ -39,6 +40,10 @@ class KubeError(Exception):
 
 class ApiUnavailableError(KubeError):
     """The API server could not be reached or did not answer in time; worth retrying."""
+
+
+class NotSyncedError(ApiUnavailableError):
+    """A cache the request depends on has not completed its first list yet."""
 
 
 class ResourceExpiredError(KubeError):

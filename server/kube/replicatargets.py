@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from server.kube.errors import (
-    ApiUnavailableError,
     ConflictError,
     InvalidError,
     NotFoundError,
+    NotSyncedError,
     PreconditionError,
     StaleVersionError,
 )
@@ -312,7 +312,8 @@ class ReplicaTargetStore:
 
     def _refuse_if_autoscaled(self, key: Key) -> None:
         if not self._autoscalers.synced:
-            raise ApiUnavailableError("autoscaler cache not synced")
+            # Readiness does not wait for it (only the reconciler reads it otherwise).
+            raise NotSyncedError("autoscaler cache not synced")
         if (hpa := self._autoscalers.targeting(key)) is not None:
             raise PreconditionError(
                 f"deployment {key[0]}/{key[1]} is scaled by HorizontalPodAutoscaler {hpa};"

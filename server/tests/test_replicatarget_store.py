@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from server.kube.errors import (
-    ApiUnavailableError,
     InvalidError,
     KubeError,
     NotFoundError,
+    NotSyncedError,
     PreconditionError,
     StaleVersionError,
 )
@@ -129,5 +129,5 @@ async def test_a_deployment_an_hpa_scales_is_refused_naming_the_hpa_before_any_w
 
 
 async def test_set_is_unavailable_until_the_autoscaler_cache_has_synced() -> None:
-    with pytest.raises(ApiUnavailableError):
+    with pytest.raises(NotSyncedError):
         await store(ScriptedApi(), Autoscalers(synced=False)).set(KEY, 4, "w", "")
