@@ -111,3 +111,10 @@ def test_an_archive_is_byte_identical_when_written_twice(tmp_path: Path) -> None
     assert image_config["config"]["Entrypoint"] == RELEASE_IMAGE["entrypoint"]
     assert image_config["config"]["User"] == RELEASE_IMAGE["user"]
     assert names == ["app", "app/x"]
+
+
+def test_the_e2e_base_comes_from_the_release_bases_debian_release() -> None:
+    release_base = (REPO / "tools" / "containers.MODULE.bazel").read_text()
+
+    assert "bookworm" in release_base  # Debian 12, whichever bookworm image it pins
+    assert " bookworm main\n" in images.DEBIAN_SOURCES
