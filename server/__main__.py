@@ -67,7 +67,12 @@ def main() -> int:
         from server import healthcheck
 
         return healthcheck.main(sys.argv[2:])
-    cfg = config_module.parse()
+    try:
+        cfg = config_module.parse()
+    except config_module.ConfigError as exc:
+        logs.setup("info")
+        log.error("invalid configuration", extra={"error": str(exc)})
+        return 2
     logs.setup(cfg.log_level)
     return asyncio.run(serve(cfg))
 

@@ -5,7 +5,7 @@
      ├── UnauthenticatedError     the connection does not meet the transport policy (TLS < 1.3)
      ├── PermissionDeniedError    the caller's identity has no role for the method
      ├── DeploymentNotFoundError  not in the cache, or its namespace is not watched
-     ├── NotReadyError            caches not synced or API server not answered recently
+     ├── NotReadyError            caches not synced yet, or (writes) API server not answering
      └── NotImplementedYetError   a feature whose backend is not wired in (SetReplicas writes)
 
 Kubernetes failures arrive as server.kube.errors.KubeError; server/status.py maps both families to

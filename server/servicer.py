@@ -2,7 +2,7 @@
 
 Order inside every method: validate the request, require readiness, then look up. Authorization
 already happened in the interceptor. Reads make no API server requests: they use the Deployment
-cache and, when wired, the ReplicaTarget cache for `desired`.
+cache and, when wired, the ReplicaTarget cache for `desired`, and say how fresh it is (`as_of`).
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
     ) -> replicant_pb2.GetReplicasResponse:
         key = validation.ref(request.ref)
         self._require_ready()
-        return replicant_pb2.GetReplicasResponse(deployment=self._deployment(self._lookup(key)))
+        response = replicant_pb2.GetReplicasResponse(deployment=self._deployment(self._lookup(key)))
+        self._stamp(response)
+        return response
 
     async def ListDeployments(  # noqa: N802 - name fixed by the proto
         self,
@@ -69,10 +71,12 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         page = list(itertools.islice(self._deployments.iter_from(after, namespace), size + 1))
         more = len(page) > size
         page = page[:size]
-        return replicant_pb2.ListDeploymentsResponse(
+        response = replicant_pb2.ListDeploymentsResponse(
             deployments=[self._deployment(view) for _, view in page],
             next_page_token=validation.encode_page_token(page[-1][0]) if more else "",
         )
+        self._stamp(response)
+        return response
 
     async def SetReplicas(  # noqa: N802 - name fixed by the proto
         self,
@@ -80,9 +84,10 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> replicant_pb2.SetReplicasResponse:
         key = validation.ref(request.ref)
-        replicas = validation.replicas(request.replicas)
+        replicas = validation.replicas(request)
         expected = validation.expected_version(request.expected_version)
-        self._require_ready()
+        if reason := self._readiness.write_reason():  # fail fast: no write without the API server
+            raise NotReadyError(f"not ready: {reason}")
         self._lookup(key)
         if self.store is None:
             # Optional only so the API layer can be tested alone; server/app.py always wires one.
@@ -95,6 +100,12 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         reason = self._readiness.reason(for_reads=True)
         if reason:
             raise NotReadyError(f"not ready: {reason}")
+
+    def _stamp(
+        self, response: replicant_pb2.GetReplicasResponse | replicant_pb2.ListDeploymentsResponse
+    ) -> None:
+        if (as_of := self._readiness.as_of()) is not None:
+            response.as_of.FromDatetime(as_of)
 
     def _lookup(self, key: Key) -> DeploymentView:
         view = self._deployments.get(key) if self._deployments.watches(key[0]) else None

@@ -1,8 +1,9 @@
 """Request validation: every field of every request is checked here before any lookup.
 
 Rules (docs/design.md): namespace is a DNS-1123 label (<= 63), name a DNS-1123 subdomain (<= 253),
-replicas 0..1000, page_size 0..500 (0 means 100), expected_version a short printable token, and the
-page token an opaque base64url JSON {"ns", "name"} of the last key served.
+replicas 0..1000, page_size 0..500 (0 means 100), expected_version one this API returned
+(`uid:generation`, server/kube/replicatargets.py), and the page token an opaque base64url JSON
+{"ns", "name"} of the last key served.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from typing import TYPE_CHECKING, Final
 
 from server.errors import InvalidArgumentError
+from server.kube.replicatargets import parse_version
 
 if TYPE_CHECKING:
     from replicant.v1 import replicant_pb2
@@ -23,12 +25,10 @@ MIN_REPLICAS: Final = 0
 MAX_REPLICAS: Final = 1000
 MAX_PAGE_SIZE: Final = 500
 DEFAULT_PAGE_SIZE: Final = 100
-MAX_VERSION_LEN: Final = 128
 MAX_TOKEN_LEN: Final = 1024
 
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_VERSION = re.compile(r"[0-9A-Za-z._:/+=-]+")
 
 
 def is_label(value: str) -> bool:
@@ -53,15 +53,22 @@ def ref(message: replicant_pb2.DeploymentRef) -> Key:
     return ns, message.name
 
 
-def replicas(value: int) -> int:
+def replicas(request: replicant_pb2.SetReplicasRequest) -> int:
+    """The requested count. Absent is an error, not 0: an old client, a JSON mapper that drops
+    zero values or a body without the field must not scale a Deployment to zero."""
+    if not request.HasField("replicas"):
+        raise InvalidArgumentError("replicas is required")
+    value = request.replicas
     if not MIN_REPLICAS <= value <= MAX_REPLICAS:
         raise InvalidArgumentError(f"replicas must be {MIN_REPLICAS}..{MAX_REPLICAS}")
     return value
 
 
 def expected_version(value: str) -> str:
-    if value and (len(value) > MAX_VERSION_LEN or not _VERSION.fullmatch(value)):
-        raise InvalidArgumentError("expected_version is not a version returned by this API")
+    if value and parse_version(value) is None:
+        raise InvalidArgumentError(
+            "expected_version is malformed; pass DesiredState.version back unchanged"
+        )
     return value
 
 

@@ -6,12 +6,23 @@ Why not the client's own informer: it is thread-based, has no backoff and no boo
     connection fails instead of hanging;
   * on 410 Gone relists and *replaces* the store, so objects deleted while it was not watching
     disappear (a diff against the old store reports them as deletions to subscribers);
-  * retries every other failure with exponential backoff and full jitter;
+  * keeps the resourceVersion of the last event it applied (bookmarks included) across
+    reconnects, so a watch that fails mid-stream resumes where it was instead of replaying
+    older events and taking the cache back in time;
+  * retries every other failure with exponential backoff and full jitter; a watch that ends
+    within `min_watch_seconds` having delivered nothing is a failure too (a proxy that closes
+    watches at once must not make it spin, as client-go's reflector knows), and the backoff
+    resets only once a watch delivers an event (or on `retry_now()`, below);
   * keeps only frozen views made by a converter, never whole objects; an object the converter
     cannot read is logged and left out of the cache (a watch event for it removes any older view),
     so one malformed custom resource cannot stop the cache for every other object;
   * is `synced` after a complete list, and stays so until it has failed to reach the API server
     for `stale_after` seconds (no readiness flapping on one dropped watch);
+  * says how current it is (`current_as_of`), so reads can keep answering from a warm cache
+    through an API-server outage and tell the caller the age of what they get;
+  * cuts a backoff pause short and starts the backoff over on `retry_now()`, which the API-server
+    probe calls when the API server answers again, so the cache catches up in about a second
+    instead of up to the backoff cap;
   * calls subscribers with (key, old, new) on every change so a reconciler can enqueue keys.
 Reads (`get`, `sorted_keys`, `keys_after`) never touch the network.
 """
@@ -20,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import logging
 import random
 import time
@@ -29,7 +41,13 @@ from typing import Generic, TypeVar
 
 from server.kube.backoff import Backoff
 from server.kube.client import ApiTransport, JSONObject
-from server.kube.errors import KubeError, NotFoundError, ResourceExpiredError, from_status
+from server.kube.errors import (
+    ApiUnavailableError,
+    KubeError,
+    NotFoundError,
+    ResourceExpiredError,
+    from_status,
+)
 from server.kube.fields import int_or_zero
 
 V = TypeVar("V")
@@ -70,6 +88,7 @@ class Informer(Generic[V]):
         page_size: int = 500,
         watch_timeout_seconds: tuple[int, int] = (60, 120),
         read_timeout_margin: float = 15.0,
+        min_watch_seconds: float = 1.0,
         stale_after: float = 8.0,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -82,6 +101,7 @@ class Informer(Generic[V]):
         self._page_size = page_size
         self._watch_timeout = watch_timeout_seconds
         self._read_margin = read_timeout_margin
+        self._min_watch = min_watch_seconds
         self._stale_after = stale_after
         self._backoff = backoff or Backoff()
         self._clock = clock
@@ -90,6 +110,10 @@ class Informer(Generic[V]):
         self._subscribers: list[Subscriber[V]] = []
         self._listed = False
         self._failing_since: float | None = None
+        # Of the last list or event applied; None means "list first". An attribute, not a
+        # local of the watch, so a watch that fails mid-stream does not rewind the next one.
+        self._resource_version: str | None = None
+        self._retry = asyncio.Event()
 
     # -- reads (never touch the network) ------------------------------------------------------
 
@@ -116,6 +140,27 @@ class Informer(Generic[V]):
         failing = self._failing_since
         return failing is None or self._clock() - failing < self._stale_after
 
+    @property
+    def current_as_of(self) -> float | None:
+        """Clock time up to which the cache is known current; None before its first full list.
+
+        Now while list/watch is healthy; while it fails, the moment it started failing (a watch
+        that was open until then had delivered every change made before it).
+        TODO: a watch on a half-open connection that the probe's own connections do not share
+        looks current until its read timeout; bound that by the last bookmark received."""
+        if not self._listed:
+            return None
+        return self._clock() if self._failing_since is None else self._failing_since
+
+    def retry_now(self) -> None:
+        """End the current backoff pause (if any), retry at once, and back off from the start.
+
+        Called when the API server answers again after failing: one that has just restarted may
+        still refuse some requests for a moment (429 while it loads CRDs), which must not cost the
+        cache the long delay an outage built up."""
+        self._backoff.reset()
+        self._retry.set()
+
     def subscribe(self, subscriber: Subscriber[V]) -> Callable[[], None]:
         """Call `subscriber(key, old, new)` on every change; returns the unsubscribe function."""
         self._subscribers.append(subscriber)
@@ -125,21 +170,20 @@ class Informer(Generic[V]):
 
     async def run(self) -> None:
         """List, then watch, forever (until cancelled); relist on 410, back off on errors."""
-        resource_version: str | None = None
         while True:
             try:
-                if resource_version is None:
-                    resource_version = await self._list()
-                resource_version = await self._watch(resource_version)
+                if self._resource_version is None:
+                    self._resource_version = await self._list()
+                await self._watch(self._resource_version)
                 self.stats.watch_restarts += 1
             except ResourceExpiredError:
                 log.info("resource version expired, relisting", extra={"resource": self.resource})
-                resource_version = None
+                self._resource_version = None
                 self.stats.relists += 1
                 self.stats.watch_restarts += 1
-                # The backoff was reset when the watch connected, so this is short; it only
+                # Short after a watch that delivered events (that reset the backoff); it only
                 # grows if the server keeps answering 410 right away.
-                await asyncio.sleep(self._backoff.next_delay())
+                await self._pause(self._backoff.next_delay())
             except KubeError as exc:
                 self.stats.errors += 1
                 if self._failing_since is None:
@@ -158,7 +202,14 @@ class Informer(Generic[V]):
                 )
                 if self._listed:
                     self.stats.watch_restarts += 1
-                await asyncio.sleep(delay)
+                await self._pause(delay)
+
+    async def _pause(self, delay: float) -> None:
+        """Sleep `delay`, or less if `retry_now()` is called (also just before the pause)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._retry.wait()
+        self._retry.clear()
 
     async def _list(self) -> str:
         items: dict[Key, V] = {}
@@ -180,7 +231,8 @@ class Informer(Generic[V]):
                 return str(meta.get("resourceVersion", ""))
         raise KubeError("list did not finish")
 
-    async def _watch(self, resource_version: str) -> str:
+    async def _watch(self, resource_version: str) -> None:
+        """One watch from `resource_version`; raises if it ended at once with nothing delivered."""
         low, high = self._watch_timeout
         timeout_seconds = random.randint(low, high)  # noqa: S311 - jitter, not crypto
         query: dict[str, str | int | bool] = {
@@ -190,11 +242,26 @@ class Informer(Generic[V]):
             "timeoutSeconds": timeout_seconds,
         }
         read_timeout = timeout_seconds + self._read_margin
+        delivered = False
         async with self._api.stream(self.path, query=query, read_timeout=read_timeout) as events:
-            self._mark_healthy()
-            async for event in events:
-                resource_version = self._apply(event) or resource_version
-        return resource_version
+            opened, failing_before = self._clock(), self._failing_since
+            self._failing_since = None  # the API server answered
+            try:
+                async for event in events:
+                    rv = self._apply(event)
+                    if rv is not None:
+                        self._resource_version = rv
+                    if not delivered:
+                        delivered = True
+                        self._backoff.reset()
+            except KubeError:
+                if not delivered:
+                    self._failing_since = failing_before  # no contact worth the name
+                raise
+        if not delivered and self._clock() - opened < self._min_watch:
+            # Keep counting the outage from where it began, then back off like any failure.
+            self._failing_since = failing_before
+            raise ApiUnavailableError("watch ended at once without an event")
 
     # -- store updates --------------------------------------------------------------------------
 
@@ -248,7 +315,7 @@ class Informer(Generic[V]):
     def _replace(self, items: dict[Key, V]) -> None:
         old_store, self._store, self._sorted_keys = self._store, items, None
         self._listed = True
-        self._mark_healthy()
+        self._failing_since = None
         for key, old in old_store.items():
             if key not in items:
                 self._notify(key, old, None)
@@ -256,10 +323,6 @@ class Informer(Generic[V]):
             previous = old_store.get(key)
             if previous != new:
                 self._notify(key, previous, new)
-
-    def _mark_healthy(self) -> None:
-        self._failing_since = None
-        self._backoff.reset()
 
     def _notify(self, key: Key, old: V | None, new: V | None) -> None:
         for subscriber in list(self._subscribers):

@@ -9,9 +9,10 @@ import logging
 import grpc
 import pytest
 
+from replicant.v1 import replicant_pb2 as pb
 from server import config, errors, validation
 from server.kube import errors as kube
-from server.kube import fields
+from server.kube import fields, replicatargets
 from server.kube.backoff import Backoff
 from server.kube.views import deployment_view
 from server.logs import JsonFormatter
@@ -34,15 +35,99 @@ def test_page_size_defaults_and_bounds(size: int, expected: int) -> None:
     assert validation.page_size(size) == expected
 
 
-@pytest.mark.parametrize("version", ["", "12345", "abc-DEF_1.2"])
-def test_expected_version_accepts_opaque_tokens(version: str) -> None:
+# Wire bytes, as an old client built without `optional` would send them: field 2 (replicas) is
+# left out when 0, so only its presence tells "scale to zero" from "forgot the count".
+@pytest.mark.parametrize(
+    ("wire", "expected"), [(b"\x10\x00", 0), (b"\x10\x05", 5), (b"\x10\xe8\x07", 1000)]
+)
+def test_replicas_reads_an_explicit_count_from_the_wire(wire: bytes, expected: int) -> None:
+    assert validation.replicas(pb.SetReplicasRequest.FromString(wire)) == expected
+
+
+@pytest.mark.parametrize(
+    ("wire", "message"),
+    [
+        (b"", "replicas is required"),
+        (b"\x0a\x00", "replicas is required"),  # a ref and nothing else
+        (b"\x10\xff\xff\xff\xff\x0f", "replicas must be 0..1000"),  # -1
+        (b"\x10\xe9\x07", "replicas must be 0..1000"),
+    ],
+)
+def test_replicas_rejects_a_missing_or_out_of_range_count(wire: bytes, message: str) -> None:
+    with pytest.raises(errors.InvalidArgumentError, match=message):
+        validation.replicas(pb.SetReplicasRequest.FromString(wire))
+
+
+UID = "6f1c1a52-0b5e-4c59-9a53-2d2f1d3c8e01"
+
+
+@pytest.mark.parametrize("version", ["", f"{UID}:1", f"{UID}:{2**63 - 1}"])
+def test_expected_version_accepts_what_the_api_returns(version: str) -> None:
     assert validation.expected_version(version) == version
 
 
-@pytest.mark.parametrize("version", ["has space", "x" * 129, "new\nline"])
-def test_expected_version_rejects_junk(version: str) -> None:
+@pytest.mark.parametrize(
+    "version",
+    [
+        "garbage",
+        "-1",
+        "2",  # a bare generation: the spelling before versions named the object
+        " 2",
+        "99999999999999999999999",
+        f"{UID}:0",
+        f"{UID}:-1",
+        f"{UID}:01",
+        f"{UID}: 2",
+        f"{UID}:{2**63}",
+        f"{UID}:99999999999999999999999",
+        f"{UID.upper()}:2",
+        f"{UID}:2\n",
+        f"{UID}:\u0662",  # an Arabic-Indic digit: isdecimal() says yes, Kubernetes says no
+        "x" * 129,
+    ],
+)
+def test_expected_version_rejects_anything_else_whatever_its_spelling(version: str) -> None:
     with pytest.raises(errors.InvalidArgumentError):
         validation.expected_version(version)
+
+
+def test_version_names_the_object_and_its_spec() -> None:
+    target = replicatargets.parse_replica_target(
+        {"metadata": {"namespace": "n", "name": "d", "uid": UID, "generation": 7}, "spec": {}}
+    )
+    version = replicatargets.version_of(target)
+    assert (version, replicatargets.parse_version(version)) == (
+        f"{UID}:7",
+        replicatargets.Version(UID, 7),
+    )
+
+
+def reconciled_target(generation: int, observed: int, status: str) -> dict[str, object]:
+    condition = {
+        "type": "Reconciled",
+        "status": status,
+        "reason": "Converged",
+        "lastTransitionTime": "2030-01-01T00:00:00Z",
+        "observedGeneration": observed,
+    }
+    return {
+        "metadata": {"namespace": "n", "name": "d", "uid": UID, "generation": generation},
+        "spec": {"replicas": 3},
+        "status": {"conditions": [condition]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("generation", "observed", "status", "converged"),
+    [(2, 2, "True", True), (3, 2, "True", False), (2, 2, "False", False)],
+)
+def test_converged_only_when_the_condition_is_about_the_current_spec(
+    generation: int, observed: int, status: str, converged: bool
+) -> None:
+    target = replicatargets.parse_replica_target(reconciled_target(generation, observed, status))
+    reconcile = replicatargets.desired_state_view(target).reconcile
+    assert reconcile is not None
+    assert (reconcile.converged, reconcile.observed_generation) == (converged, observed)
 
 
 @pytest.mark.parametrize(
@@ -56,6 +141,9 @@ def test_expected_version_rejects_junk(version: str) -> None:
         (errors.UnauthenticatedError("x"), grpc.StatusCode.UNAUTHENTICATED),
         (kube.ApiUnavailableError("x"), grpc.StatusCode.UNAVAILABLE),
         (kube.ConflictError("x"), grpc.StatusCode.ABORTED),
+        (kube.StaleVersionError("secret body"), grpc.StatusCode.ABORTED),
+        (kube.PreconditionError("no target"), grpc.StatusCode.FAILED_PRECONDITION),
+        (kube.NotSyncedError("x"), grpc.StatusCode.UNAVAILABLE),
         (kube.InvalidError("x"), grpc.StatusCode.INVALID_ARGUMENT),
         (kube.NotFoundError("x"), grpc.StatusCode.NOT_FOUND),
         (kube.AccessDeniedError("secret body"), grpc.StatusCode.INTERNAL),
@@ -100,9 +188,53 @@ def test_flags_override_env_which_overrides_defaults() -> None:
     assert cfg.shutdown_grace_seconds == 20.0
 
 
-def test_bad_port_is_a_usage_error() -> None:
-    with pytest.raises(SystemExit):
-        config.parse(["--grpc-port", "x"], {})
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["--namespaces", "Bad_NS"], "--namespaces: 'Bad_NS' is not a DNS-1123 label"),
+        (["--namespaces", "a,b/c"], "--namespaces: 'b/c' is not a DNS-1123 label"),
+        (["--namespaces", "a,b,a"], "--namespaces: 'a' is not listed once"),
+        (["--namespaces", "n" * 64], "is not a DNS-1123 label"),
+        (["--leader-election-namespace", "kube_system"], "--leader-election-namespace: "),
+        (["--leader-election-lease", "Leader"], "--leader-election-lease: 'Leader' is not a DNS"),
+        (["--identity", "pod 1"], "--identity: 'pod 1' is not 1..128 printable characters"),
+        (["--identity", "p" * 129], "--identity: "),
+        (["--readers", "spiffe://x/a,bad\tid"], "--readers: 'bad\\tid' is not a certificate"),
+        (["--writers", "a b"], "--writers: 'a b' is not a certificate identity"),
+        (["--bind-address", "localhost"], "--bind-address: 'localhost' is not an IP address"),
+        (["--grpc-port", "x"], "--grpc-port: 'x' is not a port (0..65535)"),
+        (["--http-port", "65536"], "--http-port: '65536' is not a port"),
+        (["--http-port", "-1"], "--http-port: '-1' is not a port"),
+        (["--shutdown-grace-seconds", "nan"], "--shutdown-grace-seconds: 'nan' is not a number"),
+        (["--shutdown-grace-seconds", "-1"], "--shutdown-grace-seconds: '-1' is not a number"),
+        (["--log-level", "loud"], "--log-level: 'loud' is not debug, info, warning or error"),
+    ],
+)
+def test_invalid_settings_are_refused_naming_flag_and_value(argv: list[str], problem: str) -> None:
+    with pytest.raises(config.ConfigError) as refused:
+        config.parse(argv, {})
+    assert problem in str(refused.value)
+
+
+def test_every_invalid_setting_is_named_at_once() -> None:
+    env = {"REPLICANT_NAMESPACES": "Bad_NS", "REPLICANT_GRPC_PORT": "x"}
+    with pytest.raises(config.ConfigError) as refused:
+        config.parse([], env)
+    assert str(refused.value) == (
+        "--namespaces: 'Bad_NS' is not a DNS-1123 label; --grpc-port: 'x' is not a port (0..65535)"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--namespaces", "a, kube-system ,b"],
+        ["--bind-address", "::", "--grpc-port", "0", "--shutdown-grace-seconds", "0"],
+        ["--readers", "spiffe://replicant.dev/client/ci,ci.example.com", "--identity", "pod-1"],
+    ],
+)
+def test_valid_settings_are_accepted(argv: list[str]) -> None:
+    config.parse(argv, {})
 
 
 def test_json_log_lines_carry_extra_fields() -> None:
