@@ -104,7 +104,7 @@ def build_path(found: dict[str, str | None]) -> tuple[str, str]:
     return (
         "venv",
         "no bazel/bazelisk on PATH: make build/test use .venv (same lock), "
-        "make image/release skip the image",
+        "make image/release fail (make release-dry-run works)",
     )
 
 
