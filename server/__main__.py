@@ -40,7 +40,7 @@ async def serve(cfg: config_module.Config) -> int:
             log.error("cannot load TLS files", extra={"error": str(exc)})
             return 1
         try:
-            app = App(cfg, api, credentials=credentials)
+            app = App(cfg, api, credentials=credentials, page_token_keys=files.page_token_keys)
         except RuntimeError as exc:  # grpc could not bind the gRPC port
             log.error("cannot listen", extra={"error": str(exc)})
             return 1
