@@ -40,9 +40,11 @@ def issue(
     """Write out/<name>.crt and .key, signed by pki/<ca>.crt; usages=None leaves out the EKU."""
     ca_key = serialization.load_pem_private_key((pki / f"{ca}.key").read_bytes(), None)
     ca_cert = x509.load_pem_x509_certificate((pki / f"{ca}.crt").read_bytes())
-    key: CertificateIssuerPrivateKeyTypes = (
-        rsa.generate_private_key(65537, 2048) if rsa_key else ec.generate_private_key(ec.SECP256R1())
-    )
+    key: CertificateIssuerPrivateKeyTypes
+    if rsa_key:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()
@@ -56,7 +58,7 @@ def issue(
     )
     names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(u) for u in uris]
     # Without validation: cryptography refuses non-ASCII DNS names, which is what is tested.
-    names += [x509.DNSName._init_without_validation(d) for d in dns]  # noqa: SLF001
+    names += [x509.DNSName._init_without_validation(d) for d in dns]
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     if usages is not None:

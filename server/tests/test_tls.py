@@ -13,9 +13,10 @@ import grpc
 import pytest
 
 from replicant.v1 import replicant_pb2 as pb
-from server import authz, tls
+from server import tls
 from server.errors import UnauthenticatedError
 from server.interceptor import _check_transport
+from server.tests import certs
 from server.tests.conftest import Harness, channel, started, stub
 from tools import devcerts
 
@@ -177,3 +178,64 @@ async def test_certificate_write_that_finishes_during_a_failed_load_is_picked_up
     after_write = files.fetch()
     assert during_write is None
     assert after_write is not None
+
+
+def _first_flight(port: int, context: ssl.SSLContext) -> tuple[bytes, bytes]:
+    """What a TLS client sends and receives until the server answers its first flight."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls_object = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    sent, received = b"", b""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        for _ in range(4):  # bounded: ClientHello, then whatever the server answers
+            try:
+                tls_object.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+            except (ssl.SSLError, ConnectionError):
+                break
+            data = outgoing.read()
+            sent += data
+            raw.sendall(data)
+            chunk = raw.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+            incoming.write(chunk)
+    return sent, received
+
+
+async def test_tls_12_is_refused_before_the_client_certificate_is_asked_for(
+    harness: Harness, pki: Path
+) -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(pki / "ca.crt")
+    context.load_cert_chain(pki / "reader.crt", pki / "reader.key")
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    sent, received = await asyncio.to_thread(_first_flight, harness.app.grpc_port, context)
+    # The client sent one record, its ClientHello (handshake type 1), and never a Certificate;
+    # the server answered with no handshake record at all (no ServerHello, no CertificateRequest).
+    assert (sent[0], sent[5]) == (0x16, 0x01)
+    assert len(sent) == 5 + int.from_bytes(sent[3:5], "big")
+    assert received[:1] in (b"", b"\x15")  # nothing, or an alert
+
+
+async def test_server_with_an_rsa_key_refuses_to_start_and_to_reload_one(
+    pki: Path, tmp_path: Path
+) -> None:
+    for name in ("ca.crt", "ca.key", "client-ca.crt", "server.crt", "server.key"):
+        shutil.copy(pki / name, tmp_path / name)
+    certs.issue(tmp_path, tmp_path, "rsa", ca="ca", dns=["localhost"], usages=certs.SERVER_AUTH,
+                rsa_key=True)  # fmt: skip
+    with pytest.raises(ValueError, match="must be ECDSA"):
+        tls.CertificateFiles(
+            str(tmp_path / "rsa.crt"), str(tmp_path / "rsa.key"), str(tmp_path / "client-ca.crt")
+        ).load()
+    files = tls.CertificateFiles(
+        str(tmp_path / "server.crt"), str(tmp_path / "server.key"), str(tmp_path / "client-ca.crt")
+    )
+    files.load()
+    keys = files.page_token_keys()
+    shutil.copy(tmp_path / "rsa.crt", tmp_path / "server.crt")
+    shutil.copy(tmp_path / "rsa.key", tmp_path / "server.key")
+    assert files.fetch() is None  # the last good (ECDSA) configuration stays
+    assert files.page_token_keys() == keys
