@@ -25,7 +25,7 @@ from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from reconciler import wiring as reconciler_wiring
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
-from server import authz, cipher_policy, health
+from server import authz, cipher_policy, handshake_log, health
 from server.http import ProbeServer
 from server.identity import IdentityReader
 from server.interceptor import ApiInterceptor
@@ -117,6 +117,7 @@ class App:
         for informer in informers:
             self.metrics.add_cache(_cache_source(informer))
         self.metrics.probe_failures = lambda: self.probe.failures
+        self.metrics.handshake_refusals = handshake_log.counts
         self.metrics.ready = lambda: self.readiness.ready
         self.health = health_aio.HealthServicer()
         self.servicer = ReplicaService(
