@@ -5,7 +5,8 @@ Why not gRPC's `peer_uri`/`peer_dns`: gRPC core builds them from C strings, so a
 leaf against the client CA; its PEM arrives in the auth context as `x509_pem_cert` and is parsed
 here with `cryptography`. The certificate is refused (IdentityRefusedError, UNAUTHENTICATED) when
 
-  * it lacks the clientAuth extended key usage (a server certificate is no client),
+  * it lacks the clientAuth extended key usage (a server certificate is no client; BoringSSL
+    already refuses an EKU without clientAuth at the handshake, but accepts a leaf with no EKU),
   * a URI or DNS SAN holds anything but printable ASCII without spaces (NUL, control characters),
   * the SANs gRPC reports differ from the certificate's (the two parsers disagree),
   * it has no URI or DNS SAN (the common name is never an identity),

@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     out = Path(args.out)
-    if (out / "untrusted.crt").exists() and not args.force:
+    # client-ca.crt too: a folder from before the separate client CA is regenerated.
+    if all((out / name).exists() for name in ("client-ca.crt", "untrusted.crt")) and not args.force:
         print(f"dev certificates already in {out}/ (use --force to regenerate)")
         return 0
     generate(out, tuple(args.namespace or DEFAULT_NAMESPACES))

@@ -64,6 +64,7 @@ def crafted(pki: Path, tmp_path: Path) -> Path:
     cases: dict[str, dict[str, object]] = {
         "good-uri": {"uris": [WRITER]},
         "good-dns": {"dns": [DNS_WRITER]},
+        "two-uris-and-dns": {"uris": [WRITER, "spiffe://replicant.dev/x"], "dns": ["a.example"]},
         "nul-uri": {"uris": [f"{WRITER}\x00.evil"]},
         "nul-dns": {"dns": [f"{DNS_WRITER}\x00.evil.example"]},
         "nul-second-uri": {"uris": [WRITER, "spiffe://replicant.dev/x\x00y"]},
@@ -109,6 +110,7 @@ async def set_code(pki: Path, port: int, who: str, ca: str = "ca.crt") -> grpc.S
     [
         ("good-uri", grpc.StatusCode.OK),
         ("good-dns", grpc.StatusCode.OK),
+        ("two-uris-and-dns", grpc.StatusCode.OK),
         ("nul-uri", UNAUTHENTICATED),
         ("nul-dns", UNAUTHENTICATED),
         ("nul-second-uri", UNAUTHENTICATED),
@@ -137,7 +139,7 @@ async def test_only_the_exact_certificate_name_is_an_identity(
     assert code == expected
     logged = {getattr(r, "identity", None) for r in caplog.records if r.name == "replicant.access"}
     if expected == grpc.StatusCode.OK:
-        assert logged == set(store.requested_by) == {WRITER if who == "good-uri" else DNS_WRITER}
+        assert logged == set(store.requested_by) == {DNS_WRITER if who == "good-dns" else WRITER}
     else:
         assert store.requested_by == []
         assert logged <= {""}  # a refused caller is logged without a name
