@@ -14,7 +14,9 @@ thread reads it: a handshake line becomes a count by reason (the BoringSSL reaso
 set) and at most one JSON line per reason per 10 s; every other line is passed through unchanged.
 
 Limits: the line names no peer address or certificate, so neither does the log; it depends on
-gRPC core's wording (a test pins it for the locked grpcio); GRPC_VERBOSITY above INFO hides it.
+gRPC core's wording (a test pins it for the locked grpcio); GRPC_VERBOSITY above INFO hides it;
+and a native message written just before the process aborts may die in the pipe with it.
+TODO: drop this for a handshake callback if grpcio ever exposes one.
 """
 
 from __future__ import annotations
