@@ -2,11 +2,15 @@
 
 The outage test stops kube-apiserver, so it runs against a scratch control plane of its own
 (like e2e/test_cluster_lifecycle.py) and never disturbs the session cluster other tests use.
+The rules it checks are docs/design.md's: reads answer from the warm cache with their age, writes
+are refused, readiness stays, and only the "kubernetes" check goes down.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import grpc
@@ -18,10 +22,13 @@ from e2e.server_process import eventually, start_server
 from replicant.v1 import replicant_pb2 as pb
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
+    from google.protobuf.timestamp_pb2 import Timestamp
+
     from e2e.cluster_fixtures import KubeCluster, Kubectl
+    from replicant.v1.replicant_pb2_grpc import ReplicaServiceStub
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +37,12 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
         yield kube
 
 
-def health(server_channel: grpc.Channel) -> str:
+def health(server_channel: grpc.Channel, service: str = "") -> str:
     from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
     try:
         reply = health_pb2_grpc.HealthStub(server_channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=2
+            health_pb2.HealthCheckRequest(service=service), timeout=2
         )
     except grpc.RpcError:
         return "ERROR"
@@ -50,34 +57,70 @@ def get_code(stub: object, request: pb.GetReplicasRequest) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-def test_api_server_outage_turns_health_off_and_recovery_needs_no_restart(
-    scratch: KubeCluster, pki: Path, tmp_path: Path
+def age_s(as_of: Timestamp) -> float:
+    return (datetime.now(UTC) - as_of.ToDatetime(UTC)).total_seconds()
+
+
+def fully_serving(chan: grpc.Channel, stub: ReplicaServiceStub, ref: pb.DeploymentRef) -> bool:
+    """Every health check SERVING and reads fresh again (the watch caught up)."""
+    checks = [health(chan, s) for s in ("", "replicant.v1.ReplicaService", "kubernetes")]
+    try:
+        fresh = age_s(stub.GetReplicas(pb.GetReplicasRequest(ref=ref), timeout=5).as_of) < 3
+    except grpc.RpcError:  # not synced yet, at start
+        return False
+    return checks == ["SERVING"] * 3 and fresh
+
+
+def test_api_server_outage_keeps_reads_answering_with_their_age_and_refuses_writes(
+    scratch: KubeCluster, pki: Path, tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
     assert scratch.state_dir is not None
     run_kubectl(scratch, "create", "deployment", "app", "--image=nginx", "-n", "default")
     server = start_server(scratch.kubeconfig, pki, tmp_path / "server.log")
-    request = pb.GetReplicasRequest(ref=pb.DeploymentRef(namespace="default", name="app"))
+    ref = pb.DeploymentRef(namespace="default", name="app")
+    get = pb.GetReplicasRequest(ref=ref)
     try:
-        with server.channel("reader") as chan:
+        with server.channel("writer") as chan:  # writers are readers too
             stub = server.stub(chan)
-            eventually("SERVING", lambda: health(chan) == "SERVING")
-            assert get_code(stub, request) == grpc.StatusCode.OK
+            eventually("SERVING", lambda: fully_serving(chan, stub, ref))
 
             cluster_cli("stop-apiserver", scratch.state_dir)
-            went_down = eventually("NOT_SERVING", lambda: health(chan) == "NOT_SERVING", 30)
-            read_while_down = get_code(stub, request)
-            readyz_while_down = server.http("/readyz")[0]
+            eventually("kubernetes check down", lambda: health(chan, "kubernetes") == "NOT_SERVING")
+            first = stub.GetReplicas(get, timeout=5)
+            first_age = age_s(first.as_of)
+            time.sleep(3)
+            listing = stub.ListDeployments(
+                pb.ListDeploymentsRequest(namespace="default"), timeout=5
+            )
+            second = stub.GetReplicas(get, timeout=5)
+            second_age = age_s(second.as_of)
+            overall = health(chan), health(chan, "replicant.v1.ReplicaService")
+            readyz, readyz_kubernetes = (
+                server.http("/readyz")[0],
+                server.http("/readyz/kubernetes")[0],
+            )
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.SetReplicas(pb.SetReplicasRequest(ref=ref, replicas=2), timeout=10)
+            set_seconds = time.monotonic() - started
 
-            cluster_cli("start-apiserver", scratch.state_dir)
-            eventually("SERVING again", lambda: health(chan) == "SERVING", 60)
-            read_after = get_code(stub, request)
+            cluster_cli("start-apiserver", scratch.state_dir)  # returns once its /readyz is 200
+            recovery = eventually("fully SERVING again", lambda: fully_serving(chan, stub, ref), 60)
+            after = stub.SetReplicas(pb.SetReplicasRequest(ref=ref, replicas=2), timeout=10)
         pid_alive = server.proc.poll() is None
     finally:
         exit_code = server.terminate()
-    # The probe window is 7 s (2 s interval, 2 s timeout): NOT_SERVING comes within ~10 s.
-    assert went_down <= 12, f"took {went_down:.1f}s"
-    assert (read_while_down, readyz_while_down) == (grpc.StatusCode.UNAVAILABLE, 503)
-    assert read_after == grpc.StatusCode.OK
+    # The measured figure, for the record (no timed assertion): `pytest -s` prints it.
+    record_property("recovery_s", round(recovery, 2))
+    print(f"outage: Set refused in {set_seconds:.3f}s; fully SERVING {recovery:.2f}s after return")
+    assert first.deployment.current.spec_replicas == 1  # answered from the warm cache
+    assert [d.ref.name for d in listing.deployments] == ["app"]
+    assert second_age >= first_age + 3  # the age grows: as_of stays at the last word heard
+    assert abs(second.as_of.ToDatetime(UTC) - first.as_of.ToDatetime(UTC)).total_seconds() < 0.01
+    assert overall == ("SERVING", "SERVING")  # readiness keeps the replica in the Service
+    assert (readyz, readyz_kubernetes) == (200, 503)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert after.desired.replicas == 2
     assert pid_alive
     assert exit_code == 0
 

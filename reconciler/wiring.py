@@ -97,6 +97,7 @@ class ReconcilerParts:
     elector: LeaderElector
     controller: Controller
     informers: list[Informer[Any]] = field(default_factory=list)
+    read_caches: list[Informer[Any]] = field(default_factory=list)  # what the API reads
 
     def background(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
         """Leader election, which runs the controller only while holding the Lease."""
@@ -130,6 +131,7 @@ def build(
         elector=LeaderElector(LeaseApi(api, lease_namespace, lease_name), identity, election),
         controller=controller,
         informers=[*targets.informers, *hpas.informers],
+        read_caches=list(targets.informers),
     )
 
 

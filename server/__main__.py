@@ -68,7 +68,12 @@ def main() -> int:
         from server import healthcheck
 
         return healthcheck.main(sys.argv[2:])
-    cfg = config_module.parse()
+    try:
+        cfg = config_module.parse()
+    except config_module.ConfigError as exc:
+        logs.setup("info")
+        log.error("invalid configuration", extra={"error": str(exc)})
+        return 2
     handshake_log.install()  # before grpc is imported, like the cipher policy
     logs.setup(cfg.log_level)
     return asyncio.run(serve(cfg))

@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from grpc_health.v1 import health_pb2_grpc  # type: ignore[import-untyped]
 from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
-from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from reconciler import wiring as reconciler_wiring
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
-from server import authz, cipher_policy, handshake_log, health
+from server import authz, cipher_policy, handshake_log, health, reflection
 from server.http import ProbeServer
 from server.identity import IdentityReader
 from server.interceptor import ApiInterceptor
@@ -64,6 +63,8 @@ class Extensions:
     desired: DesiredStateLookup | None = None
     store: DesiredStateStore | None = None
     informers: list[Informer[Any]] = field(default_factory=list)
+    # The subset of `informers` that reads are answered from (readiness and freshness follow them).
+    read_caches: list[Informer[Any]] = field(default_factory=list)
     background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
 
 
@@ -84,6 +85,7 @@ def extensions(
         desired=parts.desired,
         store=parts.store,
         informers=parts.informers,
+        read_caches=parts.read_caches,
         background=parts.background(),
     )
 
@@ -113,12 +115,16 @@ class App:
         self.probe = probe or ApiServerProbe(api)
         self.extensions = make_extensions(api, config, self.deployments)
         informers = [*self.deployments.informers, *self.extensions.informers]
-        self.readiness = health.Readiness([*informers, *_lookups(self.extensions)], self.probe)
+        self.readiness = health.Readiness(
+            [*self.deployments.informers, *self.extensions.read_caches], self.probe
+        )
         for informer in informers:
             self.metrics.add_cache(_cache_source(informer))
+            self.probe.on_recovered.append(informer.retry_now)
         self.metrics.probe_failures = lambda: self.probe.failures
         self.metrics.handshake_refusals = handshake_log.counts
         self.metrics.ready = lambda: self.readiness.ready
+        self.metrics.cache_age = self.readiness.age_seconds
         self.health = health_aio.HealthServicer()
         self.servicer = ReplicaService(
             self.deployments,
@@ -139,10 +145,9 @@ class App:
         )
         replicant_pb2_grpc.add_ReplicaServiceServicer_to_server(self.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(SERVICE_NAMES, self.server)
-        self.grpc_port = self.server.add_secure_port(
-            f"{config.bind_address}:{config.grpc_port}", credentials
-        )
+        reflection.enable(SERVICE_NAMES, self.server)
+        host = f"[{config.bind_address}]" if ":" in config.bind_address else config.bind_address
+        self.grpc_port = self.server.add_secure_port(f"{host}:{config.grpc_port}", credentials)
         self.http = ProbeServer(self.readiness, self.metrics)
         self.http_port = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -191,10 +196,6 @@ class App:
 
 def _cache_source(informer: Informer[Any]) -> CacheSource:
     return CacheSource(informer.resource, informer.__len__, lambda: informer.synced, informer.stats)
-
-
-def _lookups(ext: Extensions) -> list[health.Syncable]:
-    return [ext.desired] if ext.desired is not None else []
 
 
 async def _supervise(

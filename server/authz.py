@@ -92,24 +92,34 @@ def parse_grants(entries: Iterable[str], watched: Iterable[str] = ()) -> dict[st
     """Grants by identity from `IDENTITY[=NAMESPACE]` entries; raises ValueError on a bad one.
 
     `watched` is the --namespaces list (empty: all); a granted namespace must be among them."""
-    watched_set = frozenset(watched)
+    watched = tuple(watched)
     grants: dict[str, Grant] = {}
     for entry in entries:
+        problem = grant_problem(entry, watched)
+        if problem:
+            raise ValueError(f"grant {entry!r}: {problem}")
         identity, sep, namespace = entry.strip().rpartition("=")
-        if not sep:
-            identity, namespace = namespace, ""
-        if not identity or any(not "!" <= ch <= "~" for ch in identity):
-            raise ValueError(f"grant {entry!r}: the identity must be printable ASCII, no spaces")
-        if sep:
-            if not is_label(namespace):
-                raise ValueError(f"grant {entry!r}: {namespace!r} is not a namespace name")
-            if watched_set and namespace not in watched_set:
-                raise ValueError(f"grant {entry!r}: namespace {namespace!r} is not watched")
-            grant = Grant(frozenset({namespace}))
-        else:
-            grant = Grant(None)
+        grant = Grant(frozenset({namespace})) if sep else Grant(None)
+        identity = identity if sep else namespace
         grants[identity] = grants.get(identity, NO_GRANT).union(grant)
     return grants
+
+
+def grant_problem(entry: str, watched: Iterable[str] = ()) -> str:
+    """What is wrong with one grant entry, or "" when it is valid."""
+    identity, sep, namespace = entry.strip().rpartition("=")
+    if not sep:
+        identity, namespace = namespace, ""
+    if not identity or any(not "!" <= ch <= "~" for ch in identity):
+        return "the identity must be printable ASCII without spaces"
+    if not sep:
+        return ""
+    if not is_label(namespace):
+        return f"{namespace!r} is not a namespace name"
+    watched_set = frozenset(watched)
+    if watched_set and namespace not in watched_set:
+        return f"namespace {namespace!r} is not watched"
+    return ""
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,36 @@
 """Process configuration: every flag has an environment variable (the Helm chart sets those).
 
 A flag wins over its variable, which wins over the default. Lists are comma-separated; grants
-(--readers, --writers) are `IDENTITY` or `IDENTITY=NAMESPACE` entries (server/authz.py), checked
-here so a typo stops the start with a clear message.
+(--readers, --writers) are `IDENTITY` or `IDENTITY=NAMESPACE` entries (server/authz.py). Every value
+is checked before anything starts (`ConfigError` names each bad one): a namespace Kubernetes would
+refuse must stop the process, not leave it SERVING while its watch fails forever.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import math
 import os
 import secrets
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from server import authz, validation
+from server import authz
+from server.validation import is_label, is_subdomain
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+# Event.reportingInstance (set from the identity) is limited to 128 characters by the API server.
+MAX_IDENTITY_LEN = 128
+# A certificate SAN (URI or DNS name) as configured for a role; generous, but bounded.
+MAX_PRINCIPAL_LEN = 1024
+
+
+class ConfigError(ValueError):
+    """One or more settings are invalid; the message names each (flag and value)."""
 
 
 @dataclass(frozen=True)
@@ -103,36 +116,24 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = Non
     for flag, var, default, help_text in _OPTIONS:
         parser.add_argument(flag, default=env.get(var, default), help=f"{help_text} (${var})")
     args = parser.parse_args(argv)
-    try:
-        grpc_port, http_port = int(args.grpc_port), int(args.http_port)
-        grace = float(args.shutdown_grace_seconds)
-    except ValueError as exc:
-        parser.error(str(exc))
-    if args.log_level.lower() not in ("debug", "info", "warning", "error"):
-        parser.error(f"unknown log level {args.log_level!r}")
-    readers, writers = _split(args.readers), _split(args.writers)
-    namespaces = _split(args.namespaces)
-    try:
-        authz.Policy.from_entries(readers, writers, namespaces)
-    except ValueError as exc:
-        parser.error(str(exc))
-    if args.trust_domain and not validation.is_subdomain(args.trust_domain):
-        parser.error(f"--trust-domain {args.trust_domain!r} is not a DNS name")
+    problems = _problems(args)
+    if problems:
+        raise ConfigError("; ".join(problems))
     return Config(
         bind_address=args.bind_address,
-        grpc_port=grpc_port,
-        http_port=http_port,
+        grpc_port=int(args.grpc_port),
+        http_port=int(args.http_port),
         tls_cert_file=args.tls_cert_file,
         tls_key_file=args.tls_key_file,
         client_ca_file=args.client_ca_file,
-        readers=frozenset(readers),
-        writers=frozenset(writers),
-        namespaces=namespaces,
+        readers=frozenset(_split(args.readers)),
+        writers=frozenset(_split(args.writers)),
+        namespaces=_split(args.namespaces),
         kubeconfig=args.kubeconfig or None,
         leader_election_namespace=args.leader_election_namespace,
         leader_election_lease=args.leader_election_lease,
         identity=args.identity or default_identity(),
-        shutdown_grace_seconds=grace,
+        shutdown_grace_seconds=float(args.shutdown_grace_seconds),
         log_level=args.log_level.lower(),
         trust_domain=args.trust_domain,
     )
@@ -142,3 +143,100 @@ def default_identity() -> str:
     """Hostname plus a random suffix, as client-go does: two processes on one host (or two
     containers that share a hostname) must never both believe they hold the Lease."""
     return f"{socket.gethostname()}_{secrets.token_hex(8)}"
+
+
+def _problems(args: argparse.Namespace) -> list[str]:
+    """Every invalid setting, as "--flag: 'value' is not <what>" (empty when all are valid)."""
+    namespaces = _split(args.namespaces)
+    identity = f"1..{MAX_IDENTITY_LEN} printable characters without spaces"
+    checks: list[tuple[str, str, bool, str]] = [
+        *(("--namespaces", ns, is_label(ns), "a DNS-1123 label") for ns in namespaces),
+        *(
+            ("--namespaces", ns, False, "listed once")
+            for ns in sorted(set(namespaces))
+            if namespaces.count(ns) > 1
+        ),
+        (
+            "--leader-election-namespace",
+            args.leader_election_namespace,
+            is_label(args.leader_election_namespace),
+            "a DNS-1123 label",
+        ),
+        (
+            "--leader-election-lease",
+            args.leader_election_lease,
+            is_subdomain(args.leader_election_lease),
+            "a DNS-1123 subdomain",
+        ),
+        (
+            "--identity",
+            args.identity,
+            not args.identity or _printable(args.identity, MAX_IDENTITY_LEN),
+            identity,
+        ),
+        *(
+            (flag, who, _printable(who, MAX_PRINCIPAL_LEN), "a certificate identity")
+            for flag, value in (("--readers", args.readers), ("--writers", args.writers))
+            for who in _split(value)
+        ),
+        *_grant_problems(args, namespaces),
+        (
+            "--trust-domain",
+            args.trust_domain,
+            not args.trust_domain or is_subdomain(args.trust_domain),
+            "a DNS name",
+        ),
+        ("--bind-address", args.bind_address, _is_ip(args.bind_address), "an IP address"),
+        ("--grpc-port", args.grpc_port, _is_port(args.grpc_port), "a port (0..65535)"),
+        ("--http-port", args.http_port, _is_port(args.http_port), "a port (0..65535)"),
+        (
+            "--shutdown-grace-seconds",
+            args.shutdown_grace_seconds,
+            _is_seconds(args.shutdown_grace_seconds),
+            "a number of seconds >= 0",
+        ),
+        (
+            "--log-level",
+            args.log_level,
+            args.log_level.lower() in ("debug", "info", "warning", "error"),
+            "debug, info, warning or error",
+        ),
+    ]
+    return [f"{flag}: {value!r} is not {what}" for flag, value, ok, what in checks if not ok]
+
+
+def _grant_problems(
+    args: argparse.Namespace, namespaces: tuple[str, ...]
+) -> list[tuple[str, str, bool, str]]:
+    """Grants that name a bad or unwatched namespace (unprintable ones are reported above)."""
+    return [
+        (flag, entry, False, f"a valid grant: {problem}")
+        for flag, value in (("--readers", args.readers), ("--writers", args.writers))
+        for entry in _split(value)
+        if _printable(entry, MAX_PRINCIPAL_LEN)
+        and (problem := authz.grant_problem(entry, namespaces))
+    ]
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_port(value: str) -> bool:
+    return value.isascii() and value.isdigit() and int(value) <= 65535
+
+
+def _is_seconds(value: str) -> bool:
+    try:
+        seconds = float(value)
+    except ValueError:
+        return False
+    return math.isfinite(seconds) and seconds >= 0
+
+
+def _printable(value: str, max_len: int) -> bool:
+    return 0 < len(value) <= max_len and value.isprintable() and not any(c.isspace() for c in value)

@@ -6,7 +6,7 @@
      │    └── IdentityRefusedError  the client certificate names no acceptable identity
      ├── PermissionDeniedError    the caller's identity has no role for the method
      ├── DeploymentNotFoundError  not in the cache, or its namespace is not watched
-     ├── NotReadyError            caches not synced or API server not answered recently
+     ├── NotReadyError            caches not synced yet, or (writes) API server not answering
      └── NotImplementedYetError   a feature whose backend is not wired in (SetReplicas writes)
 
 Kubernetes failures arrive as server.kube.errors.KubeError; server/status.py maps both families to

@@ -1,15 +1,25 @@
-"""Readiness: one truth for gRPC health, /readyz and the UNAVAILABLE answer of reads.
+"""Readiness and freshness: one truth for gRPC health, /readyz and the UNAVAILABLE answers.
 
-Ready means: not shutting down, every cache synced, and the API server answered the probe within
-its window (server/kube/probe.py). Reads check the same on every call but ignore the first
-condition (see `reason`). gRPC health (overall "" and replicant.v1.ReplicaService) is pushed by
-`publish_health` every 0.25 s, and at once on shutdown.
+The rules (docs/design.md, "Caching"):
+  * ready (health "" and replicant.v1.ReplicaService SERVING, /readyz 200): not shutting down and
+    every read cache (Deployments, ReplicaTargets) has completed its first list. The API server's
+    reachability is left out on purpose: during an outage the Service's endpoints cannot change
+    anyway, and a readiness that fell with the API server came back only after it did, taking
+    every replica out just as the caches recovered. HPA caches are the reconciler's alone.
+  * reads answer whenever the caches have listed once, draining or not, API server or not, and
+    every answer carries `as_of`: when the caches last heard from the API server.
+  * writes need the API server too: while its probe fails, Set is UNAVAILABLE at once.
+  * "kubernetes" (its own health check, and /readyz/kubernetes): the API server answered the probe
+    within its window (server/kube/probe.py).
+gRPC health is pushed by `publish_health` every 0.25 s, and at once on shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from grpc_health.v1 import health_pb2  # type: ignore[import-untyped]
@@ -17,34 +27,54 @@ from grpc_health.v1 import health_pb2  # type: ignore[import-untyped]
 from server.authz import SERVICE
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
 
 log = logging.getLogger(__name__)
 
+KUBERNETES_CHECK = "kubernetes"
 HEALTH_SERVICES = ("", SERVICE)
 
 
-class Syncable(Protocol):
+class Cache(Protocol):
     @property
-    def synced(self) -> bool: ...
+    def current_as_of(self) -> float | None: ...
 
 
-class Reachability(Protocol):
+class ApiServer(Protocol):
     @property
     def reachable(self) -> bool: ...
 
+    @property
+    def answering(self) -> bool: ...
+
+    @property
+    def last_ok(self) -> float | None: ...
+
 
 class Readiness:
-    def __init__(self, caches: Sequence[Syncable], api_server: Reachability) -> None:
+    def __init__(
+        self,
+        caches: Sequence[Cache],
+        api_server: ApiServer,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._caches = list(caches)
         self._api_server = api_server
+        self._clock = clock
+        self._wall_clock = wall_clock
         self.draining = False
 
     @property
     def ready(self) -> bool:
         return not self.reason()
+
+    @property
+    def kubernetes_reachable(self) -> bool:
+        return self._api_server.reachable
 
     def reason(self, *, for_reads: bool = False) -> str:
         """Why the server is not ready ("" when it is).
@@ -54,32 +84,73 @@ class Readiness:
         """
         if self.draining and not for_reads:
             return "shutting down"
-        if not self._api_server.reachable:
-            return "Kubernetes API server not answered recently"
-        if not all(cache.synced for cache in self._caches):
+        if any(cache.current_as_of is None for cache in self._caches):
             return "cache not synced"
         return ""
 
+    def write_reason(self) -> str:
+        """Why a write cannot be tried now ("" when it can)."""
+        if reason := self.reason(for_reads=True):
+            return reason
+        if not self._api_server.answering:
+            return "Kubernetes API server unavailable"
+        return ""
 
-async def set_health(servicer: health_aio.HealthServicer, serving: bool) -> None:
-    status = (
+    def as_of(self) -> datetime | None:
+        """Wall-clock time the read caches last heard from the API server; None before sync."""
+        heard = [cache.current_as_of for cache in self._caches]
+        if any(at is None for at in heard):
+            return None
+        if (probe := self._api_server.last_ok) is not None:
+            heard.append(probe)
+        oldest = min((at for at in heard if at is not None), default=self._clock())
+        return self._wall_clock() - timedelta(seconds=max(0.0, self._clock() - oldest))
+
+    def age_seconds(self) -> float | None:
+        as_of = self.as_of()
+        return None if as_of is None else (self._wall_clock() - as_of).total_seconds()
+
+
+def _status(serving: bool) -> int:
+    return int(
         health_pb2.HealthCheckResponse.SERVING
         if serving
         else health_pb2.HealthCheckResponse.NOT_SERVING
     )
-    for service in HEALTH_SERVICES:
-        await servicer.set(service, status)
+
+
+async def set_health(servicer: health_aio.HealthServicer, serving: bool) -> None:
+    for service in (*HEALTH_SERVICES, KUBERNETES_CHECK):
+        await servicer.set(service, _status(serving))
 
 
 async def publish_health(
     readiness: Readiness, servicer: health_aio.HealthServicer, period: float = 0.25
 ) -> None:
-    """Push readiness into grpc.health.v1 whenever it changes (runs until cancelled)."""
-    current: bool | None = None
+    """Push readiness and the "kubernetes" check into grpc.health.v1 on change (until cancelled)."""
+    current: dict[str, bool] = {}
     while True:
-        ready = readiness.ready
-        if ready != current:
-            await set_health(servicer, ready)
-            log.info("health changed", extra={"serving": ready, "reason": readiness.reason()})
-            current = ready
+        wanted = {service: readiness.ready for service in HEALTH_SERVICES}
+        wanted[KUBERNETES_CHECK] = readiness.kubernetes_reachable
+        for service, serving in wanted.items():
+            if current.get(service) != serving:
+                await servicer.set(service, _status(serving))
+                current[service] = serving
+                if service != SERVICE:  # "" and ReplicaService always move together
+                    log.info(
+                        "health changed",
+                        extra={
+                            "check": service or "overall",
+                            "serving": serving,
+                            "reason": _reason(readiness, service),
+                        },
+                    )
         await asyncio.sleep(period)
+
+
+def _reason(readiness: Readiness, service: str) -> str:
+    if service == KUBERNETES_CHECK:
+        return (
+            "" if readiness.kubernetes_reachable else "Kubernetes API server not answered recently"
+        )
+    return readiness.reason()

@@ -1,4 +1,4 @@
-"""Plaintext HTTP for Kubernetes probes and Prometheus: /livez, /readyz, /metrics.
+"""Plaintext HTTP for probes and Prometheus: /livez, /readyz, /readyz/kubernetes, /metrics.
 
 Why a separate plaintext port: kubelet probes and most scrapers cannot present client certificates.
 Why asyncio streams and not a framework: three GET routes, no new dependency. One request per
@@ -50,6 +50,10 @@ class ProbeServer:
         if path == "/readyz":
             reason = self._readiness.reason()
             return (503, "text/plain", f"{reason}\n") if reason else (200, "text/plain", "ok\n")
+        if path == "/readyz/kubernetes":  # for people: it is not what readiness depends on
+            if self._readiness.kubernetes_reachable:
+                return 200, "text/plain", "ok\n"
+            return 503, "text/plain", "Kubernetes API server not answered recently\n"
         if path == "/metrics":
             return 200, "text/plain; version=0.0.4; charset=utf-8", self._metrics.render()
         return 404, "text/plain", "not found\n"

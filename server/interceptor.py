@@ -8,6 +8,10 @@ the servicer runs (so a caller without a role gets PERMISSION_DENIED before any 
 lookup) and hands it to the servicer in `authz.current_caller`, maps any exception the servicer
 raises via server/status.py, and records one access-log line and metrics per ReplicaService call.
 Health and reflection get the TLS and certificate checks only.
+
+Request bytes that do not decode reach the wrapper as `_UNDECODABLE` instead of failing inside
+grpc, which would answer UNKNOWN with the library's exception text; every method answers them
+INVALID_ARGUMENT (ReplicaService after authorization, like any other invalid request).
 """
 
 from __future__ import annotations
@@ -16,17 +20,19 @@ import asyncio
 import inspect
 import logging
 import time
+from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from server import authz
-from server.errors import IdentityRefusedError, UnauthenticatedError
+from server.errors import IdentityRefusedError, InvalidArgumentError, UnauthenticatedError
 from server.logs import RateLimiter
 from server.status import INTERNAL, to_status
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from server.identity import IdentityReader
     from server.metrics import Metrics
@@ -35,6 +41,9 @@ log = logging.getLogger("replicant.access")
 security_log = logging.getLogger("replicant.security")
 
 Behavior = Any  # grpc's handler behaviours are untyped callables
+
+_UNDECODABLE = object()  # stands in for a request whose bytes did not decode
+_MALFORMED = InvalidArgumentError("malformed request: the message cannot be decoded")
 
 
 class ApiInterceptor(grpc.aio.ServerInterceptor):
@@ -55,22 +64,23 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
+        deserializer = _tolerant(handler.request_deserializer)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_stream is not None:
             return grpc.stream_stream_rpc_method_handler(
                 self._wrap_stream(method, handler.stream_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler  # no stream-unary methods are served
@@ -85,6 +95,8 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
                 caller = self._caller(method, context)
                 who = caller.identity
                 self._policy.authorize(method, caller)
+                if request is _UNDECODABLE:
+                    raise _MALFORMED
                 token = authz.current_caller.set(caller)
                 try:
                     return await inner(request, context)
@@ -113,6 +125,10 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
                 self._caller(method, context)
             except UnauthenticatedError as exc:
                 await context.abort(*to_status(exc))
+            if request is _UNDECODABLE:
+                await context.abort(*to_status(_MALFORMED))
+            if isinstance(request, AsyncIterable):  # stream-stream: check each message
+                request = _decoded(request, context)
             result = inner(request, context)
             if inspect.isasyncgen(result):
                 async for item in result:
@@ -154,6 +170,28 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
                 "duration_ms": round(seconds * 1000, 3),
             },
         )
+
+
+def _tolerant(deserializer: Behavior) -> Behavior:
+    if deserializer is None:
+        return None
+
+    def tolerant(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError:
+            return _UNDECODABLE
+
+    return tolerant
+
+
+async def _decoded(
+    requests: AsyncIterable[Any], context: grpc.aio.ServicerContext[Any, Any]
+) -> AsyncIterator[Any]:
+    async for request in requests:
+        if request is _UNDECODABLE:
+            await context.abort(*to_status(_MALFORMED))
+        yield request
 
 
 def _check_transport(auth: authz.AuthContext) -> None:

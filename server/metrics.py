@@ -11,6 +11,7 @@
     replicant_client_refusals_total{stage,reason}         counter: clients refused at the TLS
                                                           handshake or at a call
     replicant_ready                                       gauge: same truth as /readyz
+    replicant_cache_age_seconds                           gauge: now minus the answers' as_of
 
 Cache figures are read from the informers when scraped, so the hot path only touches two dicts.
 """
@@ -64,6 +65,7 @@ class Metrics:
         self.handshake_refusals: Callable[[], Mapping[str, int]] = dict
         self.probe_failures: Callable[[], int] = lambda: 0
         self.ready: Callable[[], bool] = lambda: False
+        self.cache_age: Callable[[], float | None] = lambda: None
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         self._requests[(method, code)] += 1
@@ -96,6 +98,10 @@ class Metrics:
         self._render_refusals(out)
         _header(out, "replicant_ready", "gauge", "1 when ready to serve (same as /readyz).")
         out.append(f"replicant_ready {int(self.ready())}")
+        if (age := self.cache_age()) is not None:  # absent until the caches have synced
+            help_text = "Seconds since the read caches last heard from the API server."
+            _header(out, "replicant_cache_age_seconds", "gauge", help_text)
+            out.append(f"replicant_cache_age_seconds {round(age, 3)!r}")
         return "\n".join(out) + "\n"
 
     def _render_refusals(self, out: list[str]) -> None:

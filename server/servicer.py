@@ -5,7 +5,7 @@ has already refused callers without the method's role anywhere; here each call s
 caller's namespace grant (server/authz.py): outside it, Get and Set answer exactly as for a missing
 Deployment and List shows nothing, and page tokens are bound to the grant. Reads make no API
 server requests: they use the Deployment cache and, when wired, the ReplicaTarget cache for
-`desired`.
+`desired`, and say how fresh it is (`as_of`).
 """
 
 from __future__ import annotations
@@ -66,9 +66,11 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         key = validation.ref(request.ref)
         caller = authz.current_caller.get()
         self._require_ready()
-        return replicant_pb2.GetReplicasResponse(
+        response = replicant_pb2.GetReplicasResponse(
             deployment=self._deployment(self._lookup(key, caller.read))
         )
+        self._stamp(response)
+        return response
 
     async def ListDeployments(  # noqa: N802 - name fixed by the proto
         self,
@@ -81,20 +83,22 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         scope = (namespace, grant.fingerprint())
         after = self._tokens.decode(request.page_token, scope)
         self._require_ready()
-        if namespace and not grant.allows(namespace):
-            return replicant_pb2.ListDeploymentsResponse()  # as for a namespace with nothing
-        # The filter holds even for a forged token. TODO: iterate only the granted namespaces
-        # if grants ever get much smaller than the cache.
-        items = self._deployments.iter_from(after, namespace)
+        # Outside the grant: exactly the answer for a namespace with nothing. The filter holds
+        # even for a forged token. TODO: iterate only the granted namespaces if grants ever get
+        # much smaller than the cache.
+        visible = not namespace or grant.allows(namespace)
+        items = self._deployments.iter_from(after, namespace) if visible else iter(())
         granted = (item for item in items if grant.allows(item[0][0]))
         # One extra item tells whether another page follows.
         page = list(itertools.islice(granted, size + 1))
         more = len(page) > size
         page = page[:size]
-        return replicant_pb2.ListDeploymentsResponse(
+        response = replicant_pb2.ListDeploymentsResponse(
             deployments=[self._deployment(view) for _, view in page],
             next_page_token=self._tokens.encode(page[-1][0], scope) if more else "",
         )
+        self._stamp(response)
+        return response
 
     async def SetReplicas(  # noqa: N802 - name fixed by the proto
         self,
@@ -102,10 +106,11 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> replicant_pb2.SetReplicasResponse:
         key = validation.ref(request.ref)
-        replicas = validation.replicas(request.replicas)
+        replicas = validation.replicas(request)
         expected = validation.expected_version(request.expected_version)
         caller = authz.current_caller.get()
-        self._require_ready()
+        if reason := self._readiness.write_reason():  # fail fast: no write without the API server
+            raise NotReadyError(f"not ready: {reason}")
         self._lookup(key, caller.read)
         if not caller.write.allows(key[0]):  # the caller may read here, so this reveals nothing
             raise PermissionDeniedError(f"caller has no writer role in namespace {key[0]}")
@@ -119,6 +124,12 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         reason = self._readiness.reason(for_reads=True)
         if reason:
             raise NotReadyError(f"not ready: {reason}")
+
+    def _stamp(
+        self, response: replicant_pb2.GetReplicasResponse | replicant_pb2.ListDeploymentsResponse
+    ) -> None:
+        if (as_of := self._readiness.as_of()) is not None:
+            response.as_of.FromDatetime(as_of)
 
     def _lookup(self, key: Key, grant: authz.Grant) -> DeploymentView:
         """The Deployment, or the same NOT_FOUND whether it is missing, unwatched or not granted."""

@@ -49,7 +49,12 @@ def ref(message: replicant_pb2.DeploymentRef) -> Key:
     return ns, message.name
 
 
-def replicas(value: int) -> int:
+def replicas(request: replicant_pb2.SetReplicasRequest) -> int:
+    """The requested count. Absent is an error, not 0: an old client, a JSON mapper that drops
+    zero values or a body without the field must not scale a Deployment to zero."""
+    if not request.HasField("replicas"):
+        raise InvalidArgumentError("replicas is required")
+    value = request.replicas
     if not MIN_REPLICAS <= value <= MAX_REPLICAS:
         raise InvalidArgumentError(f"replicas must be {MIN_REPLICAS}..{MAX_REPLICAS}")
     return value

@@ -1,9 +1,15 @@
 """API server liveness probe: a cheap GET /readyz every few seconds, remembered as "last answered".
 
-Why: a watch can sit quietly for minutes, so its silence says nothing about the API server. The
-probe gives readiness a fresh fact: replicant serves only while the API server answered 200 within
-`stale_after` seconds. Each probe is bounded by `timeout`, so the worst-case detection time is
-stale_after + interval (plus one health refresh period), which the defaults keep under 10 s.
+Why: a watch can sit quietly for minutes, so its silence says nothing about the API server, and a
+half-open connection keeps a watch "open" until its read timeout. The probe gives three facts:
+  * `reachable`: the API server answered 200 within `stale_after` seconds (the "kubernetes"
+    health check). Each probe is bounded by `timeout`, so the worst-case detection time is
+    stale_after + interval (plus one health refresh period), which the defaults keep under 10 s;
+  * `answering`: the last probe succeeded too, so writes fail fast from the first failed probe
+    instead of waiting on a dead API server;
+  * `last_ok`: when it last answered, the upper bound of every cache's freshness.
+When a probe succeeds after a failed one, the `on_recovered` callbacks run (the informers retry at
+once instead of sleeping out their backoff), so the caches catch up within a probe interval.
 """
 
 from __future__ import annotations
@@ -43,21 +49,41 @@ class ApiServerProbe:
         self._path = path
         self._clock = clock
         self._last_ok: float | None = None
+        self._last_failed = True  # never answered yet: the first answer is a recovery
+        self.on_recovered: list[Callable[[], None]] = []
         self.failures = 0
+
+    @property
+    def last_ok(self) -> float | None:
+        """Clock time of the last 200 from the API server; None if it never answered."""
+        return self._last_ok
 
     @property
     def reachable(self) -> bool:
         """True while the API server answered within the last `stale_after` seconds."""
         return self._last_ok is not None and self._clock() - self._last_ok < self._stale_after
 
+    @property
+    def answering(self) -> bool:
+        """Reachable, and the most recent probe succeeded."""
+        return self.reachable and not self._last_failed
+
     async def probe_once(self) -> bool:
         try:
             await self._api.request("GET", self._path, limits=self._timeout, expect_json=False)
         except KubeError as exc:
             self.failures += 1
+            self._last_failed = True
             log.debug("API server probe failed", extra={"error": str(exc)})
             return False
+        recovered, self._last_failed = self._last_failed, False
         self._last_ok = self._clock()
+        if recovered:
+            for callback in list(self.on_recovered):
+                try:
+                    callback()
+                except Exception:  # a callback bug must not stop the probe
+                    log.exception("API server recovery callback failed")
         return True
 
     async def run(self) -> None:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
+    from server.kube.probe import ApiServerProbe
+
 
 @pytest_asyncio.fixture(autouse=True)
 async def no_leaked_tasks() -> AsyncIterator[None]:
@@ -91,7 +93,7 @@ class Harness:
 
     async def wait_ready(self) -> None:
         for _ in range(500):  # bounded: the fake answers at once
-            if self.app.readiness.ready:
+            if self.app.readiness.ready and not self.app.readiness.write_reason():
                 return
             await asyncio.sleep(0.01)
         raise AssertionError(f"never ready: {self.app.readiness.reason()}")
@@ -99,7 +101,12 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def started(
-    pki: Path, kube: FakeKube, *, extensions: Extensions | None = None, **config: Any
+    pki: Path,
+    kube: FakeKube,
+    *,
+    extensions: Extensions | None = None,
+    probe: ApiServerProbe | None = None,
+    **config: Any,
 ) -> AsyncIterator[Harness]:
     files = tls.CertificateFiles(
         str(config.pop("cert", pki / "server.crt")),
@@ -112,6 +119,7 @@ async def started(
         credentials=tls.server_credentials(files),
         page_token_keys=files.page_token_keys,
         make_extensions=lambda *_: extensions or Extensions(),
+        probe=probe,
     )
     await app.start()
     try:

@@ -8,15 +8,21 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
 from replicant.v1 import replicant_pb2 as pb
+from replicant.v1 import replicant_pb2_grpc
 from server.app import Extensions
-from server.kube.errors import ConflictError
+from server.kube.errors import ApiUnavailableError, ConflictError
+from server.kube.probe import ApiServerProbe
 from server.kube.views import DesiredStateView, ReconcileView
 from server.tests.conftest import Harness, started, stub
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
+
+    from google.protobuf.timestamp_pb2 import Timestamp
 
     from server.kube.informer import Key
     from server.tests.fakes import FakeKube
@@ -230,6 +236,20 @@ async def test_set_replicas_rejects_out_of_range_counts(harness: Harness, replic
         assert await code_of(call) == grpc.StatusCode.INVALID_ARGUMENT
 
 
+async def test_set_replicas_without_a_count_is_invalid_not_zero(pki: Path, kube: FakeKube) -> None:
+    desired = FakeDesired()
+    async with started(pki, kube, extensions=Extensions(desired=desired, store=desired)) as app:
+        await app.wait_ready()
+        async with app.channel("writer") as chan:
+            with pytest.raises(grpc.aio.AioRpcError) as missing:
+                await stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref()))
+            zero = await stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref(), replicas=0))
+    assert missing.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert missing.value.details() == "replicas is required"
+    assert zero.desired.replicas == 0
+    assert [call[1] for call in desired.calls] == [0]  # only the explicit zero was stored
+
+
 async def test_set_replicas_of_unknown_deployment_is_not_found(harness: Harness) -> None:
     async with harness.channel("writer") as chan:
         call = stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref(name="nope"), replicas=1))
@@ -240,6 +260,74 @@ async def test_oversized_request_is_refused(harness: Harness) -> None:
     async with harness.channel("reader") as chan:
         call = stub(chan).GetReplicas(pb.GetReplicasRequest(ref=ref(name="a" * 20_000)))
         assert await code_of(call) == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+# -- undecodable requests ----------------------------------------------------------------------
+
+TRUNCATED = b"\x0a\x05\x0a"  # field 1 says 5 bytes follow, only 1 does
+
+
+def raw(data: bytes) -> bytes:
+    return data
+
+
+RAW = {"request_serializer": raw, "response_deserializer": raw}
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "/replicant.v1.ReplicaService/GetReplicas",
+        "/replicant.v1.ReplicaService/SetReplicas",
+        "/replicant.v1.ReplicaService/ListDeployments",
+        "/grpc.health.v1.Health/Check",
+    ],
+)
+async def test_undecodable_unary_request_is_invalid_argument(harness: Harness, method: str) -> None:
+    async with harness.channel("writer") as chan:
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await chan.unary_unary(method, **RAW)(TRUNCATED, timeout=5)
+    assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert failed.value.details() == "malformed request: the message cannot be decoded"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\x0a\x04\x12\x02\xff\xfe",  # ref.name is not UTF-8
+        b"\x7b" * 200 + b"\x7c" * 200,  # unknown groups nested past the parser's depth limit
+        b"\x0a\xff\xff\xff\xff\x0f",  # a length far beyond the message
+        b"\xff",  # not even a tag
+    ],
+)
+async def test_crafted_request_bytes_are_invalid_argument(harness: Harness, payload: bytes) -> None:
+    async with harness.channel("reader") as chan:
+        get = chan.unary_unary("/replicant.v1.ReplicaService/GetReplicas", **RAW)
+        assert await code_of(get(payload, timeout=5)) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_undecodable_request_is_authorized_first(harness: Harness) -> None:
+    async with harness.channel("nobody") as chan:
+        get = chan.unary_unary("/replicant.v1.ReplicaService/GetReplicas", **RAW)
+        call = get(TRUNCATED, timeout=5)
+        assert await code_of(call) == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_undecodable_streaming_requests_are_invalid_argument(harness: Harness) -> None:
+    async with harness.channel("reader") as chan:
+        watch = chan.unary_stream("/grpc.health.v1.Health/Watch", **RAW)(TRUNCATED, timeout=5)
+        with pytest.raises(grpc.aio.AioRpcError) as watch_failed:
+            await watch.read()
+        reflect = chan.stream_stream(
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", **RAW
+        )(timeout=5)
+        await reflect.write(TRUNCATED)
+        with pytest.raises(grpc.aio.AioRpcError) as reflect_failed:
+            await reflect.read()
+    codes = {watch_failed.value.code(), reflect_failed.value.code()}
+    details = {watch_failed.value.details(), reflect_failed.value.details()}
+    assert codes == {grpc.StatusCode.INVALID_ARGUMENT}
+    assert details == {"malformed request: the message cannot be decoded"}
 
 
 # -- readiness ----------------------------------------------------------------------------------
@@ -256,13 +344,71 @@ async def test_reads_are_unavailable_until_the_cache_is_synced(pki: Path, kube: 
     assert reason == "cache not synced"
 
 
-async def test_reads_are_unavailable_while_the_api_server_is_down(
+async def health_of(chan: grpc.aio.Channel, service: str) -> str:
+    reply = await health_pb2_grpc.HealthStub(chan).Check(
+        health_pb2.HealthCheckRequest(service=service), timeout=5
+    )
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
+async def until(what: str, condition: Callable[[], Awaitable[bool]]) -> None:
+    for _ in range(300):  # bounded: 3 s
+        if await condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never {what}")
+
+
+def age(as_of: Timestamp) -> float:
+    return (datetime.now(UTC) - as_of.ToDatetime(UTC)).total_seconds()
+
+
+async def test_a_warm_cache_answers_reads_through_an_api_server_outage_and_says_how_old(
     pki: Path, kube: FakeKube
 ) -> None:
-    kube.down = True
-    async with started(pki, kube) as app:
-        async with app.channel("reader") as chan:
-            code = await code_of(stub(chan).GetReplicas(pb.GetReplicasRequest(ref=ref())))
-        reason = app.app.readiness.reason()
-    assert code == grpc.StatusCode.UNAVAILABLE
-    assert reason == "Kubernetes API server not answered recently"
+    desired = FakeDesired()
+    probe = ApiServerProbe(kube, interval=0.02, timeout=0.1, stale_after=0.1)
+    extensions = Extensions(desired=desired, store=desired)
+    async with started(pki, kube, extensions=extensions, probe=probe) as app:
+        await app.wait_ready()
+        async with app.channel("writer") as chan:
+            replicas = stub(chan)
+            await until("kubernetes SERVING", lambda: _is(chan, "kubernetes", "SERVING"))
+            fresh = age((await replicas.GetReplicas(pb.GetReplicasRequest(ref=ref()))).as_of)
+
+            kube.down = True
+            for watch in kube.watches:
+                watch.events.put_nowait(ApiUnavailableError("connection reset"))
+            await until("kubernetes NOT_SERVING", lambda: _is(chan, "kubernetes", "NOT_SERVING"))
+            during = await replicas.GetReplicas(pb.GetReplicasRequest(ref=ref()))
+            await asyncio.sleep(0.2)
+            later = await replicas.ListDeployments(pb.ListDeploymentsRequest())
+            overall = await health_of(chan, "")
+            readyz = app.app.http.route("GET", "/readyz")[0]
+            kubernetes_readyz = app.app.http.route("GET", "/readyz/kubernetes")[0]
+            write = await code_of(
+                replicas.SetReplicas(pb.SetReplicasRequest(ref=ref(), replicas=2))
+            )
+
+            kube.down = False
+            await until("caught up", lambda: _caught_up(replicas))
+            after = await replicas.SetReplicas(pb.SetReplicasRequest(ref=ref(), replicas=2))
+    assert fresh < 0.5
+    assert during.deployment.current.spec_replicas == 3  # still answered from the cache
+    # Frozen at the last word from the API server (to the microseconds of clock conversion).
+    assert abs(age(during.as_of) - age(later.as_of)) < 0.001
+    assert age(later.as_of) >= 0.2
+    assert [d.ref.name for d in later.deployments] == ["api", "web", "jobs", "reports", "grafana"]
+    assert (overall, readyz, kubernetes_readyz) == ("SERVING", 200, 503)
+    assert write == grpc.StatusCode.UNAVAILABLE
+    assert [call[1] for call in desired.calls] == [2]  # only the write after recovery
+    assert after.desired.replicas == 2
+
+
+async def _is(chan: grpc.aio.Channel, service: str, status: str) -> bool:
+    return await health_of(chan, service) == status
+
+
+async def _caught_up(replicas: replicant_pb2_grpc.ReplicaServiceAsyncStub) -> bool:
+    answer = await replicas.GetReplicas(pb.GetReplicasRequest(ref=ref()))
+    return age(answer.as_of) < 0.1

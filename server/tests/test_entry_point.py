@@ -1,4 +1,4 @@
-"""`python -m server` exits 1 with one JSON error line, no traceback, when it cannot listen."""
+"""`python -m server` fails with one JSON error line, no traceback, when it cannot start."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def taken_port() -> Iterator[int]:
 
 
 def run_server(
-    tmp_path: Path, pki: Path, grpc_port: int, http_port: int
+    tmp_path: Path, pki: Path, grpc_port: int, http_port: int, *extra: str
 ) -> subprocess.CompletedProcess[str]:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(KUBECONFIG)
@@ -45,6 +45,7 @@ def run_server(
         *("--http-port", str(http_port), "--tls-cert-file", str(pki / "server.crt")),
         *("--tls-key-file", str(pki / "server.key")),
         *("--client-ca-file", str(pki / "client-ca.crt")),
+        *extra,
     ]
     # The child sees this interpreter's import path (under Bazel it is not in the environment).
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -63,3 +64,15 @@ def test_server_exits_1_with_a_logged_error_when_its_port_is_taken(
     assert "Traceback" not in result.stderr
     errors = [json.loads(line) for line in result.stderr.splitlines() if '"level": "error"' in line]
     assert [e["msg"] for e in errors] == ["cannot listen"]
+
+
+def test_server_exits_2_with_a_logged_error_naming_an_invalid_namespace(
+    tmp_path: Path, pki: Path
+) -> None:
+    result = run_server(tmp_path, pki, 0, 0, "--namespaces", "apps,Bad_NS")
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [(e["level"], e["msg"]) for e in lines] == [("error", "invalid configuration")]
+    assert lines[0]["error"] == "--namespaces: 'Bad_NS' is not a DNS-1123 label"

@@ -23,17 +23,19 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.asyncio
 
 # The reader may read apps; the writer may read apps and batch, and set in apps only.
-GRANTS = {
-    "readers": frozenset({f"{READER}=apps", f"{WRITER}=batch"}),
-    "writers": frozenset({f"{WRITER}=apps"}),
-}
+READERS = frozenset({f"{READER}=apps", f"{WRITER}=batch"})
+WRITERS = frozenset({f"{WRITER}=apps"})
 
 
 @pytest_asyncio.fixture
 async def granted(pki: Path, kube: FakeKube) -> AsyncIterator[Harness]:
     store = RecordingStore()
     async with started(
-        pki, kube, extensions=Extensions(desired=store, store=store), **GRANTS
+        pki,
+        kube,
+        extensions=Extensions(desired=store, store=store),
+        readers=READERS,
+        writers=WRITERS,
     ) as app:
         await app.wait_ready()
         yield app
@@ -76,7 +78,9 @@ async def test_reader_lists_only_its_namespaces(granted: Harness) -> None:
         ("apps", "api"),
         ("apps", "web"),
     ]
-    assert other == empty == pb.ListDeploymentsResponse()
+    assert (list(other.deployments), other.next_page_token) == ([], "")
+    assert (list(empty.deployments), empty.next_page_token) == ([], "")
+    assert other.HasField("as_of") and empty.HasField("as_of")  # both stamped alike
 
 
 async def test_page_tokens_cannot_cross_grants_or_namespaces(granted: Harness) -> None:

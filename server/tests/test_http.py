@@ -27,19 +27,25 @@ async def test_livez_and_readyz_answer_ok_when_ready(harness: Harness) -> None:
     assert readyz.startswith("HTTP/1.1 200")
 
 
-async def test_readyz_and_grpc_health_agree_when_the_api_server_is_down(
+async def test_readyz_and_grpc_health_agree_when_the_api_server_was_never_reached(
     pki: Path, kube: FakeKube
 ) -> None:
     kube.down = True
     async with started(pki, kube) as app:
         readyz = await http_get(app.app.http_port, "/readyz")
+        kubernetes = await http_get(app.app.http_port, "/readyz/kubernetes")
         async with app.channel("nobody") as chan:  # health needs only a valid certificate
-            health = await health_pb2_grpc.HealthStub(chan).Check(
-                health_pb2.HealthCheckRequest(service="replicant.v1.ReplicaService")
-            )
+            checks = [
+                await health_pb2_grpc.HealthStub(chan).Check(
+                    health_pb2.HealthCheckRequest(service=service)
+                )
+                for service in ("", "replicant.v1.ReplicaService", "kubernetes")
+            ]
     assert readyz.startswith("HTTP/1.1 503")
-    assert "API server" in readyz
-    assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert readyz.endswith("cache not synced\n")
+    assert kubernetes.startswith("HTTP/1.1 503")
+    assert kubernetes.endswith("Kubernetes API server not answered recently\n")
+    assert {c.status for c in checks} == {health_pb2.HealthCheckResponse.NOT_SERVING}
 
 
 async def test_grpc_health_is_serving_for_both_names_when_ready(harness: Harness) -> None:
@@ -71,6 +77,7 @@ async def test_metrics_count_requests_by_method_and_code_and_show_the_cache(
     assert 'replicant_cache_objects{resource="deployments"} 5' in body
     assert 'replicant_cache_synced{resource="deployments"} 1' in body
     assert "replicant_ready 1" in body
+    assert "replicant_cache_age_seconds " in body
 
 
 @pytest.mark.parametrize(

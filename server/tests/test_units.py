@@ -9,6 +9,7 @@ import logging
 import grpc
 import pytest
 
+from replicant.v1 import replicant_pb2 as pb
 from server import config, errors, validation
 from server.kube import errors as kube
 from server.kube import fields
@@ -21,6 +22,29 @@ from server.status import to_status
 @pytest.mark.parametrize(("size", "expected"), [(0, 100), (1, 1), (500, 500)])
 def test_page_size_defaults_and_bounds(size: int, expected: int) -> None:
     assert validation.page_size(size) == expected
+
+
+# Wire bytes, as an old client built without `optional` would send them: field 2 (replicas) is
+# left out when 0, so only its presence tells "scale to zero" from "forgot the count".
+@pytest.mark.parametrize(
+    ("wire", "expected"), [(b"\x10\x00", 0), (b"\x10\x05", 5), (b"\x10\xe8\x07", 1000)]
+)
+def test_replicas_reads_an_explicit_count_from_the_wire(wire: bytes, expected: int) -> None:
+    assert validation.replicas(pb.SetReplicasRequest.FromString(wire)) == expected
+
+
+@pytest.mark.parametrize(
+    ("wire", "message"),
+    [
+        (b"", "replicas is required"),
+        (b"\x0a\x00", "replicas is required"),  # a ref and nothing else
+        (b"\x10\xff\xff\xff\xff\x0f", "replicas must be 0..1000"),  # -1
+        (b"\x10\xe9\x07", "replicas must be 0..1000"),
+    ],
+)
+def test_replicas_rejects_a_missing_or_out_of_range_count(wire: bytes, message: str) -> None:
+    with pytest.raises(errors.InvalidArgumentError, match=message):
+        validation.replicas(pb.SetReplicasRequest.FromString(wire))
 
 
 @pytest.mark.parametrize("version", ["", "12345", "abc-DEF_1.2"])
@@ -89,9 +113,53 @@ def test_flags_override_env_which_overrides_defaults() -> None:
     assert cfg.shutdown_grace_seconds == 20.0
 
 
-def test_bad_port_is_a_usage_error() -> None:
-    with pytest.raises(SystemExit):
-        config.parse(["--grpc-port", "x"], {})
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["--namespaces", "Bad_NS"], "--namespaces: 'Bad_NS' is not a DNS-1123 label"),
+        (["--namespaces", "a,b/c"], "--namespaces: 'b/c' is not a DNS-1123 label"),
+        (["--namespaces", "a,b,a"], "--namespaces: 'a' is not listed once"),
+        (["--namespaces", "n" * 64], "is not a DNS-1123 label"),
+        (["--leader-election-namespace", "kube_system"], "--leader-election-namespace: "),
+        (["--leader-election-lease", "Leader"], "--leader-election-lease: 'Leader' is not a DNS"),
+        (["--identity", "pod 1"], "--identity: 'pod 1' is not 1..128 printable characters"),
+        (["--identity", "p" * 129], "--identity: "),
+        (["--readers", "spiffe://x/a,bad\tid"], "--readers: 'bad\\tid' is not a certificate"),
+        (["--writers", "a b"], "--writers: 'a b' is not a certificate identity"),
+        (["--bind-address", "localhost"], "--bind-address: 'localhost' is not an IP address"),
+        (["--grpc-port", "x"], "--grpc-port: 'x' is not a port (0..65535)"),
+        (["--http-port", "65536"], "--http-port: '65536' is not a port"),
+        (["--http-port", "-1"], "--http-port: '-1' is not a port"),
+        (["--shutdown-grace-seconds", "nan"], "--shutdown-grace-seconds: 'nan' is not a number"),
+        (["--shutdown-grace-seconds", "-1"], "--shutdown-grace-seconds: '-1' is not a number"),
+        (["--log-level", "loud"], "--log-level: 'loud' is not debug, info, warning or error"),
+    ],
+)
+def test_invalid_settings_are_refused_naming_flag_and_value(argv: list[str], problem: str) -> None:
+    with pytest.raises(config.ConfigError) as refused:
+        config.parse(argv, {})
+    assert problem in str(refused.value)
+
+
+def test_every_invalid_setting_is_named_at_once() -> None:
+    env = {"REPLICANT_NAMESPACES": "Bad_NS", "REPLICANT_GRPC_PORT": "x"}
+    with pytest.raises(config.ConfigError) as refused:
+        config.parse([], env)
+    assert str(refused.value) == (
+        "--namespaces: 'Bad_NS' is not a DNS-1123 label; --grpc-port: 'x' is not a port (0..65535)"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--namespaces", "a, kube-system ,b"],
+        ["--bind-address", "::", "--grpc-port", "0", "--shutdown-grace-seconds", "0"],
+        ["--readers", "spiffe://replicant.dev/client/ci,ci.example.com", "--identity", "pod-1"],
+    ],
+)
+def test_valid_settings_are_accepted(argv: list[str]) -> None:
+    config.parse(argv, {})
 
 
 def test_json_log_lines_carry_extra_fields() -> None:

@@ -1,0 +1,207 @@
+"""Reads outlive API-server blips: cache freshness, the probe's facts, and the readiness rules."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+from server.app import extensions
+from server.health import Readiness
+from server.kube.backoff import Backoff
+from server.kube.errors import ApiUnavailableError
+from server.kube.informer import Informer
+from server.kube.probe import ApiServerProbe
+from server.kube.resources import InformerGroup
+from server.kube.views import DeploymentView, deployment_view
+from server.tests.conftest import make_config
+from server.tests.fakes import FakeKube, deployment
+from server.tests.test_informer import Clock, running, until
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+PATH = "/apis/apps/v1/deployments"
+
+
+def informer(kube: FakeKube, clock: Clock, backoff: Backoff) -> Informer[DeploymentView]:
+    return Informer(
+        kube,
+        resource="deployments",
+        path=PATH,
+        convert=deployment_view,
+        backoff=backoff,
+        clock=clock,
+    )
+
+
+@pytest.fixture
+def kube() -> FakeKube:
+    fake = FakeKube()
+    fake.objects[PATH] = [deployment("a", "d")]
+    return fake
+
+
+@pytest.mark.asyncio
+async def test_cache_is_current_while_watching_and_frozen_from_the_first_failure(
+    kube: FakeKube,
+) -> None:
+    clock = Clock()
+    cache = informer(kube, clock, Backoff(uniform=lambda _low, _high: 0.0))
+    before_list = cache.current_as_of
+    async with running(cache):
+        watch = await kube.next_watch(1)
+        clock.now += 5
+        watching = cache.current_as_of
+        kube.down = True
+        watch.events.put_nowait(ApiUnavailableError("reset"))
+        await until(lambda: cache.stats.errors > 0)
+        failed_at = clock.now
+        clock.now += 30
+        during = cache.current_as_of
+        kube.down = False
+        await kube.next_watch(2)
+        after = cache.current_as_of
+    assert before_list is None
+    assert watching == 1005.0
+    assert during == failed_at  # the age grows with the outage
+    assert after == clock.now
+
+
+@pytest.mark.asyncio
+async def test_retry_now_cuts_a_long_backoff_pause_short_and_starts_the_backoff_over(
+    kube: FakeKube,
+) -> None:
+    pauses: list[float] = []
+
+    def longest(_low: float, high: float) -> float:
+        pauses.append(high)
+        return high
+
+    cache = informer(kube, Clock(), Backoff(base=30.0, cap=120.0, uniform=longest))
+    kube.down = True
+    async with running(cache):
+        await until(lambda: len(pauses) == 1)  # sleeping 30 s
+        cache.retry_now()
+        await until(lambda: len(pauses) == 2)  # failed again at once, and sleeping 30 s, not 60
+        kube.down = False
+        cache.retry_now()
+        async with asyncio.timeout(2):
+            await kube.next_watch(1)
+    assert pauses == [30.0, 30.0]
+    assert cache.current_as_of is not None
+
+
+@pytest.mark.asyncio
+async def test_probe_reports_recovery_once_after_failures_and_answering_tracks_the_last_probe(
+    kube: FakeKube,
+) -> None:
+    clock = Clock()
+    probe = ApiServerProbe(kube, stale_after=7.0, clock=clock)
+    recoveries: list[float] = []
+    probe.on_recovered.append(lambda: recoveries.append(clock.now))
+
+    await probe.probe_once()  # the first answer counts as a recovery (informers may be waiting)
+    await probe.probe_once()
+    kube.down = True
+    clock.now += 1
+    await probe.probe_once()
+    failed = (probe.reachable, probe.answering)
+    clock.now += 7
+    expired = probe.reachable
+    kube.down = False
+    await probe.probe_once()
+    await probe.probe_once()
+
+    assert recoveries == [1000.0, 1008.0]
+    assert failed == (True, False)  # writes stop at the first failed probe
+    assert expired is False  # the "kubernetes" check drops after the window
+    assert (probe.reachable, probe.answering, probe.last_ok) == (True, True, 1008.0)
+
+
+class Fixed:
+    def __init__(self, current_as_of: float | None) -> None:
+        self.current_as_of = current_as_of
+
+
+class ApiServer:
+    def __init__(self, last_ok: float | None, reachable: bool, answering: bool) -> None:
+        self.last_ok, self.reachable, self.answering = last_ok, reachable, answering
+
+
+WALL = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def readiness(caches: list[Fixed], api: ApiServer, now: float = 100.0) -> Readiness:
+    clock: Callable[[], float] = lambda: now  # noqa: E731 - a fixed clock
+    return Readiness(caches, api, clock=clock, wall_clock=lambda: WALL)
+
+
+@pytest.mark.parametrize(
+    ("caches", "api", "ready", "write", "as_of"),
+    [
+        # Healthy: ready, writable, as fresh as the last probe.
+        ([Fixed(100.0)], ApiServer(98.5, True, True), "", "", WALL - timedelta(seconds=1.5)),
+        # Outage: still ready and answering reads, as of the oldest word; writes refused.
+        (
+            [Fixed(40.0), Fixed(100.0)],
+            ApiServer(39.0, False, False),
+            "",
+            "Kubernetes API server unavailable",
+            WALL - timedelta(seconds=61),
+        ),
+        # First failed probe: writes stop before the "kubernetes" window runs out.
+        (
+            [Fixed(100.0)],
+            ApiServer(98.0, True, False),
+            "",
+            "Kubernetes API server unavailable",
+            WALL - timedelta(seconds=2),
+        ),
+        # A cache that never listed: nothing is served.
+        (
+            [Fixed(None), Fixed(100.0)],
+            ApiServer(99.0, True, True),
+            "cache not synced",
+            "cache not synced",
+            None,
+        ),
+    ],
+)
+def test_readiness_rules(
+    caches: list[Fixed], api: ApiServer, ready: str, write: str, as_of: datetime | None
+) -> None:
+    rules = readiness(caches, api)
+    assert rules.reason() == ready
+    assert rules.write_reason() == write
+    assert rules.as_of() == as_of
+
+
+def test_draining_is_not_ready_but_still_answers_reads() -> None:
+    rules = readiness([Fixed(100.0)], ApiServer(99.0, True, True))
+    rules.draining = True
+    assert (rules.reason(), rules.reason(for_reads=True)) == ("shutting down", "")
+
+
+def test_readiness_follows_the_read_caches_not_the_reconcilers_hpa_cache(pki: Path) -> None:
+    kube = FakeKube()
+    config = make_config(pki, namespaces=("apps",))
+    deployments = InformerGroup.build(
+        kube,
+        resource="deployments",
+        group="apps",
+        version="v1",
+        plural="deployments",
+        namespaces=config.namespaces,
+        convert=deployment_view,
+    )
+    wired = extensions(kube, config, deployments)
+    assert [i.path for i in wired.read_caches] == [
+        "/apis/replicant.dev/v1alpha1/namespaces/apps/replicatargets"
+    ]
+    assert "/apis/autoscaling/v2/namespaces/apps/horizontalpodautoscalers" in [
+        i.path for i in wired.informers
+    ]
