@@ -1,10 +1,12 @@
-"""Concurrent and compare-and-set SetReplicas against the real API server."""
+"""Concurrent and compare-and-set SetReplicas against the real API server: versions name one
+ReplicaTarget (uid:generation), so a version survives neither a new spec nor a delete and
+re-create; a malformed one is INVALID_ARGUMENT, one with nothing to compare FAILED_PRECONDITION."""
 
 from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -28,6 +30,24 @@ if TYPE_CHECKING:
     from e2e.server_process import ServerProcess
 
 WRITERS = 8
+NO_SUCH_UID = "0e7c7a5f-1111-4222-8333-944455556666"
+
+
+def generation_of(version: str) -> int:
+    return int(version.rpartition(":")[2])
+
+
+def code_of_set(server: ServerProcess, namespace: str, replicas: int, version: str) -> Any:
+    try:
+        set_replicas(server, namespace, "web", replicas, expected_version=version)
+    except grpc.RpcError as err:
+        return err.code(), err.details()
+    return grpc.StatusCode.OK, ""
+
+
+def stored_replicas(kubectl: Kubectl, namespace: str) -> int | None:
+    target = get_object(kubectl, "rt", "web", "-n", namespace)
+    return None if target is None else int(target["spec"]["replicas"])
 
 
 @pytest.fixture
@@ -57,7 +77,7 @@ def test_concurrent_unconditional_sets_all_succeed_and_the_last_one_wins(
     assert target is not None
     final = target["spec"]["replicas"]
     # The stored state is one of the answers: the one with the newest version.
-    newest = max(answers, key=lambda a: int(a.version))
+    newest = max(answers, key=lambda a: generation_of(a.version))
     assert final == newest.replicas
     wait_spec_replicas(kubectl, namespace, "web", final)
     wait_reason(kubectl, namespace, "web", "Converged")
@@ -98,27 +118,47 @@ def test_concurrent_compare_and_set_lets_exactly_one_writer_win(
     assert codes == [grpc.StatusCode.OK, grpc.StatusCode.ABORTED]
 
 
-def test_set_with_a_version_for_a_target_that_does_not_exist_is_aborted(
-    server: ServerProcess, namespace: str
-) -> None:
-    with pytest.raises(grpc.RpcError) as err:
-        set_replicas(server, namespace, "web", 2, expected_version="12345")
-
-    assert err.value.code() == grpc.StatusCode.ABORTED
-
-
-def test_set_with_a_version_this_api_never_returns_is_aborted_and_changes_nothing(
+def test_set_with_a_version_where_no_target_exists_is_a_failed_precondition(
     server: ServerProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    code, details = code_of_set(server, namespace, 2, f"{NO_SUCH_UID}:1")
+
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "without expected_version" in details
+    assert stored_replicas(kubectl, namespace) is None
+
+
+@pytest.mark.parametrize(
+    "version", ["garbage", "-1", "99999999999999999999999", " 2", "1", f"{NO_SUCH_UID}:01"]
+)
+def test_set_with_a_malformed_version_is_invalid_whatever_its_spelling_and_writes_nothing(
+    server: ServerProcess, kubectl: Kubectl, namespace: str, version: str
 ) -> None:
     set_replicas(server, namespace, "web", 2)
 
-    with pytest.raises(grpc.RpcError) as err:
-        set_replicas(server, namespace, "web", 4, expected_version="abc-DEF_1.2")
+    code, details = code_of_set(server, namespace, 4, version)
 
-    assert err.value.code() == grpc.StatusCode.ABORTED
-    target = get_object(kubectl, "rt", "web", "-n", namespace)
-    assert target is not None
-    assert target["spec"]["replicas"] == 2
+    assert (code, details) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "expected_version is malformed; pass DesiredState.version back unchanged",
+    )
+    assert stored_replicas(kubectl, namespace) == 2
+
+
+def test_a_version_of_a_deleted_target_does_not_match_its_re_created_namesake(
+    server: ServerProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    old = set_replicas(server, namespace, "web", 2)
+    kubectl("delete", "rt", "web", "-n", namespace, "--wait=true")
+    new = set_replicas(server, namespace, "web", 3)
+    # The same generation on a new object: a version of generation alone would match (ABA).
+    assert generation_of(new.version) == generation_of(old.version)
+
+    code, _ = code_of_set(server, namespace, 4, old.version)
+
+    assert code == grpc.StatusCode.ABORTED
+    assert stored_replicas(kubectl, namespace) == 3
+    assert code_of_set(server, namespace, 4, new.version)[0] == grpc.StatusCode.OK
 
 
 def test_compare_and_set_works_on_a_target_created_without_annotations(
@@ -131,7 +171,11 @@ def test_compare_and_set_works_on_a_target_created_without_annotations(
         "spec": {"deploymentName": "web", "replicas": 2},
     }))  # fmt: skip
 
-    stored = set_replicas(server, namespace, "web", 3, expected_version="1")
+    created = get_object(kubectl, "rt", "web", "-n", namespace)
+    assert created is not None
+    version = f"{created['metadata']['uid']}:{created['metadata']['generation']}"
+
+    stored = set_replicas(server, namespace, "web", 3, expected_version=version)
 
     assert (stored.replicas, stored.requested_by) == (3, devcerts.WRITER_ID)
     wait_spec_replicas(kubectl, namespace, "web", 3)

@@ -1,10 +1,14 @@
-"""The reconciler against the real API server: Set converges, drift is set back, each case of
-the design (missing, recreated, HPA, target deleted) behaves as specified."""
+"""The reconciler against the real API server: Set converges, drift is set back (and a fight
+with another writer is held off), each case of the design (missing, recreated, HPA, target
+deleted) behaves as specified."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import TYPE_CHECKING
 
+import grpc
 import pytest
 
 from e2e.reconciler_fixtures import get_object
@@ -22,6 +26,8 @@ from e2e.reconciler_support import (
     wait_reason,
     wait_spec_replicas,
 )
+from e2e.server_process import eventually
+from replicant.v1 import replicant_pb2 as pb
 from tools import devcerts
 
 if TYPE_CHECKING:
@@ -123,18 +129,23 @@ def test_recreated_deployment_gets_the_desired_count(
     assert second["status"]["deploymentUID"] != first["status"]["deploymentUID"]
 
 
-def test_hpa_on_the_deployment_means_no_scale_writes(
+def test_hpa_on_the_deployment_means_no_scale_writes_and_set_is_refused_naming_it(
     server: ServerProcess, kubectl: Kubectl, namespace: str
 ) -> None:
     create_deployment(kubectl, namespace, "web", 2)
     wait_cached(server, namespace, "web")
     kubectl("autoscale", "deployment", "web", "--min=2", "--max=3", "-n", namespace)
-
-    set_replicas(server, namespace, "web", 1)
+    # A target someone wrote with kubectl: the reconciler must leave the count to the HPA.
+    apply_json(kubectl, replica_target(namespace, "web", 1))
 
     condition = wait_reason(kubectl, namespace, "web", "AutoscalerPresent")
+    with pytest.raises(grpc.RpcError) as refused:
+        set_replicas(server, namespace, "web", 1)
+
     assert condition["status"] == "False"
     assert "web" in condition["message"]
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "HorizontalPodAutoscaler web" in (refused.value.details() or "")
     wait_event(kubectl, namespace, "AutoscalerPresent")
     assert spec_replicas(kubectl, namespace, "web") == 2
     assert not events(kubectl, namespace, "Scaled")
@@ -143,6 +154,91 @@ def test_hpa_on_the_deployment_means_no_scale_writes(
 
     wait_spec_replicas(kubectl, namespace, "web", 1)
     wait_reason(kubectl, namespace, "web", "Converged")
+    eventually("Set accepted once the HPA is gone", lambda: _set_ok(server, namespace, 2))
+
+
+def _set_ok(server: ServerProcess, namespace: str, replicas: int) -> bool:
+    try:
+        set_replicas(server, namespace, "web", replicas)
+    except grpc.RpcError:
+        return False
+    return True
+
+
+def _desired(server: ServerProcess, namespace: str) -> pb.DesiredState:
+    request = pb.GetReplicasRequest(ref=pb.DeploymentRef(namespace=namespace, name="web"))
+    with server.channel("reader") as chan:
+        response: pb.GetReplicasResponse = server.stub(chan).GetReplicas(request, timeout=5)
+    return response.deployment.desired
+
+
+def test_converged_is_about_the_current_spec_so_waiting_by_version_works(
+    server: ServerProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    create_deployment(kubectl, namespace, "web", 1)
+    wait_cached(server, namespace, "web")
+    set_replicas(server, namespace, "web", 2)
+    wait_reason(kubectl, namespace, "web", "Converged")
+    eventually("first Set converged", lambda: _desired(server, namespace).reconcile.converged)
+
+    stored = set_replicas(server, namespace, "web", 4)
+
+    # The condition still says True, about the previous spec: that is not convergence.
+    assert not stored.reconcile.converged
+    assert stored.reconcile.observed_generation < int(stored.version.rpartition(":")[2])
+    seen_converged_early = []
+
+    def applied() -> bool:
+        desired = _desired(server, namespace)
+        assert desired.version == stored.version  # nobody else writes in this test
+        if desired.reconcile.converged and spec_replicas(kubectl, namespace, "web") != 4:
+            seen_converged_early.append(desired)
+        return desired.reconcile.converged
+
+    seconds = eventually("Get says the Set is applied", applied)
+    assert seen_converged_early == []
+    assert spec_replicas(kubectl, namespace, "web") == 4
+    print(f"converged by version {seconds:.2f}s after Set returned")
+
+
+def test_a_drift_fight_with_another_writer_is_detected_reported_and_backed_off(
+    server: ServerProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    create_deployment(kubectl, namespace, "web", 1)
+    wait_cached(server, namespace, "web")
+    set_replicas(server, namespace, "web", 2)
+    wait_reason(kubectl, namespace, "web", "Converged")
+    stop = threading.Event()
+
+    def other_writer() -> None:
+        # A GitOps tool that wants 5 and re-applies it whenever it differs, bounded in time.
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < deadline:
+            if spec_replicas(kubectl, namespace, "web") != 5:
+                kubectl("scale", "deployment", "web", "--replicas=5", "-n", namespace)
+            stop.wait(0.1)
+
+    writer = threading.Thread(target=other_writer, daemon=True)
+    writer.start()
+    try:
+        started = time.monotonic()
+        condition = wait_reason(kubectl, namespace, "web", "ConflictingWriter")
+        detected = time.monotonic() - started
+        # The writer keeps going; replicant must now leave the count alone.
+        time.sleep(5)
+        corrections = len(events(kubectl, namespace, "DriftCorrected"))
+        held_at = spec_replicas(kubectl, namespace, "web")
+    finally:
+        stop.set()
+        writer.join()
+
+    assert condition["status"] == "False"
+    assert "now 5, desired 2" in condition["message"]
+    assert corrections == 3
+    assert held_at == 5
+    assert len(events(kubectl, namespace, "ConflictingWriter")) == 1
+    assert events(kubectl, namespace, "ConflictingWriter")[0]["type"] == "Warning"
+    print(f"drift fight detected after {corrections} corrections in {detected:.2f}s")
 
 
 def test_deleted_target_leaves_the_deployment_alone(

@@ -23,6 +23,8 @@ CONVERGED: Final = "Converged"
 DEPLOYMENT_MISSING: Final = "DeploymentMissing"
 AUTOSCALER_PRESENT: Final = "AutoscalerPresent"
 SCALE_FAILED: Final = "ScaleFailed"
+# Another writer keeps changing spec.replicas; replicant holds off (reconciler/drift.py).
+CONFLICTING_WRITER: Final = "ConflictingWriter"
 
 
 def find(conditions: Sequence[Condition], type_: str) -> Condition | None:

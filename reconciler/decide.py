@@ -1,7 +1,8 @@
 """What one reconcile should do, as a pure function of what the caches show.
 
 Keeping the decision free of I/O is what makes the cases (converged, drift, missing,
-recreated, autoscaled) a table of unit tests; reconcile.py only carries it out.
+recreated, autoscaled, a drift fight on hold) a table of unit tests; reconcile.py only carries
+it out.
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
 from reconciler import conditions as cond
-from server.kube.replicatargets import Condition, ConditionStatus, ReplicaTargetView, TargetStatus
+from server.kube.replicatargets import (
+    Condition,
+    ConditionStatus,
+    ReplicaTargetView,
+    TargetStatus,
+    format_time,
+)
 
 if TYPE_CHECKING:
     import datetime
@@ -53,12 +60,17 @@ class ScaleStep:
 
 @dataclass(frozen=True)
 class Decision:
-    """status to write (after `scale` succeeds, if any), the Event, and whether to back off."""
+    """status to write (after `scale` succeeds, if any), the Event, and when to come back.
+
+    corrects_drift: `scale` sets back another writer's change (the drift guard counts it).
+    """
 
     status: TargetStatus
     scale: ScaleStep | None = None
     event: EventSpec | None = None
     requeue_with_backoff: bool = False
+    requeue_after: datetime.timedelta | None = None
+    corrects_drift: bool = False
 
 
 def decide(
@@ -66,23 +78,37 @@ def decide(
     deployment: DeploymentFacts | None,
     autoscaler: str | None,
     now: datetime.datetime,
+    drift_hold: datetime.timedelta | None = None,
 ) -> Decision:
-    """One step toward target.replicas; see the module docstring."""
+    """One step toward target.replicas; see the module docstring.
+
+    drift_hold: how long the drift guard still leaves drift of this spec alone (None: no hold).
+    """
     if deployment is None:
         return _missing(target, now)
     if autoscaler is not None:
         return _autoscaled(target, deployment, autoscaler, now)
     if deployment.spec_replicas == target.replicas:
         return Decision(status=_converged(target, deployment, now))
+    if drift_hold is not None and drifted(target, deployment):
+        return _held(target, deployment, drift_hold, now)
     return _scale(target, deployment, now)
 
 
+def drifted(target: ReplicaTargetView, deployment: DeploymentFacts | None) -> bool:
+    """spec.replicas moved away from the count replicant applied to this same Deployment."""
+    if deployment is None or deployment.spec_replicas == target.replicas:
+        return False
+    previous = target.status
+    return previous.last_applied_replicas == target.replicas and not _recreated(target, deployment)
+
+
 def scale_failed(target: ReplicaTargetView, message: str, now: datetime.datetime) -> Decision:
-    """The scale write failed for a reason other than a conflict: say so, then retry."""
+    """The scale write failed for a reason other than a conflict: say so (once), then retry."""
     status = _with_condition(target, "False", cond.SCALE_FAILED, message, now)
     return Decision(
         status=status,
-        event=EventSpec("Warning", cond.SCALE_FAILED, message),
+        event=_on_entering(target, cond.SCALE_FAILED, "Warning", message),
         requeue_with_backoff=True,
     )
 
@@ -110,11 +136,38 @@ def _autoscaled(
     )
 
 
+def _held(
+    target: ReplicaTargetView,
+    deployment: DeploymentFacts,
+    hold: datetime.timedelta,
+    now: datetime.datetime,
+) -> Decision:
+    # The end of the hold, not what is left of it: the message (and so status) stays unchanged
+    # across the reconciles of one hold.
+    message = (
+        f"another writer keeps setting spec.replicas (now {deployment.spec_replicas}, desired"
+        f" {target.replicas}); not setting it back before {format_time(now + hold)}."
+        " Stop the other writer (a GitOps tool, a chart's replicas:) or delete this ReplicaTarget"
+    )
+    status = _with_condition(target, "False", cond.CONFLICTING_WRITER, message, now)
+    status = _with_counts(status, deployment, deployment.spec_replicas)
+    return Decision(
+        status=status,
+        event=_on_entering(target, cond.CONFLICTING_WRITER, "Warning", message),
+        requeue_after=hold,
+    )
+
+
+def _recreated(target: ReplicaTargetView, deployment: DeploymentFacts) -> bool:
+    previous_uid = target.status.deployment_uid
+    return bool(previous_uid) and previous_uid != deployment.uid
+
+
 def _scale(
     target: ReplicaTargetView, deployment: DeploymentFacts, now: datetime.datetime
 ) -> Decision:
     previous = target.status
-    if previous.deployment_uid and previous.deployment_uid != deployment.uid:
+    if _recreated(target, deployment):
         reason = DEPLOYMENT_RECREATED
         message = f"Deployment was recreated; scaled the new one to {target.replicas}"
     elif previous.last_applied_replicas == target.replicas:
@@ -130,6 +183,7 @@ def _scale(
         status=_converged(target, deployment, now),
         scale=ScaleStep(target.replicas, deployment.resource_version),
         event=EventSpec("Normal", reason, message),
+        corrects_drift=reason == DRIFT_CORRECTED,
     )
 
 

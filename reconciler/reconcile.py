@@ -4,6 +4,10 @@ Load the target from the cache (gone: done, the Deployment is left as it is), re
 Deployment and any HPA from their caches, decide (decide.py), take at most one write
 step, record the Event, write status only if it changed, then return a Result or raise
 (the controller retries a raise with backoff). It never asks which event woke it.
+
+A 409 on either write means a cache was behind the object, most often because of
+replicant's own previous write: that is a quiet requeue, not a failure. Setting drift back
+goes through a DriftGuard (drift.py), so a fight with another writer is bounded.
 """
 
 from __future__ import annotations
@@ -13,7 +17,16 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from reconciler.decide import Decision, DeploymentFacts, EventSpec, ScaleStep, decide, scale_failed
+from reconciler.decide import (
+    Decision,
+    DeploymentFacts,
+    EventSpec,
+    ScaleStep,
+    decide,
+    drifted,
+    scale_failed,
+)
+from reconciler.drift import DriftGuard
 from server.kube.errors import ApiUnavailableError, ConflictError, KubeError, NotFoundError
 
 if TYPE_CHECKING:
@@ -24,6 +37,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name): the ReplicaTarget's and its Deployment's
+
+# After a 409: by then the watch event of the newer object has usually requeued the key; this
+# is only the safety net if it is slow. Not rate-limited: nothing failed.
+CONFLICT_REQUEUE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -70,22 +87,37 @@ class Reconciler:
         world: World,
         writer: Writer,
         clock: Callable[[], datetime.datetime] = _utcnow,
+        drift: DriftGuard | None = None,
     ) -> None:
         self._world = world
         self._writer = writer
         self._clock = clock
+        self._drift = drift or DriftGuard()
 
     async def reconcile(self, key: Key) -> Result:
         target = self._world.target(key)
         if target is None:
             # Deleted: stop managing. No finalizer, so there is nothing to clean up.
+            self._drift.forget(key)
             return Result()
-        decision = decide(
-            target, self._world.deployment(key), self._world.autoscaler_for(key), self._clock()
+        now, deployment = self._clock(), self._world.deployment(key)
+        hold = (
+            self._drift.held_for(key, target.generation, now)
+            if drifted(target, deployment)
+            else None
         )
-        if decision.scale is not None:
-            await self._scale(key, target, decision.scale)
-        await self._record(target, decision)
+        decision = decide(target, deployment, self._world.autoscaler_for(key), now, hold)
+        try:
+            if decision.scale is not None:
+                await self._scale(key, target, decision.scale)
+                if decision.corrects_drift:
+                    self._drift.corrected(key, target.generation, now)
+            await self._record(target, decision)
+        except ConflictError:
+            log.debug("conflict: a cache is behind; requeued", extra={"key": "/".join(key)})
+            return Result(requeue_after=CONFLICT_REQUEUE_S)
+        if decision.requeue_after is not None:
+            return Result(requeue_after=decision.requeue_after.total_seconds())
         return Result(requeue=decision.requeue_with_backoff)
 
     async def _scale(self, key: Key, target: ReplicaTargetView, step: ScaleStep) -> None:
@@ -93,8 +125,8 @@ class Reconciler:
             await self._writer.scale(key, step)
         except (ConflictError, NotFoundError, ApiUnavailableError):
             # Transient or already visible to the caches: a 409 means the Deployment changed
-            # since the cache saw it, a 404 that it is gone. Its watch event requeues the
-            # key, and the raise retries with backoff in case that event is slow.
+            # since the cache saw it (reconcile requeues it quietly), a 404 that it is gone.
+            # Its watch event requeues the key; the raise retries in case that event is slow.
             raise
         except KubeError as e:
             # RBAC or validation: a person has to act; say so on the object, then back off.
@@ -104,10 +136,18 @@ class Reconciler:
             raise ScaleFailedError(str(e)) from e
 
     async def _record(self, target: ReplicaTargetView, decision: Decision) -> None:
-        if decision.event is not None:
+        """The Event of a write that happened, then status, then the Event of entering a reason.
+
+        Entering a reason is only true once the status that enters it is written: when two
+        passes race on a stale cache, the loser's status write 409s and it records nothing.
+        """
+        acted = decision.scale is not None
+        if acted and decision.event is not None:
             await self._writer.record_event(target, decision.event)
         if decision.status != target.status:
             await self._writer.write_status(target, decision.status)
+        if not acted and decision.event is not None:
+            await self._writer.record_event(target, decision.event)
 
 
 class ScaleFailedError(Exception):

@@ -71,6 +71,21 @@ class CacheWorld:
         return (key for key, _ in self._targets.iter_from(None))
 
 
+class CachedAutoscalers:
+    """replicatargets.Autoscalers over the HPA index, and whether its informers have synced."""
+
+    def __init__(self, index: AutoscalerIndex, hpas: InformerGroup[AutoscalerView]) -> None:
+        self._index = index
+        self._hpas = hpas
+
+    @property
+    def synced(self) -> bool:
+        return bool(self._hpas.synced)
+
+    def targeting(self, deployment: Key) -> str | None:
+        return self._index.targeting(deployment)
+
+
 class ApiWriter:
     """reconcile.Writer over server.kube: scale subresource, status subresource, Events."""
 
@@ -127,7 +142,7 @@ def build(
     _subscribe(targets, deployments, hpas, index, controller.enqueue)
     return ReconcilerParts(
         desired=DesiredStates(targets),
-        store=ReplicaTargetStore(api),
+        store=ReplicaTargetStore(api, CachedAutoscalers(index, hpas)),
         elector=LeaderElector(LeaseApi(api, lease_namespace, lease_name), identity, election),
         controller=controller,
         informers=[*targets.informers, *hpas.informers],

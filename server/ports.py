@@ -26,8 +26,9 @@ class DesiredStateLookup(Protocol):
 class DesiredStateStore(Protocol):
     """Record a desired count (create or update the ReplicaTarget) and return it as stored.
 
-    Raises server.kube.errors.ConflictError on an expected_version mismatch (-> ABORTED); with an
-    empty expected_version the implementation retries 409s itself (last writer wins).
+    Raises server.kube.errors.StaleVersionError on an expected_version mismatch (-> ABORTED),
+    PreconditionError when there is nothing to compare it with or an HPA scales the Deployment
+    (-> FAILED_PRECONDITION); with an empty expected_version it retries 409s itself.
     """
 
     async def set(

@@ -20,10 +20,20 @@ _API_CODES: dict[type[errors.ApiError], grpc.StatusCode] = {
     errors.NotReadyError: grpc.StatusCode.UNAVAILABLE,
     errors.NotImplementedYetError: grpc.StatusCode.UNIMPLEMENTED,
 }
+# Kubernetes-layer errors whose message replicant wrote for the caller (no API server text).
+_KUBE_WITH_MESSAGE: dict[type[kube.KubeError], grpc.StatusCode] = {
+    kube.PreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
+}
 
 _KUBE: dict[type[kube.KubeError], tuple[grpc.StatusCode, str]] = {
+    # Subclasses before their bases: the first match wins.
+    kube.NotSyncedError: (grpc.StatusCode.UNAVAILABLE, "not ready: a cache is still syncing"),
     kube.ApiUnavailableError: (grpc.StatusCode.UNAVAILABLE, "Kubernetes API server unavailable"),
     kube.ResourceExpiredError: (grpc.StatusCode.UNAVAILABLE, "cache is resyncing; retry"),
+    kube.StaleVersionError: (
+        grpc.StatusCode.ABORTED,
+        "expected_version is stale: the desired state changed since it was read; re-read",
+    ),
     kube.ConflictError: (grpc.StatusCode.ABORTED, "the object changed concurrently; re-read"),
     kube.InvalidError: (grpc.StatusCode.INVALID_ARGUMENT, "rejected by Kubernetes validation"),
     kube.NotFoundError: (grpc.StatusCode.NOT_FOUND, "not found"),
@@ -39,6 +49,9 @@ def to_status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
             if isinstance(exc, kind):
                 return code, str(exc)
     if isinstance(exc, kube.KubeError):
+        for kube_kind, kube_code in _KUBE_WITH_MESSAGE.items():
+            if isinstance(exc, kube_kind):
+                return kube_code, str(exc)
         for kube_kind, status in _KUBE.items():
             if isinstance(exc, kube_kind):
                 return status

@@ -1,8 +1,8 @@
 """Request validation: every field of every request is checked here before any lookup.
 
 Rules (docs/design.md): namespace is a DNS-1123 label (<= 63), name a DNS-1123 subdomain (<= 253),
-replicas 0..1000, page_size 0..500 (0 means 100), expected_version a short printable token. Page
-tokens are checked by server/page_tokens.py.
+replicas 0..1000, page_size 0..500 (0 means 100), expected_version one this API returned
+(`uid:generation`, server/kube/replicatargets.py). Page tokens are checked by server/page_tokens.py.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING, Final
 
 from server.errors import InvalidArgumentError
+from server.kube.replicatargets import parse_version
 
 if TYPE_CHECKING:
     from replicant.v1 import replicant_pb2
@@ -20,11 +21,9 @@ MIN_REPLICAS: Final = 0
 MAX_REPLICAS: Final = 1000
 MAX_PAGE_SIZE: Final = 500
 DEFAULT_PAGE_SIZE: Final = 100
-MAX_VERSION_LEN: Final = 128
 
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_VERSION = re.compile(r"[0-9A-Za-z._:/+=-]+")
 
 
 def is_label(value: str) -> bool:
@@ -61,8 +60,10 @@ def replicas(request: replicant_pb2.SetReplicasRequest) -> int:
 
 
 def expected_version(value: str) -> str:
-    if value and (len(value) > MAX_VERSION_LEN or not _VERSION.fullmatch(value)):
-        raise InvalidArgumentError("expected_version is not a version returned by this API")
+    if value and parse_version(value) is None:
+        raise InvalidArgumentError(
+            "expected_version is malformed; pass DesiredState.version back unchanged"
+        )
     return value
 
 

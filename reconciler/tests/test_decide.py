@@ -139,3 +139,28 @@ def test_hpa_present_never_scales_even_when_counts_differ() -> None:
 
     assert decision.scale is None
     assert decision.status.replicas == 2
+
+
+def test_drift_on_hold_is_left_alone_and_says_until_when() -> None:
+    drifting = target(last_applied_replicas=3, deployment_uid="dep-1")
+
+    decision = decide(drifting, deployment(5), None, NOW, datetime.timedelta(minutes=5))
+
+    condition = decision.status.conditions[0]
+    assert (decision.scale, condition.reason) == (None, cond.CONFLICTING_WRITER)
+    assert "before 2030-01-02T03:09:05Z" in condition.message
+    assert decision.requeue_after == datetime.timedelta(minutes=5)
+    assert decision.status.last_applied_replicas == 3  # drift is still counted from it
+
+
+@pytest.mark.parametrize(
+    ("rt", "dep"),
+    [
+        (target(), deployment(5)),  # replicant never applied a count: a first scale
+        (target(last_applied_replicas=3, deployment_uid="dep-old"), deployment(5, uid="dep-new")),
+    ],
+)
+def test_a_hold_applies_only_to_drift(rt: ReplicaTargetView, dep: DeploymentFacts) -> None:
+    decision = decide(rt, dep, None, NOW, datetime.timedelta(minutes=5))
+
+    assert decision.scale == ScaleStep(3, "77")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 
 import pytest
 
 from reconciler import conditions as cond
 from reconciler.decide import DeploymentFacts, EventSpec, ScaleStep
-from reconciler.reconcile import Key, Reconciler, Result, ScaleFailedError
+from reconciler.drift import DriftGuard
+from reconciler.reconcile import CONFLICT_REQUEUE_S, Key, Reconciler, Result, ScaleFailedError
 from server.kube.errors import AccessDeniedError, ConflictError, KubeError
 from server.kube.replicatargets import ReplicaTargetView, TargetStatus
 
@@ -34,8 +36,11 @@ class FakeWorld:
 
 
 class RecordingWriter:
-    def __init__(self, scale_error: KubeError | None = None) -> None:
+    def __init__(
+        self, scale_error: KubeError | None = None, status_error: KubeError | None = None
+    ) -> None:
         self.scale_error = scale_error
+        self.status_error = status_error
         self.scaled: list[ScaleStep] = []
         self.statuses: list[TargetStatus] = []
         self.events: list[str] = []
@@ -46,6 +51,8 @@ class RecordingWriter:
         self.scaled.append(step)
 
     async def write_status(self, target: ReplicaTargetView, status: TargetStatus) -> None:
+        if self.status_error is not None:
+            raise self.status_error
         self.statuses.append(status)
 
     async def record_event(self, target: ReplicaTargetView, event: EventSpec) -> None:
@@ -71,7 +78,7 @@ async def test_deleted_target_is_done_without_any_write() -> None:
 
 
 @pytest.mark.asyncio
-async def test_scale_then_status_then_event_on_a_difference() -> None:
+async def test_a_difference_is_scaled_with_status_and_an_event() -> None:
     writer = RecordingWriter()
 
     await reconciler(FakeWorld(target(3), 1), writer).reconcile(KEY)
@@ -95,13 +102,25 @@ async def test_unchanged_status_is_not_written_again() -> None:
 
 
 @pytest.mark.asyncio
-async def test_conflict_on_scale_raises_for_a_retry_and_writes_no_status() -> None:
+async def test_conflict_on_scale_is_a_quiet_requeue_and_writes_no_status(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     writer = RecordingWriter(scale_error=ConflictError("conflict"))
 
-    with pytest.raises(ConflictError):
-        await reconciler(FakeWorld(target(3), 1), writer).reconcile(KEY)
+    result = await reconciler(FakeWorld(target(3), 1), writer).reconcile(KEY)
 
+    assert result == Result(requeue_after=CONFLICT_REQUEUE_S)  # not rate-limited: no failure
     assert (writer.statuses, writer.events) == ([], [])
+    assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
+
+
+@pytest.mark.asyncio
+async def test_conflict_on_the_status_write_is_a_quiet_requeue() -> None:
+    writer = RecordingWriter(status_error=ConflictError("conflict"))
+
+    result = await reconciler(FakeWorld(target(3), 3), writer).reconcile(KEY)
+
+    assert result == Result(requeue_after=CONFLICT_REQUEUE_S)
 
 
 @pytest.mark.asyncio
@@ -124,3 +143,99 @@ async def test_missing_deployment_asks_for_a_backoff_requeue() -> None:
 
     assert result == Result(requeue=True)
     assert writer.events == [cond.DEPLOYMENT_MISSING]
+
+
+@pytest.mark.asyncio
+async def test_scale_failed_is_recorded_as_an_event_only_when_first_entered() -> None:
+    first = RecordingWriter(scale_error=AccessDeniedError("denied"))
+    with pytest.raises(ScaleFailedError):
+        await reconciler(FakeWorld(target(3), 1), first).reconcile(KEY)
+    failing = dataclasses.replace(target(3), status=first.statuses[0])
+    retry = RecordingWriter(scale_error=AccessDeniedError("denied"))
+
+    with pytest.raises(ScaleFailedError):
+        await reconciler(FakeWorld(failing, 1), retry).reconcile(KEY)
+
+    assert (first.events, retry.events, retry.statuses) == ([cond.SCALE_FAILED], [], [])
+
+
+class Fight:
+    """Another writer that sets spec.replicas to 5 after every correction replicant makes."""
+
+    def __init__(self, guard: DriftGuard) -> None:
+        self.now = NOW
+        self.writer = RecordingWriter()
+        # replicant applied 3 to this Deployment before; someone has set it to 5 since.
+        applied = TargetStatus(last_applied_replicas=3, deployment_uid="dep-1")
+        self.world = FakeWorld(dataclasses.replace(target(3), status=applied), 5)
+        self.reconciler = Reconciler(self.world, self.writer, clock=lambda: self.now, drift=guard)
+
+    async def round(self) -> Result:
+        result = await self.reconciler.reconcile(KEY)
+        if self.writer.statuses:  # the cache catches up with replicant's status write
+            assert self.world.t is not None
+            self.world.t = dataclasses.replace(self.world.t, status=self.writer.statuses[-1])
+        return result
+
+
+@pytest.mark.asyncio
+async def test_a_drift_fight_is_held_off_after_three_corrections_with_one_warning() -> None:
+    fight = Fight(DriftGuard())
+
+    results = [await fight.round() for _ in range(6)]
+
+    assert len(fight.writer.scaled) == 3
+    assert fight.writer.events == [*["DriftCorrected"] * 3, cond.CONFLICTING_WRITER]
+    assert results[3:] == [Result(requeue_after=300.0)] * 3
+    held = fight.writer.statuses[-1].conditions[0]
+    assert (held.status, held.reason) == ("False", cond.CONFLICTING_WRITER)
+    assert "now 5, desired 3" in held.message
+    # The hold's status is written once, not once per round.
+    held_writes = [w for w in fight.writer.statuses if w.conditions[0] == held]
+    assert len(held_writes) == 1
+
+
+@pytest.mark.asyncio
+async def test_after_a_hold_one_correction_is_tried_and_the_next_hold_is_longer() -> None:
+    fight = Fight(DriftGuard())
+    for _ in range(4):
+        await fight.round()
+
+    fight.now += datetime.timedelta(minutes=5)
+    probe = await fight.round()
+    again = await fight.round()
+
+    assert (probe, again) == (Result(), Result(requeue_after=600.0))
+    assert len(fight.writer.scaled) == 4
+
+
+@pytest.mark.asyncio
+async def test_a_new_spec_starts_the_correction_count_again() -> None:
+    fight = Fight(DriftGuard())
+    for _ in range(4):
+        await fight.round()
+    assert fight.world.t is not None
+    fight.world.t = dataclasses.replace(fight.world.t, generation=2)
+
+    await fight.round()
+
+    assert len(fight.writer.scaled) == 4
+
+
+@pytest.mark.asyncio
+async def test_a_pass_whose_status_write_loses_a_race_records_no_entering_event() -> None:
+    # Another pass already entered DeploymentMissing; this one read the target before that.
+    writer = RecordingWriter(status_error=ConflictError("conflict"))
+
+    result = await reconciler(FakeWorld(target(3), None), writer).reconcile(KEY)
+
+    assert (result, writer.events) == (Result(requeue_after=CONFLICT_REQUEUE_S), [])
+
+
+@pytest.mark.asyncio
+async def test_a_scale_is_recorded_even_if_the_status_write_after_it_loses_a_race() -> None:
+    writer = RecordingWriter(status_error=ConflictError("conflict"))
+
+    await reconciler(FakeWorld(target(3), 1), writer).reconcile(KEY)
+
+    assert (writer.scaled, writer.events) == ([ScaleStep(3, "77")], ["Scaled"])

@@ -5,14 +5,19 @@ here, with `raise <KubeError subclass>(...) from exc`. Layers above only ever se
 
     KubeError                  base: talking to the API server went wrong
      ├── ApiUnavailableError   connection refused/reset, timeouts, 429, 5xx: retry with backoff
+     │    └── NotSyncedError      a cache the answer needs has not listed yet: retry shortly
      ├── ResourceExpiredError  410 Gone / "too old resource version": relist, then watch again
      ├── NotFoundError         404: the object (or namespace) does not exist
      ├── ConflictError         409: AlreadyExists, or a stale resourceVersion on a conditional write
+     │    └── StaleVersionError   a compare-and-set's expected version is no longer the object's
      ├── InvalidError          400/422: the API server (a CRD schema or CEL rule) refused it
-     └── AccessDeniedError     401/403: replicant's own credentials or RBAC are wrong: a server bug
+     ├── AccessDeniedError     401/403: replicant's own credentials or RBAC are wrong: a server bug
+     └── PreconditionError     the write cannot apply as asked (no object to compare a version
+                               with, an HPA owns the count); raised by server.kube, not the server
 
 Messages are short and generic on purpose: raw API error bodies can carry object contents and are
-logged at debug level by the caller at most, never returned to gRPC clients.
+logged at debug level by the caller at most, never returned to gRPC clients. PreconditionError is
+the exception: replicant writes its message for the caller, naming only the objects concerned.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ class ApiUnavailableError(KubeError):
     """The API server could not be reached or did not answer in time; worth retrying."""
 
 
+class NotSyncedError(ApiUnavailableError):
+    """A cache the request depends on has not completed its first list yet."""
+
+
 class ResourceExpiredError(KubeError):
     """410 Gone: the resourceVersion is older than the server keeps; a fresh list is needed."""
 
@@ -47,6 +56,14 @@ class NotFoundError(KubeError):
 
 class ConflictError(KubeError):
     """409 ConflictError: the object exists already or changed since it was read."""
+
+
+class StaleVersionError(ConflictError):
+    """The object is no longer at the version a compare-and-set expected (or is another one)."""
+
+
+class PreconditionError(KubeError):
+    """The cluster is not in a state where this write makes sense; str() is safe for callers."""
 
 
 class InvalidError(KubeError):

@@ -6,7 +6,13 @@ Why not the client's own informer: it is thread-based, has no backoff and no boo
     connection fails instead of hanging;
   * on 410 Gone relists and *replaces* the store, so objects deleted while it was not watching
     disappear (a diff against the old store reports them as deletions to subscribers);
-  * retries every other failure with exponential backoff and full jitter;
+  * keeps the resourceVersion of the last event it applied (bookmarks included) across
+    reconnects, so a watch that fails mid-stream resumes where it was instead of replaying
+    older events and taking the cache back in time;
+  * retries every other failure with exponential backoff and full jitter; a watch that ends
+    within `min_watch_seconds` having delivered nothing is a failure too (a proxy that closes
+    watches at once must not make it spin, as client-go's reflector knows), and the backoff
+    resets only once a watch delivers an event (or on `retry_now()`, below);
   * keeps only frozen views made by a converter, never whole objects; an object the converter
     cannot read is logged and left out of the cache (a watch event for it removes any older view),
     so one malformed custom resource cannot stop the cache for every other object;
@@ -35,7 +41,13 @@ from typing import Generic, TypeVar
 
 from server.kube.backoff import Backoff
 from server.kube.client import ApiTransport, JSONObject
-from server.kube.errors import KubeError, NotFoundError, ResourceExpiredError, from_status
+from server.kube.errors import (
+    ApiUnavailableError,
+    KubeError,
+    NotFoundError,
+    ResourceExpiredError,
+    from_status,
+)
 from server.kube.fields import int_or_zero
 
 V = TypeVar("V")
@@ -76,6 +88,7 @@ class Informer(Generic[V]):
         page_size: int = 500,
         watch_timeout_seconds: tuple[int, int] = (60, 120),
         read_timeout_margin: float = 15.0,
+        min_watch_seconds: float = 1.0,
         stale_after: float = 8.0,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -88,6 +101,7 @@ class Informer(Generic[V]):
         self._page_size = page_size
         self._watch_timeout = watch_timeout_seconds
         self._read_margin = read_timeout_margin
+        self._min_watch = min_watch_seconds
         self._stale_after = stale_after
         self._backoff = backoff or Backoff()
         self._clock = clock
@@ -96,6 +110,9 @@ class Informer(Generic[V]):
         self._subscribers: list[Subscriber[V]] = []
         self._listed = False
         self._failing_since: float | None = None
+        # Of the last list or event applied; None means "list first". An attribute, not a
+        # local of the watch, so a watch that fails mid-stream does not rewind the next one.
+        self._resource_version: str | None = None
         self._retry = asyncio.Event()
 
     # -- reads (never touch the network) ------------------------------------------------------
@@ -153,19 +170,18 @@ class Informer(Generic[V]):
 
     async def run(self) -> None:
         """List, then watch, forever (until cancelled); relist on 410, back off on errors."""
-        resource_version: str | None = None
         while True:
             try:
-                if resource_version is None:
-                    resource_version = await self._list()
-                resource_version = await self._watch(resource_version)
+                if self._resource_version is None:
+                    self._resource_version = await self._list()
+                await self._watch(self._resource_version)
                 self.stats.watch_restarts += 1
             except ResourceExpiredError:
                 log.info("resource version expired, relisting", extra={"resource": self.resource})
-                resource_version = None
+                self._resource_version = None
                 self.stats.relists += 1
                 self.stats.watch_restarts += 1
-                # The backoff was reset when the watch connected, so this is short; it only
+                # Short after a watch that delivered events (that reset the backoff); it only
                 # grows if the server keeps answering 410 right away.
                 await self._pause(self._backoff.next_delay())
             except KubeError as exc:
@@ -215,7 +231,8 @@ class Informer(Generic[V]):
                 return str(meta.get("resourceVersion", ""))
         raise KubeError("list did not finish")
 
-    async def _watch(self, resource_version: str) -> str:
+    async def _watch(self, resource_version: str) -> None:
+        """One watch from `resource_version`; raises if it ended at once with nothing delivered."""
         low, high = self._watch_timeout
         timeout_seconds = random.randint(low, high)  # noqa: S311 - jitter, not crypto
         query: dict[str, str | int | bool] = {
@@ -225,11 +242,26 @@ class Informer(Generic[V]):
             "timeoutSeconds": timeout_seconds,
         }
         read_timeout = timeout_seconds + self._read_margin
+        delivered = False
         async with self._api.stream(self.path, query=query, read_timeout=read_timeout) as events:
-            self._mark_healthy()
-            async for event in events:
-                resource_version = self._apply(event) or resource_version
-        return resource_version
+            opened, failing_before = self._clock(), self._failing_since
+            self._failing_since = None  # the API server answered
+            try:
+                async for event in events:
+                    rv = self._apply(event)
+                    if rv is not None:
+                        self._resource_version = rv
+                    if not delivered:
+                        delivered = True
+                        self._backoff.reset()
+            except KubeError:
+                if not delivered:
+                    self._failing_since = failing_before  # no contact worth the name
+                raise
+        if not delivered and self._clock() - opened < self._min_watch:
+            # Keep counting the outage from where it began, then back off like any failure.
+            self._failing_since = failing_before
+            raise ApiUnavailableError("watch ended at once without an event")
 
     # -- store updates --------------------------------------------------------------------------
 
@@ -283,7 +315,7 @@ class Informer(Generic[V]):
     def _replace(self, items: dict[Key, V]) -> None:
         old_store, self._store, self._sorted_keys = self._store, items, None
         self._listed = True
-        self._mark_healthy()
+        self._failing_since = None
         for key, old in old_store.items():
             if key not in items:
                 self._notify(key, old, None)
@@ -291,10 +323,6 @@ class Informer(Generic[V]):
             previous = old_store.get(key)
             if previous != new:
                 self._notify(key, previous, new)
-
-    def _mark_healthy(self) -> None:
-        self._failing_since = None
-        self._backoff.reset()
 
     def _notify(self, key: Key, old: V | None, new: V | None) -> None:
         for subscriber in list(self._subscribers):

@@ -8,10 +8,18 @@ errors are mapped to the domain hierarchy before they leave this module.
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
-from server.kube.errors import ConflictError, InvalidError, NotFoundError
+from server.kube.errors import (
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+    NotSyncedError,
+    PreconditionError,
+    StaleVersionError,
+)
 from server.kube.fields import int_or_zero, optional_int, parse_time
 from server.kube.resources import InformerGroup, collection_path
 from server.kube.views import DesiredStateView, ReconcileView
@@ -167,9 +175,39 @@ def _collection_path(namespace: str) -> str:
 # -- the API's view of desired state ------------------------------------------------------------
 
 
+# metadata.uid (a UUID, as the API server makes them) and metadata.generation (1 .. 2**63-1).
+_VERSION = re.compile(
+    r"(?P<uid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):(?P<gen>[1-9][0-9]{0,18})"
+)
+_MAX_GENERATION: Final = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Version:
+    """One spec of one ReplicaTarget: which object (uid) and which of its specs (generation).
+
+    Generation alone is not enough: after a delete and re-create the count starts again at 1,
+    and a version read from the old object would pass a compare-and-set on the new one (ABA).
+    """
+
+    uid: str
+    generation: int
+
+    def __str__(self) -> str:
+        return f"{self.uid}:{self.generation}"
+
+
+def parse_version(text: str) -> Version | None:
+    """The Version that `str(version)` spelled, or None for anything else."""
+    match = _VERSION.fullmatch(text)
+    if match is None or int(match["gen"]) > _MAX_GENERATION:
+        return None
+    return Version(match["uid"], int(match["gen"]))
+
+
 def version_of(target: ReplicaTargetView) -> str:
-    """DesiredState.version: the spec's generation (see ReplicaTargetStore._compare_and_set)."""
-    return str(target.generation)
+    """DesiredState.version (see ReplicaTargetStore._compare_and_set for why uid:generation)."""
+    return str(Version(target.uid, target.generation))
 
 
 def desired_state_view(target: ReplicaTargetView) -> DesiredStateView:
@@ -179,7 +217,9 @@ def desired_state_view(target: ReplicaTargetView) -> DesiredStateView:
         None
         if reconciled is None
         else ReconcileView(
-            converged=reconciled.status == "True",
+            # A True condition about an older spec says nothing about this one.
+            converged=reconciled.status == "True"
+            and reconciled.observed_generation == target.generation,
             reason=reconciled.reason,
             message=reconciled.message,
             observed_generation=reconciled.observed_generation,
@@ -218,27 +258,47 @@ JSON_PATCH: Final = "application/json-patch+json"
 SET_ATTEMPTS: Final = 3
 
 
+class Autoscalers(Protocol):
+    """Which HorizontalPodAutoscaler scales a Deployment, from a cache (no API calls)."""
+
+    @property
+    def synced(self) -> bool: ...
+
+    def targeting(self, deployment: Key) -> str | None: ...
+
+
 class ReplicaTargetStore:
     """DesiredStateStore (server/ports.py): create or update the ReplicaTarget of a Deployment.
 
     With an expected version the write happens only if the spec is still at that version
-    (ConflictError -> ABORTED otherwise); a target that does not exist cannot be at any
-    version, so that is a conflict too. Without one, the write is a merge patch with no
-    precondition, i.e. last writer wins by construction; only the create-vs-create race can
-    409, and it is retried as a patch.
+    (StaleVersionError -> ABORTED otherwise); with no target at all there is nothing to compare
+    (PreconditionError). Without one, the write is a merge patch with no precondition, i.e.
+    last writer wins by construction; only the create-vs-create race can 409, and it is
+    retried as a patch. A Deployment an HPA scales is refused (PreconditionError): the
+    reconciler would never apply the count, so accepting it would be a lie.
     """
 
-    def __init__(self, api: ApiTransport, clock: Callable[[], datetime.datetime] | None = None):
+    def __init__(
+        self,
+        api: ApiTransport,
+        autoscalers: Autoscalers,
+        clock: Callable[[], datetime.datetime] | None = None,
+    ):
         self._api = api
+        self._autoscalers = autoscalers
         self._clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
 
     async def set(
         self, key: Key, replicas: int, requested_by: str, expected_version: str
     ) -> DesiredStateView:
         namespace, name = key
+        self._refuse_if_autoscaled(key)
         annotations = {REQUESTED_BY: requested_by, REQUESTED_AT: format_time(self._clock())}
         if expected_version:
-            return await self._compare_and_set(key, replicas, annotations, expected_version)
+            expected = parse_version(expected_version)
+            if expected is None:  # the API validates it first; never compare with garbage
+                raise StaleVersionError("not a version of this object")
+            return await self._compare_and_set(key, replicas, annotations, expected)
         for _ in range(SET_ATTEMPTS):
             try:
                 stored = await self._patch(key, replicas, annotations)
@@ -250,25 +310,34 @@ class ReplicaTargetStore:
             return desired_state_view(parse_replica_target(stored))
         raise ConflictError(f"replica target {namespace}/{name} kept changing; try again")
 
+    def _refuse_if_autoscaled(self, key: Key) -> None:
+        if not self._autoscalers.synced:
+            # Readiness does not wait for it (only the reconciler reads it otherwise).
+            raise NotSyncedError("autoscaler cache not synced")
+        if (hpa := self._autoscalers.targeting(key)) is not None:
+            raise PreconditionError(
+                f"deployment {key[0]}/{key[1]} is scaled by HorizontalPodAutoscaler {hpa};"
+                " change the autoscaler, or delete it to set the count here"
+            )
+
     async def _compare_and_set(
-        self, key: Key, replicas: int, annotations: dict[str, str], expected_version: str
+        self, key: Key, replicas: int, annotations: dict[str, str], expected: Version
     ) -> DesiredStateView:
-        """Write only if the spec is still at `expected_version` (its metadata.generation).
+        """Write only if the target is still the object and spec `expected` names.
 
         Why generation and not resourceVersion: the reconciler's status writes bump the
         resourceVersion within milliseconds of every Set, so a resourceVersion handed to a
-        client is stale almost at once; generation moves only when the spec does. The check
-        runs inside the API server: a JSON patch whose first op `test`s metadata.generation is
-        applied atomically to the latest object, so status writes in between cannot fail it.
+        client is stale almost at once; generation moves only when the spec does. The uid
+        pins the incarnation. The check runs inside the API server: a JSON patch whose first
+        ops `test` metadata.uid and metadata.generation is applied atomically to the latest
+        object, so status writes in between cannot fail it.
         """
-        if not expected_version.isdecimal():
-            raise ConflictError("replica target is not at that version")
-        try:
-            current = await self._api.request("GET", object_path(*key))
-        except NotFoundError as e:
-            raise ConflictError("replica target does not exist at that version") from e
+        current = await self._read_for_version(key)
+        if _version(current) != expected:
+            raise StaleVersionError("replica target is not at that version")
         ops: list[dict[str, Any]] = [
-            {"op": "test", "path": "/metadata/generation", "value": int(expected_version)},
+            {"op": "test", "path": "/metadata/uid", "value": expected.uid},
+            {"op": "test", "path": "/metadata/generation", "value": expected.generation},
             {"op": "replace", "path": "/spec/replicas", "value": replicas},
             *_annotation_ops(current, annotations),
         ]
@@ -277,12 +346,21 @@ class ReplicaTargetStore:
                 "PATCH", object_path(*key), body=ops, content_type=JSON_PATCH
             )
         except NotFoundError as e:
-            raise ConflictError("replica target does not exist at that version") from e
+            raise _no_target(key) from e
         except InvalidError as e:
-            # A failed `test` is a 422. The other ops cannot be invalid: replicas was validated
-            # against the same bounds as the CRD, and annotations are plain strings.
-            raise ConflictError("replica target is not at that version") from e
+            # A failed `test` is a 422, and so is any other refusal: read again to tell which.
+            # The object was at `expected` just before; generations only grow and a uid never
+            # returns, so if it still is, the tests passed and something else was refused.
+            if _version(await self._read_for_version(key)) != expected:
+                raise StaleVersionError("replica target changed before the write") from e
+            raise
         return desired_state_view(parse_replica_target(stored))
+
+    async def _read_for_version(self, key: Key) -> JSONObject:
+        try:
+            return await self._api.request("GET", object_path(*key))
+        except NotFoundError as e:
+            raise _no_target(key) from e
 
     async def _patch(self, key: Key, replicas: int, annotations: dict[str, str]) -> JSONObject:
         body = {"metadata": {"annotations": annotations}, "spec": {"replicas": replicas}}
@@ -330,6 +408,18 @@ def replica_target_informers(
         plural=PLURAL,
         namespaces=namespaces,
         convert=parse_replica_target,
+    )
+
+
+def _version(obj: JSONObject) -> Version:
+    meta = obj.get("metadata") or {}
+    return Version(str(meta.get("uid") or ""), int_or_zero(meta.get("generation")))
+
+
+def _no_target(key: Key) -> PreconditionError:
+    return PreconditionError(
+        f"deployment {key[0]}/{key[1]} has no desired state to compare expected_version with;"
+        " send it without expected_version to create one"
     )
 
 

@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-un
 from replicant.v1 import replicant_pb2 as pb
 from replicant.v1 import replicant_pb2_grpc
 from server.app import Extensions
-from server.kube.errors import ApiUnavailableError, ConflictError
+from server.kube.errors import ApiUnavailableError, StaleVersionError
 from server.kube.probe import ApiServerProbe
 from server.kube.views import DesiredStateView, ReconcileView
 from server.tests.conftest import Harness, started, stub
@@ -42,11 +42,12 @@ async def code_of(call: object) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
+UID = "6f1c1a52-0b5e-4c59-9a53-2d2f1d3c8e01"
 DESIRED = DesiredStateView(
     replicas=5,
     requested_by="spiffe://replicant.dev/client/writer",
     requested_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-    version="42",
+    version=f"{UID}:42",
     reconcile=ReconcileView(
         converged=False, reason="Progressing", message="", observed_generation=1
     ),
@@ -73,9 +74,9 @@ class FakeDesired:
         self.entered += 1
         await self.release.wait()
         self.calls.append((key, replicas, requested_by, expected_version))
-        if expected_version and expected_version != "42":
-            raise ConflictError("stale")
-        view = DesiredStateView(replicas, requested_by, DESIRED.requested_at, "43", None)
+        if expected_version and expected_version != DESIRED.version:
+            raise StaleVersionError("stale")
+        view = DesiredStateView(replicas, requested_by, DESIRED.requested_at, f"{UID}:43", None)
         self.stored[key] = view
         return view
 
@@ -141,7 +142,7 @@ async def test_get_replicas_fills_desired_from_the_replicatarget_lookup(
             web = await stub(chan).GetReplicas(pb.GetReplicasRequest(ref=ref(name="web")))
             api = await stub(chan).GetReplicas(pb.GetReplicasRequest(ref=ref(name="api")))
     assert web.deployment.desired.replicas == 5
-    assert web.deployment.desired.version == "42"
+    assert web.deployment.desired.version == f"{UID}:42"
     assert web.deployment.desired.reconcile.reason == "Progressing"
     assert web.deployment.desired.requested_at.ToDatetime(tzinfo=UTC) == DESIRED.requested_at
     assert not api.deployment.HasField("desired")
@@ -214,13 +215,19 @@ async def test_set_replicas_records_desired_state_with_caller_identity(
             response = await stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref(), replicas=4))
             stale = await code_of(
                 stub(chan).SetReplicas(
+                    pb.SetReplicasRequest(ref=ref(), replicas=4, expected_version=f"{UID}:7")
+                )
+            )
+            malformed = await code_of(
+                stub(chan).SetReplicas(
                     pb.SetReplicasRequest(ref=ref(), replicas=4, expected_version="7")
                 )
             )
     assert response.desired.replicas == 4
-    assert response.desired.version == "43"
+    assert response.desired.version == f"{UID}:43"
     assert desired.calls[0] == (("apps", "api"), 4, "spiffe://replicant.dev/client/writer", "")
-    assert stale == grpc.StatusCode.ABORTED
+    assert (stale, malformed) == (grpc.StatusCode.ABORTED, grpc.StatusCode.INVALID_ARGUMENT)
+    assert len(desired.calls) == 2  # the malformed one never reached the store
 
 
 async def test_reader_calling_set_replicas_is_denied(harness: Harness) -> None:

@@ -234,3 +234,122 @@ async def test_informer_says_the_resource_is_not_served_when_its_collection_is_m
     missing = [r for r in caplog.records if "CustomResourceDefinition" in r.getMessage()]
     assert [r.__dict__["path"] for r in missing] == [PATH]
     assert informer.synced  # retried, not crashed: it recovers once the CRD exists
+
+
+class CeilingLog:
+    """Backoff's random draw, replaced: records each ceiling and waits 0 s."""
+
+    def __init__(self) -> None:
+        self.ceilings: list[float] = []
+
+    def __call__(self, _low: float, high: float) -> float:
+        self.ceilings.append(high)
+        return 0.0
+
+
+def with_ceilings(kube: FakeKube, clock: Clock) -> tuple[Informer[DeploymentView], CeilingLog]:
+    ceilings = CeilingLog()
+    informer = Informer(
+        kube,
+        resource="deployments",
+        path=PATH,
+        convert=deployment_view,
+        backoff=Backoff(base=1.0, cap=30.0, uniform=ceilings),
+        clock=clock,
+    )
+    return informer, ceilings
+
+
+BOOKMARK_150 = {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "150"}}}
+
+
+@pytest.mark.parametrize(
+    ("events", "resumed_at"),
+    [
+        ([{"type": "MODIFIED", "object": deployment("a", "d1", 9, rv=101)}], "101"),
+        ([{"type": "ADDED", "object": deployment("b", "x", rv=101)}, BOOKMARK_150], "150"),
+        ([{"type": "DELETED", "object": deployment("a", "d2", rv=120)}], "120"),
+    ],
+)
+async def test_informer_resumes_from_the_last_applied_event_after_a_mid_stream_failure(
+    kube: FakeKube, events: list[dict[str, Any]], resumed_at: str
+) -> None:
+    informer = make(kube)
+    async with running(informer):
+        first = await kube.next_watch(1)
+        for event in events:
+            first.events.put_nowait(event)
+        first.events.put_nowait(ApiUnavailableError("connection reset"))
+        second = await kube.next_watch(2)
+    assert (first.query["resourceVersion"], second.query["resourceVersion"]) == ("100", resumed_at)
+    assert len(kube.list_calls) == 1  # resumed, not relisted
+
+
+async def test_informer_treats_a_watch_that_ends_at_once_with_nothing_as_a_failure(
+    kube: FakeKube,
+) -> None:
+    informer, ceilings = with_ceilings(kube, Clock())
+    async with running(informer):
+        for n in (1, 2, 3):
+            (await kube.next_watch(n)).events.put_nowait(None)  # closed before any event
+        await kube.next_watch(4)
+    # Each empty watch waits longer than the one before: 1, 2, 4 s ceilings.
+    assert (informer.stats.errors, ceilings.ceilings) == (3, [1.0, 2.0, 4.0])
+    assert informer.synced  # the API server still answers: the cache is not stale
+
+
+async def test_informer_reopens_a_quiet_watch_that_stayed_open_without_backoff(
+    kube: FakeKube,
+) -> None:
+    clock = Clock()
+    informer, ceilings = with_ceilings(kube, clock)
+    async with running(informer):
+        first = await kube.next_watch(1)
+        clock.now += 1.5  # a quiet collection: nothing to say, but the watch stayed open
+        first.events.put_nowait(None)
+        second = await kube.next_watch(2)
+    assert (informer.stats.errors, ceilings.ceilings) == (0, [])
+    assert second.query["resourceVersion"] == "100"
+
+
+async def test_informer_resets_its_backoff_only_after_a_watch_that_delivered_an_event(
+    kube: FakeKube,
+) -> None:
+    informer, ceilings = with_ceilings(kube, Clock())
+    async with running(informer):
+        (await kube.next_watch(1)).events.put_nowait(None)  # empty: 1 s
+        # Connected, then failed before any event: still no reset, 2 s.
+        (await kube.next_watch(2)).events.put_nowait(ApiUnavailableError("reset"))
+        delivering = await kube.next_watch(3)
+        delivering.events.put_nowait(BOOKMARK_150)
+        delivering.events.put_nowait(ApiUnavailableError("reset"))  # after a reset: 1 s again
+        await kube.next_watch(4)
+    assert ceilings.ceilings == [1.0, 2.0, 1.0]
+
+
+async def test_informer_counts_an_outage_through_watches_that_deliver_nothing(
+    kube: FakeKube,
+) -> None:
+    clock = Clock()
+    ceilings = CeilingLog()
+
+    def draw(low: float, high: float) -> float:
+        # No wait for 20 retries, then a long one, to look at the cache between two watches.
+        return ceilings(low, high) if len(ceilings.ceilings) < 20 else 3600.0
+
+    informer = Informer(
+        kube,
+        resource="deployments",
+        path=PATH,
+        convert=deployment_view,
+        backoff=Backoff(uniform=draw),
+        clock=clock,
+    )
+    async with running(informer):
+        (await kube.next_watch(1)).events.put_nowait(ApiUnavailableError("connection reset"))
+        # A proxy now accepts every watch and closes it at once, for longer than stale_after.
+        for n in range(2, 22):
+            clock.now += 0.5
+            (await kube.next_watch(n)).events.put_nowait(None)
+        await until(lambda: informer.stats.errors == 21)
+        assert not informer.synced

@@ -12,7 +12,7 @@ import pytest
 from replicant.v1 import replicant_pb2 as pb
 from server import config, errors, validation
 from server.kube import errors as kube
-from server.kube import fields
+from server.kube import fields, replicatargets
 from server.kube.backoff import Backoff
 from server.kube.views import deployment_view
 from server.logs import JsonFormatter
@@ -47,15 +47,76 @@ def test_replicas_rejects_a_missing_or_out_of_range_count(wire: bytes, message: 
         validation.replicas(pb.SetReplicasRequest.FromString(wire))
 
 
-@pytest.mark.parametrize("version", ["", "12345", "abc-DEF_1.2"])
-def test_expected_version_accepts_opaque_tokens(version: str) -> None:
+UID = "6f1c1a52-0b5e-4c59-9a53-2d2f1d3c8e01"
+
+
+@pytest.mark.parametrize("version", ["", f"{UID}:1", f"{UID}:{2**63 - 1}"])
+def test_expected_version_accepts_what_the_api_returns(version: str) -> None:
     assert validation.expected_version(version) == version
 
 
-@pytest.mark.parametrize("version", ["has space", "x" * 129, "new\nline"])
-def test_expected_version_rejects_junk(version: str) -> None:
+@pytest.mark.parametrize(
+    "version",
+    [
+        "garbage",
+        "-1",
+        "2",  # a bare generation: the spelling before versions named the object
+        " 2",
+        "99999999999999999999999",
+        f"{UID}:0",
+        f"{UID}:-1",
+        f"{UID}:01",
+        f"{UID}: 2",
+        f"{UID}:{2**63}",
+        f"{UID}:99999999999999999999999",
+        f"{UID.upper()}:2",
+        f"{UID}:2\n",
+        f"{UID}:\u0662",  # an Arabic-Indic digit: isdecimal() says yes, Kubernetes says no
+        "x" * 129,
+    ],
+)
+def test_expected_version_rejects_anything_else_whatever_its_spelling(version: str) -> None:
     with pytest.raises(errors.InvalidArgumentError):
         validation.expected_version(version)
+
+
+def test_version_names_the_object_and_its_spec() -> None:
+    target = replicatargets.parse_replica_target(
+        {"metadata": {"namespace": "n", "name": "d", "uid": UID, "generation": 7}, "spec": {}}
+    )
+    version = replicatargets.version_of(target)
+    assert (version, replicatargets.parse_version(version)) == (
+        f"{UID}:7",
+        replicatargets.Version(UID, 7),
+    )
+
+
+def reconciled_target(generation: int, observed: int, status: str) -> dict[str, object]:
+    condition = {
+        "type": "Reconciled",
+        "status": status,
+        "reason": "Converged",
+        "lastTransitionTime": "2030-01-01T00:00:00Z",
+        "observedGeneration": observed,
+    }
+    return {
+        "metadata": {"namespace": "n", "name": "d", "uid": UID, "generation": generation},
+        "spec": {"replicas": 3},
+        "status": {"conditions": [condition]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("generation", "observed", "status", "converged"),
+    [(2, 2, "True", True), (3, 2, "True", False), (2, 2, "False", False)],
+)
+def test_converged_only_when_the_condition_is_about_the_current_spec(
+    generation: int, observed: int, status: str, converged: bool
+) -> None:
+    target = replicatargets.parse_replica_target(reconciled_target(generation, observed, status))
+    reconcile = replicatargets.desired_state_view(target).reconcile
+    assert reconcile is not None
+    assert (reconcile.converged, reconcile.observed_generation) == (converged, observed)
 
 
 @pytest.mark.parametrize(
@@ -69,6 +130,9 @@ def test_expected_version_rejects_junk(version: str) -> None:
         (errors.UnauthenticatedError("x"), grpc.StatusCode.UNAUTHENTICATED),
         (kube.ApiUnavailableError("x"), grpc.StatusCode.UNAVAILABLE),
         (kube.ConflictError("x"), grpc.StatusCode.ABORTED),
+        (kube.StaleVersionError("secret body"), grpc.StatusCode.ABORTED),
+        (kube.PreconditionError("no target"), grpc.StatusCode.FAILED_PRECONDITION),
+        (kube.NotSyncedError("x"), grpc.StatusCode.UNAVAILABLE),
         (kube.InvalidError("x"), grpc.StatusCode.INVALID_ARGUMENT),
         (kube.NotFoundError("x"), grpc.StatusCode.NOT_FOUND),
         (kube.AccessDeniedError("secret body"), grpc.StatusCode.INTERNAL),
