@@ -95,6 +95,10 @@ test: venv proto tools ## Run every test (unit, static checks, e2e on the local 
 tools: ## Build the pinned tools (tools/versions.env) from the Go module proxy; a no-op when cached.
 	$(INSTALL_TOOLS)
 
+.PHONY: node-tools
+node-tools: ## Build kubelet, kube-proxy, containerd and pause; apt-install runc and the CNI plugins.
+	tools/install.sh --node
+
 .PHONY: tools-list
 tools-list: ## Print every pinned tool with its version.
 	@tools/install.sh --list
@@ -103,18 +107,28 @@ tools-list: ## Print every pinned tool with its version.
 
 # A real control plane without Docker: etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler and a kwok fake node, all on 127.0.0.1, state in $(CLUSTER_DIR).
+# NODE=real: a real kubelet, containerd and kube-proxy instead of kwok (root; see README).
+NODE ?= kwok
+ifeq ($(NODE),real)
+CLUSTER_DIR ?= $(CURDIR)/.cache/cluster-node
+else
 CLUSTER_DIR ?= $(CURDIR)/.cache/cluster
+endif
 CLUSTER_KUBECONFIG = $(CLUSTER_DIR)/kubeconfig
 CLUSTER_CMD = REPLICANT_BIN="$(TOOLS_BIN)" $(PYTHON) -m tools.cluster --state-dir "$(CLUSTER_DIR)"
 CLUSTER_KUBECTL = "$(KUBECTL)" --kubeconfig "$(CLUSTER_KUBECONFIG)"
 
 .PHONY: cluster-up
-cluster-up: tools ## Start the local control plane (idempotent) and print `export KUBECONFIG=...`.
-	$(CLUSTER_CMD) up
+cluster-up: tools $(if $(filter real,$(NODE)),node-tools) ## Start the local control plane (NODE=real: with a real node).
+	$(CLUSTER_CMD) up --node $(NODE)
 
 .PHONY: cluster-down
 cluster-down: ## Stop only the processes cluster-up started, free their ports, remove the state.
 	$(CLUSTER_CMD) down
+
+.PHONY: test-node
+test-node: venv proto tools node-tools ## Only the real-node e2e tests (root; part of `make test` under CI).
+	REPLICANT_REAL_NODE=1 PYTHONPATH=$(GEN):. $(PY) -m pytest e2e/realnode $(PYTEST_ARGS)
 
 .PHONY: cluster-status
 cluster-status: ## Show each component, /readyz and the fake node.

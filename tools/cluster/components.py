@@ -59,8 +59,7 @@ class Ports:
             APISERVER: [self.apiserver],
             CONTROLLER_MANAGER: [self.controller_manager],
             SCHEDULER: [self.scheduler],
-            KWOK: [],
-        }[name]
+        }.get(name, [])
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -74,8 +73,9 @@ class Ports:
             return None
 
 
-def apiserver_url(ports: Ports) -> str:
-    return f"https://127.0.0.1:{ports.apiserver}"
+def apiserver_url(ports: Ports, host: str = "127.0.0.1") -> str:
+    """host: 127.0.0.1, or the real node's bridge address (tools.cluster.node)."""
+    return f"https://{host}:{ports.apiserver}"
 
 
 def _pki_file(layout: Layout, name: str) -> str:
@@ -101,14 +101,17 @@ def etcd_argv(binary: Path, layout: Layout, ports: Ports) -> list[str]:
     ]
 
 
-def apiserver_argv(binary: Path, layout: Layout, ports: Ports) -> list[str]:
+def apiserver_argv(
+    binary: Path, layout: Layout, ports: Ports, node_ip: str | None = None
+) -> list[str]:
+    """node_ip: a real node runs, so bind to its bridge address instead of loopback."""
     sa_key = _pki_file(layout, f"{pki.SA_KEY_NAME}.key")
     sa_pub = _pki_file(layout, f"{pki.SA_KEY_NAME}.pub")
     return [
         str(binary),
         f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--bind-address={node_ip or '127.0.0.1'}",
+        f"--advertise-address={node_ip or '127.0.0.1'}",
         f"--secure-port={ports.apiserver}",
         f"--tls-cert-file={_pki_file(layout, pki.SERVER_NAME + '.crt')}",
         f"--tls-private-key-file={_pki_file(layout, pki.SERVER_NAME + '.key')}",
@@ -121,14 +124,28 @@ def apiserver_argv(binary: Path, layout: Layout, ports: Ports) -> list[str]:
         f"--service-account-key-file={sa_pub}",
         f"--service-account-signing-key-file={sa_key}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        # The default reconciler would publish 127.0.0.1 as the `kubernetes` Service
-        # endpoint, which endpoint validation rejects; nothing in-cluster needs it.
-        "--endpoint-reconciler-type=none",
+        *_endpoint_flags(layout, node_ip),
         # On SIGTERM, end open watches (controllers, kwok) after 2 s instead of
         # holding the process for the 60 s request timeout: tests stop and start the
         # API server mid-run and want it gone promptly.
         "--shutdown-watch-termination-grace-period=2s",
         "--profiling=false",
+    ]
+
+
+def _endpoint_flags(layout: Layout, node_ip: str | None) -> list[str]:
+    if node_ip is None:
+        # The default reconciler would publish 127.0.0.1 as the `kubernetes` Service
+        # endpoint, which endpoint validation rejects; nothing in-cluster needs it.
+        return ["--endpoint-reconciler-type=none"]
+    # Real pods reach the API server through the `kubernetes` Service; the API server
+    # reaches the kubelet by its InternalIP (its hostname would be a DNS query).
+    client = _pki_file(layout, "apiserver-kubelet-client")
+    return [
+        "--endpoint-reconciler-type=lease",
+        "--kubelet-preferred-address-types=InternalIP",
+        f"--kubelet-client-certificate={client}.crt",
+        f"--kubelet-client-key={client}.key",
     ]
 
 
@@ -206,14 +223,22 @@ current-context: {CLUSTER_NAME}
 """
 
 
-def write_kubeconfigs(layout: Layout, ports: Ports) -> None:
-    server = apiserver_url(ports)
+def write_kubeconfigs(
+    layout: Layout,
+    ports: Ports,
+    host: str = "127.0.0.1",
+    extra: dict[str, pki.ClientIdentity] | None = None,
+) -> None:
+    """One kubeconfig per client; `extra` adds the real node's (component -> identity)."""
+    server = apiserver_url(ports, host)
     targets = {
         layout.admin_kubeconfig: pki.ADMIN,
         layout.kubeconfig_for(CONTROLLER_MANAGER): pki.CONTROLLER_MANAGER,
         layout.kubeconfig_for(SCHEDULER): pki.SCHEDULER,
         layout.kubeconfig_for(KWOK): pki.KWOK,
     }
+    for component, client in (extra or {}).items():
+        targets[layout.kubeconfig_for(component)] = client
     for path, client in targets.items():
         path.write_text(kubeconfig_text(server, layout, client))
         path.chmod(0o600)

@@ -137,12 +137,12 @@ def _make_ca(pki: Path) -> None:
     )
 
 
-def _make_server_cert(pki: Path) -> None:
+def _make_server_cert(pki: Path, extra_sans: tuple[str, ...]) -> None:
     extensions = (
         "basicConstraints=critical,CA:FALSE\n"
         "keyUsage=critical,digitalSignature,keyEncipherment\n"
         "extendedKeyUsage=serverAuth\n"
-        f"subjectAltName={','.join(SERVER_SANS)}\n"
+        f"subjectAltName={','.join(SERVER_SANS + extra_sans)}\n"
     )
     _sign(SERVER_NAME, "/CN=kube-apiserver", extensions, pki)
 
@@ -161,18 +161,23 @@ def _make_service_account_key(pki: Path) -> None:
     _openssl("pkey", "-in", f"{SA_KEY_NAME}.key", "-pubout", "-out", f"{SA_KEY_NAME}.pub", cwd=pki)
 
 
-def ensure_pki(pki: Path) -> bool:
+def ensure_pki(
+    pki: Path,
+    extra_clients: tuple[ClientIdentity, ...] = (),
+    extra_sans: tuple[str, ...] = (),
+) -> bool:
     """Create the PKI unless it exists; True when it was created now.
 
     The service-account public key is written last, so its presence means a
-    complete set; a half-made set (interrupted run) is simply made again.
+    complete set; a half-made set (interrupted run) is simply made again. The real
+    node adds its clients (kubelet, kube-proxy) and the bridge address as a SAN.
     """
     if (pki / f"{SA_KEY_NAME}.pub").exists():
         return False
     pki.mkdir(parents=True, exist_ok=True)
     _make_ca(pki)
-    _make_server_cert(pki)
-    for client in CLIENTS:
+    _make_server_cert(pki, extra_sans)
+    for client in CLIENTS + extra_clients:
         _make_client_cert(client, pki)
     _make_service_account_key(pki)
     return True
