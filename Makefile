@@ -152,7 +152,7 @@ RUN_NAMESPACE ?= default
 GRPCURL_TLS = -cacert $(CERTS_DIR)/ca.crt -cert $(CERTS_DIR)/reader.crt -key $(CERTS_DIR)/reader.key
 
 .PHONY: certs
-certs: ## Generate the dev PKI (CA, server, reader/writer/nobody clients, untrusted client) into certs/.
+certs: ## Generate the dev PKI (server CA, client CA, server, reader/writer/nobody clients, untrusted client) into certs/.
 	$(PYTHON) -m tools.devcerts --out "$(CERTS_DIR)"
 
 .PHONY: run
@@ -174,7 +174,7 @@ run: venv proto certs cluster-up ## Run the server on 127.0.0.1 against the loca
 	PYTHONPATH=$(GEN):. $(PY) -m server --kubeconfig "$(CLUSTER_KUBECONFIG)" \
 		--bind-address 127.0.0.1 --grpc-port $(RUN_GRPC_PORT) --http-port $(RUN_HTTP_PORT) \
 		--tls-cert-file $(CERTS_DIR)/server.crt --tls-key-file $(CERTS_DIR)/server.key \
-		--client-ca-file $(CERTS_DIR)/ca.crt \
+		--client-ca-file $(CERTS_DIR)/client-ca.crt \
 		--readers spiffe://replicant.dev/client/reader --writers spiffe://replicant.dev/client/writer
 
 .PHONY: bench
@@ -259,12 +259,16 @@ define helm-install
 		--from-file=tls.crt="$(DEPLOY_DIR)/pki/server.crt" --from-file=tls.key="$(DEPLOY_DIR)/pki/server.key" \
 		--from-file=ca.crt="$(DEPLOY_DIR)/pki/ca.crt" --dry-run=client -o yaml | \
 		"$(KUBECTL)" --kubeconfig "$(1)" apply -f -
+	"$(KUBECTL)" --kubeconfig "$(1)" -n "$(DEPLOY_NAMESPACE)" create secret generic "$(RELEASE)-client-ca" \
+		--from-file=ca.crt="$(DEPLOY_DIR)/pki/client-ca.crt" --dry-run=client -o yaml | \
+		"$(KUBECTL)" --kubeconfig "$(1)" apply -f -
 	"$(KUBECTL)" --kubeconfig "$(1)" -n "$(DEPLOY_NAMESPACE)" create secret generic "$(RELEASE)-test-client" \
 		--from-file=tls.crt="$(DEPLOY_DIR)/pki/nobody.crt" --from-file=tls.key="$(DEPLOY_DIR)/pki/nobody.key" \
-		--from-file=ca.crt="$(DEPLOY_DIR)/pki/ca.crt" --dry-run=client -o yaml | \
+		--dry-run=client -o yaml | \
 		"$(KUBECTL)" --kubeconfig "$(1)" apply -f -
 	"$(HELM)" --kubeconfig "$(1)" upgrade --install "$(RELEASE)" "$(CHART)" -n "$(DEPLOY_NAMESPACE)" \
 		--wait --timeout 5m --set tls.secretName="$(RELEASE)-tls" \
+		--set tls.clientCA.secretName="$(RELEASE)-client-ca" \
 		--set tests.secretName="$(RELEASE)-test-client" \
 		--set-json 'authorization.readers=["spiffe://replicant.dev/client/reader"]' \
 		--set-json 'authorization.writers=["spiffe://replicant.dev/client/writer"]' \

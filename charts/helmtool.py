@@ -153,20 +153,28 @@ class Release:
         )  # fmt: skip
 
 
-def tls_secret_manifest(name: str, namespace: str, pki: Path, stem: str) -> Manifest:
-    """A Secret with tls.crt/tls.key/ca.crt from a dev PKI folder (tools/devcerts.py)."""
+def tls_secret_manifests(release: str, namespace: str, pki: Path) -> list[Manifest]:
+    """The Secrets the chart mounts by default, from a dev PKI folder (tools/devcerts.py).
+
+    <release>-tls: the server pair and the server CA; <release>-client-ca: the client CA, the
+    only one the server trusts; <release>-test-client: the `helm test` client ("nobody")."""
 
     def b64(path: Path) -> str:
         return base64.b64encode(path.read_bytes()).decode()
 
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
-        "type": "Opaque",
-        "data": {
-            "tls.crt": b64(pki / f"{stem}.crt"),
-            "tls.key": b64(pki / f"{stem}.key"),
-            "ca.crt": b64(pki / "ca.crt"),
-        },
-    }
+    def secret(name: str, data: dict[str, Path]) -> Manifest:
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace},
+            "type": "Opaque",
+            "data": {key: b64(path) for key, path in data.items()},
+        }
+
+    return [
+        secret(f"{release}-tls", {"tls.crt": pki / "server.crt", "tls.key": pki / "server.key",
+                                  "ca.crt": pki / "ca.crt"}),
+        secret(f"{release}-client-ca", {"ca.crt": pki / "client-ca.crt"}),
+        secret(f"{release}-test-client", {"tls.crt": pki / "nobody.crt",
+                                          "tls.key": pki / "nobody.key"}),
+    ]  # fmt: skip

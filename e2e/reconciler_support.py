@@ -19,15 +19,22 @@ CONVERGE_TIMEOUT_S = 30.0
 
 
 def start_replicant(
-    cluster: KubeCluster, pki: Path, log: Path, namespace: str, identity: str = "replicant-a"
+    cluster: KubeCluster,
+    pki: Path,
+    log: Path,
+    namespace: str,
+    identity: str | None = "replicant-a",
 ) -> ServerProcess:
-    """A server watching only `namespace`, with its leader Lease there too (tests are isolated)."""
+    """A server watching only `namespace`, with its leader Lease there too (tests are isolated).
+
+    identity=None leaves --identity out, so the process picks its default."""
+    identity_args = [] if identity is None else ["--identity", identity]
     proc = start_server(
         cluster.kubeconfig,
         pki,
         log,
         namespaces=[namespace],
-        extra_args=["--identity", identity, "--leader-election-namespace", namespace],
+        extra_args=[*identity_args, "--leader-election-namespace", namespace],
     )
     eventually("readyz 200", lambda: proc.http("/readyz")[0] == 200)
     return proc

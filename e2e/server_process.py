@@ -84,7 +84,7 @@ def start_server(
         sys.executable, "-m", "server",
         "--bind-address", "127.0.0.1", "--grpc-port", "0", "--http-port", "0",
         "--tls-cert-file", str(pki / "server.crt"), "--tls-key-file", str(pki / "server.key"),
-        "--client-ca-file", str(pki / "ca.crt"),
+        "--client-ca-file", str(pki / "client-ca.crt"),
         "--readers", devcerts.READER_ID, "--writers", devcerts.WRITER_ID,
         "--namespaces", ",".join(namespaces), "--shutdown-grace-seconds", "10",
         *extra_args,

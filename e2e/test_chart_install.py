@@ -104,8 +104,8 @@ def install_release(
     kubectl("label", "--overwrite", "namespace", namespace,
             "pod-security.kubernetes.io/enforce=restricted",
             "pod-security.kubernetes.io/enforce-version=latest")  # fmt: skip
-    secret = helmtool.tls_secret_manifest(f"{RELEASE}-tls", namespace, pki, "server")
-    kubectl("apply", "-f", "-", stdin=json.dumps(secret))
+    for secret in helmtool.tls_secret_manifests(RELEASE, namespace, pki):
+        kubectl("apply", "-f", "-", stdin=json.dumps(secret))
     release = helmtool.Release(RELEASE, namespace, kube_cluster.kubeconfig)
     output = release.install(values or {}, workdir).stdout
     return release, output
@@ -170,6 +170,20 @@ def test_restricted_namespace_admits_the_pods_and_rejects_a_baseline_one(
     assert "violates PodSecurity" in rejected.stderr
 
 
+def test_installed_pods_trust_the_separate_client_ca_secret(
+    kubectl: Kubectl, release: helmtool.Release
+) -> None:
+    deployment = get_json(kubectl, "deployment", release.name, "-n", release.namespace)
+    spec = deployment["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    config = get_json(kubectl, "configmap", release.name, "-n", release.namespace)["data"]
+
+    assert volumes["client-ca"]["secret"]["secretName"] == f"{RELEASE}-client-ca"
+    assert [item["key"] for item in volumes["tls"]["secret"]["items"]] == ["tls.crt", "tls.key"]
+    assert config["REPLICANT_CLIENT_CA_FILE"] == "/etc/replicant/client-ca/ca.crt"
+    assert deployment["status"].get("readyReplicas") == 2
+
+
 def test_install_notes_warn_and_show_the_next_command(
     kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, pki: Path, crd: None,
     tmp_path: Path,
@@ -178,6 +192,7 @@ def test_install_notes_warn_and_show_the_next_command(
     try:
         assert "authorization.readers and authorization.writers are empty" in output
         assert "networkPolicy.egress.apiServer.cidrs is empty" in output
+        assert f"trusted only from the CA in Secret {RELEASE}-client-ca" in output
         assert f"rollout status deployment/{RELEASE}" in output
         assert "grpcurl" in output
         assert "grpc.health.v1.Health/Check" in output

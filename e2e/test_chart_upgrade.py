@@ -108,8 +108,8 @@ def install_then_upgrade(
             "pod-security.kubernetes.io/enforce=restricted")  # fmt: skip
     pki = workdir / "pki"
     devcerts.generate(pki)
-    secret = helmtool.tls_secret_manifest(f"{RELEASE}-tls", namespace, pki, "server")
-    kubectl("apply", "-f", "-", stdin=json.dumps(secret))
+    for secret in helmtool.tls_secret_manifests(RELEASE, namespace, pki):
+        kubectl("apply", "-f", "-", stdin=json.dumps(secret))
     release = helmtool.Release(RELEASE, namespace, kube_cluster.kubeconfig)
     release.install(values, workdir)
     # Start from a settled Deployment: helm's --wait does not wait for minReadySeconds.

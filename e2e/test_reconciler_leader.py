@@ -1,8 +1,11 @@
-"""Two replicant processes: exactly one reconciles; SIGKILL it and the other takes over."""
+"""Two replicant processes: exactly one reconciles; SIGKILL it and the other takes over.
+
+Also without --identity: two processes on one host must not share a holder identity."""
 
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -113,3 +116,36 @@ def test_graceful_shutdown_releases_the_lease_for_a_fast_handover(
     )
     print(f"handover after SIGTERM: {time.monotonic() - stopped_at:.1f}s (includes gRPC grace)")
     assert any(e.get("msg") == "released lease" for e in pair[leader].logs())
+
+
+def test_two_processes_without_identity_on_one_host_elect_exactly_one_leader(
+    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, pki: Path, tmp_path: Path
+) -> None:
+    servers = []
+    try:
+        for name in ("first", "second"):
+            log = tmp_path / f"{name}.log"
+            servers.append(start_replicant(kube_cluster, pki, log, namespace, identity=None))
+        create_deployment(kubectl, namespace, "web", 1)
+        for server in servers:
+            wait_cached(server, namespace, "web")
+        eventually("a lease holder", lambda: bool(holder(kubectl, namespace)), FAILOVER_TIMEOUT_S)
+        set_replicas(servers[0], namespace, "web", 3)
+        wait_spec_replicas(kubectl, namespace, "web", 3)
+        kubectl("scale", "deployment", "web", "--replicas=5", "-n", namespace)
+        wait_spec_replicas(kubectl, namespace, "web", 3)
+        reporters = {e["reportingInstance"] for e in events(kubectl, namespace, "DriftCorrected")}
+        leaders = [
+            [e["identity"] for e in s.logs() if e.get("msg") == "became leader"] for s in servers
+        ]
+        # Before any shutdown: a released Lease is rightly taken over by the survivor.
+        reconciling = [started_reconciling(s) for s in servers]
+    finally:
+        for server in servers:
+            if server.proc.poll() is None:
+                server.terminate()
+    assert sorted(map(len, leaders)) == [0, 1]  # exactly one process ever led
+    (leader,) = [identity for found in leaders for identity in found]
+    assert reconciling.count(True) == 1
+    assert reporters == {leader}
+    assert leader.rsplit("_", 1)[0] == socket.gethostname()

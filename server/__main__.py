@@ -3,7 +3,8 @@
 `python -m server healthcheck ...` runs the one-shot mTLS health client instead
 (server/healthcheck.py): the image has one entry point and no shell, and `helm test` needs it.
 
-Applies the TLS cipher policy before grpc is imported (grpc reads it at import), builds the app,
+Applies the TLS cipher policy and the handshake log (server/handshake_log.py) before grpc is
+imported (grpc reads the policy at import), builds the app,
 and on SIGTERM or SIGINT shuts down gracefully: readiness false, in-flight RPCs finish, exit 0.
 """
 
@@ -14,7 +15,7 @@ import logging
 import signal
 import sys
 
-from server import cipher_policy, logs
+from server import cipher_policy, handshake_log, logs
 from server import config as config_module
 
 log = logging.getLogger("server")
@@ -40,7 +41,7 @@ async def serve(cfg: config_module.Config) -> int:
             log.error("cannot load TLS files", extra={"error": str(exc)})
             return 1
         try:
-            app = App(cfg, api, credentials=credentials)
+            app = App(cfg, api, credentials=credentials, page_token_keys=files.page_token_keys)
         except RuntimeError as exc:  # grpc could not bind the gRPC port
             log.error("cannot listen", extra={"error": str(exc)})
             return 1
@@ -73,6 +74,7 @@ def main() -> int:
         logs.setup("info")
         log.error("invalid configuration", extra={"error": str(exc)})
         return 2
+    handshake_log.install()  # before grpc is imported, like the cipher policy
     logs.setup(cfg.log_level)
     return asyncio.run(serve(cfg))
 

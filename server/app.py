@@ -24,18 +24,20 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyp
 
 from reconciler import wiring as reconciler_wiring
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
-from server import authz, cipher_policy, health, reflection
+from server import authz, cipher_policy, handshake_log, health, reflection
 from server.http import ProbeServer
+from server.identity import IdentityReader
 from server.interceptor import ApiInterceptor
 from server.kube.backoff import Backoff
 from server.kube.probe import ApiServerProbe
 from server.kube.resources import InformerGroup
 from server.kube.views import DeploymentView, deployment_view
 from server.metrics import CacheSource, Metrics
+from server.page_tokens import PageTokens
 from server.servicer import ReplicaService
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Callable, Coroutine, Sequence
 
     from server.config import Config
     from server.kube.client import ApiTransport
@@ -95,6 +97,7 @@ class App:
         api: ApiTransport,
         *,
         credentials: grpc.ServerCredentials,
+        page_token_keys: Callable[[], Sequence[bytes]],
         make_extensions: Callable[..., Extensions] = extensions,
         probe: ApiServerProbe | None = None,
     ) -> None:
@@ -119,18 +122,24 @@ class App:
             self.metrics.add_cache(_cache_source(informer))
             self.probe.on_recovered.append(informer.retry_now)
         self.metrics.probe_failures = lambda: self.probe.failures
+        self.metrics.handshake_refusals = handshake_log.counts
         self.metrics.ready = lambda: self.readiness.ready
         self.metrics.cache_age = self.readiness.age_seconds
         self.health = health_aio.HealthServicer()
         self.servicer = ReplicaService(
             self.deployments,
             self.readiness,
+            PageTokens(page_token_keys),
             desired=self.extensions.desired,
             store=self.extensions.store,
         )
         self.server = grpc.aio.server(
             interceptors=[
-                ApiInterceptor(authz.Policy(config.readers, config.writers), self.metrics)
+                ApiInterceptor(
+                    authz.Policy.from_entries(config.readers, config.writers, config.namespaces),
+                    IdentityReader(config.trust_domain),
+                    self.metrics,
+                )
             ],
             options=[("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES)],
         )

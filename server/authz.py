@@ -1,24 +1,27 @@
-"""Caller identity from the verified client certificate, and role-based authorization.
+"""Roles per namespace: who may read and who may set, and where.
 
-Identity: the first URI SAN of the client certificate, else its first DNS SAN; the CN is ignored.
-grpc (1.85) exposes the verified peer's SANs by type in the auth context: `peer_uri` (and
-`peer_spiffe_id`) for URI SANs and `peer_dns` for DNS SANs, in certificate order
-("x509_subject_alternative_name" mixes all types, so it is not used). The TLS handshake has
-already verified the chain against the client CA; nothing here parses certificates.
+Roles: reader (GetReplicas, ListDeployments) and writer (reader + SetReplicas), each granted on
+every watched namespace or on named ones. One grant syntax for --readers/--writers: a
+comma-separated list of entries, each `IDENTITY` (every watched namespace) or `IDENTITY=NAMESPACE`
+(that one; repeat the entry for more). Identities therefore cannot contain `=` (SPIFFE IDs and DNS
+names never do). A writer grant is also a reader grant.
 
-Roles: reader (GetReplicas, ListDeployments) and writer (reader + SetReplicas). Health and
-reflection need only a valid client certificate. Denial happens before validation or lookups, so a
-caller without a role learns nothing about which Deployments exist.
+The interceptor refuses a caller with no role anywhere (PERMISSION_DENIED) before any validation
+or lookup. Namespaces are checked by the servicer after validation: outside its read grant a caller
+gets exactly the answer for a Deployment that does not exist, so it learns nothing there. The
+identity itself comes from server/identity.py.
 """
 
 from __future__ import annotations
 
+import contextvars
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from server.errors import PermissionDeniedError
+from server.validation import is_label
 
 SERVICE: Final = "replicant.v1.ReplicaService"
 
@@ -40,16 +43,6 @@ AuthContext = Mapping[str, Iterable[bytes]]
 ALLOWED_TLS_VERSIONS: Final = frozenset({"TLSv1.3"})
 
 
-def identity(auth_context: AuthContext) -> str | None:
-    """First URI SAN, else first DNS SAN, of the verified client certificate."""
-    for key in ("peer_uri", "peer_dns"):
-        for value in auth_context.get(key, ()):
-            text = value.decode("utf-8", "replace")
-            if text:
-                return text
-    return None
-
-
 def tls_version(auth_context: AuthContext) -> str:
     for value in auth_context.get("ssl_tls_version", ()):
         return value.decode("ascii", "replace")
@@ -57,25 +50,101 @@ def tls_version(auth_context: AuthContext) -> str:
 
 
 @dataclass(frozen=True)
+class Grant:
+    """Namespaces a role covers; `namespaces=None` means every watched namespace."""
+
+    namespaces: frozenset[str] | None = frozenset()
+
+    def allows(self, namespace: str) -> bool:
+        return self.namespaces is None or namespace in self.namespaces
+
+    @property
+    def any(self) -> bool:
+        return self.namespaces is None or bool(self.namespaces)
+
+    def fingerprint(self) -> str:
+        """A stable text naming the grant (page tokens are bound to it)."""
+        return "*" if self.namespaces is None else ",".join(sorted(self.namespaces))
+
+    def union(self, other: Grant) -> Grant:
+        if self.namespaces is None or other.namespaces is None:
+            return Grant(None)
+        return Grant(self.namespaces | other.namespaces)
+
+
+NO_GRANT: Final = Grant()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The identity of one call and what it may touch."""
+
+    identity: str
+    read: Grant = NO_GRANT
+    write: Grant = NO_GRANT
+
+
+# Set by the interceptor for the duration of one call; the servicer reads it.
+current_caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("replicant_caller")
+
+
+def parse_grants(entries: Iterable[str], watched: Iterable[str] = ()) -> dict[str, Grant]:
+    """Grants by identity from `IDENTITY[=NAMESPACE]` entries; raises ValueError on a bad one.
+
+    `watched` is the --namespaces list (empty: all); a granted namespace must be among them."""
+    watched = tuple(watched)
+    grants: dict[str, Grant] = {}
+    for entry in entries:
+        problem = grant_problem(entry, watched)
+        if problem:
+            raise ValueError(f"grant {entry!r}: {problem}")
+        identity, sep, namespace = entry.strip().rpartition("=")
+        grant = Grant(frozenset({namespace})) if sep else Grant(None)
+        identity = identity if sep else namespace
+        grants[identity] = grants.get(identity, NO_GRANT).union(grant)
+    return grants
+
+
+def grant_problem(entry: str, watched: Iterable[str] = ()) -> str:
+    """What is wrong with one grant entry, or "" when it is valid."""
+    identity, sep, namespace = entry.strip().rpartition("=")
+    if not sep:
+        identity, namespace = namespace, ""
+    if not identity or any(not "!" <= ch <= "~" for ch in identity):
+        return "the identity must be printable ASCII without spaces"
+    if not sep:
+        return ""
+    if not is_label(namespace):
+        return f"{namespace!r} is not a namespace name"
+    watched_set = frozenset(watched)
+    if watched_set and namespace not in watched_set:
+        return f"namespace {namespace!r} is not watched"
+    return ""
+
+
+@dataclass(frozen=True)
 class Policy:
-    """Which identities hold which role (from --readers/--writers)."""
+    """Which identities hold which role, where (from --readers/--writers)."""
 
-    readers: frozenset[str]
-    writers: frozenset[str]
+    readers: Mapping[str, Grant]
+    writers: Mapping[str, Grant]
 
-    def roles(self, who: str | None) -> frozenset[Role]:
-        if who is None:
-            return frozenset()
-        if who in self.writers:
-            return frozenset({Role.READER, Role.WRITER})
-        if who in self.readers:
-            return frozenset({Role.READER})
-        return frozenset()
+    @classmethod
+    def from_entries(
+        cls, readers: Iterable[str], writers: Iterable[str], watched: Iterable[str] = ()
+    ) -> Policy:
+        watched = tuple(watched)
+        return cls(parse_grants(readers, watched), parse_grants(writers, watched))
 
-    def authorize(self, method: str, who: str | None) -> None:
-        """Raise PermissionDeniedError unless `who` holds the role `method` needs."""
+    def caller(self, identity: str) -> Caller:
+        write = self.writers.get(identity, NO_GRANT)
+        return Caller(identity, self.readers.get(identity, NO_GRANT).union(write), write)
+
+    def authorize(self, method: str, caller: Caller) -> None:
+        """Raise PermissionDeniedError unless the caller holds the role `method` needs somewhere."""
         needed = METHOD_ROLES.get(method)
         if needed is None:
-            return  # health, reflection: the verified certificate is enough
-        if needed not in self.roles(who):
+            return  # health, reflection: an accepted certificate is enough
+        grant = caller.write if needed is Role.WRITER else caller.read
+        if not grant.any:
             raise PermissionDeniedError(f"caller has no {needed.value} role")

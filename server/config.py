@@ -1,6 +1,7 @@
 """Process configuration: every flag has an environment variable (the Helm chart sets those).
 
-A flag wins over its variable, which wins over the default. Lists are comma-separated. Every value
+A flag wins over its variable, which wins over the default. Lists are comma-separated; grants
+(--readers, --writers) are `IDENTITY` or `IDENTITY=NAMESPACE` entries (server/authz.py). Every value
 is checked before anything starts (`ConfigError` names each bad one): a namespace Kubernetes would
 refuse must stop the process, not leave it SERVING while its watch fails forever.
 """
@@ -11,10 +12,12 @@ import argparse
 import ipaddress
 import math
 import os
+import secrets
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from server import authz
 from server.validation import is_label, is_subdomain
 
 if TYPE_CHECKING:
@@ -47,6 +50,7 @@ class Config:
     identity: str
     shutdown_grace_seconds: float
     log_level: str
+    trust_domain: str
 
 
 # (flag, env var, default, help)
@@ -57,8 +61,19 @@ _OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--tls-cert-file", "REPLICANT_TLS_CERT_FILE", "/etc/replicant/tls/tls.crt", "server cert"),
     ("--tls-key-file", "REPLICANT_TLS_KEY_FILE", "/etc/replicant/tls/tls.key", "server key"),
     ("--client-ca-file", "REPLICANT_CLIENT_CA_FILE", "/etc/replicant/tls/ca.crt", "client CA"),
-    ("--readers", "REPLICANT_READERS", "", "identities with the reader role"),
-    ("--writers", "REPLICANT_WRITERS", "", "identities with the writer role"),
+    (
+        "--readers",
+        "REPLICANT_READERS",
+        "",
+        "reader grants: IDENTITY (all watched namespaces) or IDENTITY=NAMESPACE, repeatable",
+    ),
+    ("--writers", "REPLICANT_WRITERS", "", "writer grants, same syntax (writers also read)"),
+    (
+        "--trust-domain",
+        "REPLICANT_TRUST_DOMAIN",
+        "",
+        "accept only SPIFFE IDs spiffe://<this>/... as identities (empty: any URI or DNS SAN)",
+    ),
     ("--namespaces", "REPLICANT_NAMESPACES", "", "namespaces to watch (empty: all)"),
     ("--kubeconfig", "KUBECONFIG", "", "kubeconfig file (unset: in-cluster config)"),
     (
@@ -73,7 +88,12 @@ _OPTIONS: tuple[tuple[str, str, str, str], ...] = (
         "replicant-leader",
         "name of the leader Lease",
     ),
-    ("--identity", "REPLICANT_IDENTITY", "", "holder identity (default: hostname)"),
+    (
+        "--identity",
+        "REPLICANT_IDENTITY",
+        "",
+        "leader-election holder identity, unique per process (default: hostname_<random>)",
+    ),
     (
         "--shutdown-grace-seconds",
         "REPLICANT_SHUTDOWN_GRACE_SECONDS",
@@ -112,10 +132,17 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = Non
         kubeconfig=args.kubeconfig or None,
         leader_election_namespace=args.leader_election_namespace,
         leader_election_lease=args.leader_election_lease,
-        identity=args.identity or socket.gethostname(),
+        identity=args.identity or default_identity(),
         shutdown_grace_seconds=float(args.shutdown_grace_seconds),
         log_level=args.log_level.lower(),
+        trust_domain=args.trust_domain,
     )
+
+
+def default_identity() -> str:
+    """Hostname plus a random suffix, as client-go does: two processes on one host (or two
+    containers that share a hostname) must never both believe they hold the Lease."""
+    return f"{socket.gethostname()}_{secrets.token_hex(8)}"
 
 
 def _problems(args: argparse.Namespace) -> list[str]:
@@ -152,6 +179,13 @@ def _problems(args: argparse.Namespace) -> list[str]:
             for flag, value in (("--readers", args.readers), ("--writers", args.writers))
             for who in _split(value)
         ),
+        *_grant_problems(args, namespaces),
+        (
+            "--trust-domain",
+            args.trust_domain,
+            not args.trust_domain or is_subdomain(args.trust_domain),
+            "a DNS name",
+        ),
         ("--bind-address", args.bind_address, _is_ip(args.bind_address), "an IP address"),
         ("--grpc-port", args.grpc_port, _is_port(args.grpc_port), "a port (0..65535)"),
         ("--http-port", args.http_port, _is_port(args.http_port), "a port (0..65535)"),
@@ -169,6 +203,19 @@ def _problems(args: argparse.Namespace) -> list[str]:
         ),
     ]
     return [f"{flag}: {value!r} is not {what}" for flag, value, ok, what in checks if not ok]
+
+
+def _grant_problems(
+    args: argparse.Namespace, namespaces: tuple[str, ...]
+) -> list[tuple[str, str, bool, str]]:
+    """Grants that name a bad or unwatched namespace (unprintable ones are reported above)."""
+    return [
+        (flag, entry, False, f"a valid grant: {problem}")
+        for flag, value in (("--readers", args.readers), ("--writers", args.writers))
+        for entry in _split(value)
+        if _printable(entry, MAX_PRINCIPAL_LEN)
+        and (problem := authz.grant_problem(entry, namespaces))
+    ]
 
 
 def _is_ip(value: str) -> bool:

@@ -3,6 +3,7 @@
     ApiError                      base; carries a message that is safe to show the caller
      ├── InvalidArgumentError     a request field breaks the contract (names, bounds, page token)
      ├── UnauthenticatedError     the connection does not meet the transport policy (TLS < 1.3)
+     │    └── IdentityRefusedError  the client certificate names no acceptable identity
      ├── PermissionDeniedError    the caller's identity has no role for the method
      ├── DeploymentNotFoundError  not in the cache, or its namespace is not watched
      ├── NotReadyError            caches not synced yet, or (writes) API server not answering
@@ -25,6 +26,14 @@ class InvalidArgumentError(ApiError):
 
 class UnauthenticatedError(ApiError):
     pass
+
+
+class IdentityRefusedError(UnauthenticatedError):
+    """`reason` is a short machine-readable label for logs and metrics."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class PermissionDeniedError(ApiError):

@@ -2,10 +2,12 @@
 
 grpc.aio server interceptors only see the method name, not the call context, so this one wraps the
 method handler: the wrapper runs with the context, checks the negotiated TLS version (grpc 1.85
-reports it in the auth context as `ssl_tls_version`), authorizes the caller before the servicer runs
-(so a caller without a role gets PERMISSION_DENIED before any validation or lookup), maps any
-exception the servicer raises via server/status.py, and records one access-log line and metrics
-per ReplicaService call. Health and reflection get only the TLS check.
+reports it in the auth context as `ssl_tls_version`) and the client certificate's identity
+(server/identity.py; refusals are counted and logged, rate-limited), authorizes the caller before
+the servicer runs (so a caller without a role gets PERMISSION_DENIED before any validation or
+lookup) and hands it to the servicer in `authz.current_caller`, maps any exception the servicer
+raises via server/status.py, and records one access-log line and metrics per ReplicaService call.
+Health and reflection get the TLS and certificate checks only.
 
 Request bytes that do not decode reach the wrapper as `_UNDECODABLE` instead of failing inside
 grpc, which would answer UNKNOWN with the library's exception text; every method answers them
@@ -25,15 +27,18 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from server import authz
-from server.errors import InvalidArgumentError, UnauthenticatedError
+from server.errors import IdentityRefusedError, InvalidArgumentError, UnauthenticatedError
+from server.logs import RateLimiter
 from server.status import INTERNAL, to_status
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
+    from server.identity import IdentityReader
     from server.metrics import Metrics
 
 log = logging.getLogger("replicant.access")
+security_log = logging.getLogger("replicant.security")
 
 Behavior = Any  # grpc's handler behaviours are untyped callables
 
@@ -42,9 +47,11 @@ _MALFORMED = InvalidArgumentError("malformed request: the message cannot be deco
 
 
 class ApiInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, policy: authz.Policy, metrics: Metrics) -> None:
+    def __init__(self, policy: authz.Policy, identities: IdentityReader, metrics: Metrics) -> None:
         self._policy = policy
+        self._identities = identities
         self._metrics = metrics
+        self._refusal_log = RateLimiter()
 
     async def intercept_service(
         self,
@@ -66,13 +73,13 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream),
+                self._wrap_stream(method, handler.unary_stream),
                 request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_stream is not None:
             return grpc.stream_stream_rpc_method_handler(
-                self._wrap_stream(handler.stream_stream),
+                self._wrap_stream(method, handler.stream_stream),
                 request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -85,13 +92,16 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
             start = time.perf_counter()
             code, who = grpc.StatusCode.OK, None
             try:
-                auth = context.auth_context()
-                who = authz.identity(auth)
-                _check_transport(auth)
-                self._policy.authorize(method, who)
+                caller = self._caller(method, context)
+                who = caller.identity
+                self._policy.authorize(method, caller)
                 if request is _UNDECODABLE:
                     raise _MALFORMED
-                return await inner(request, context)
+                token = authz.current_caller.set(caller)
+                try:
+                    return await inner(request, context)
+                finally:
+                    authz.current_caller.reset(token)
             except asyncio.CancelledError:
                 code = grpc.StatusCode.CANCELLED
                 raise
@@ -109,10 +119,10 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
 
         return behavior
 
-    def _wrap_stream(self, inner: Behavior) -> Behavior:
+    def _wrap_stream(self, method: str, inner: Behavior) -> Behavior:
         async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
             try:
-                _check_transport(context.auth_context())
+                self._caller(method, context)
             except UnauthenticatedError as exc:
                 await context.abort(*to_status(exc))
             if request is _UNDECODABLE:
@@ -127,6 +137,27 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
                 await result
 
         return behavior
+
+    def _caller(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> authz.Caller:
+        """The accepted caller of this call; raises UnauthenticatedError (counted and logged)."""
+        auth = context.auth_context()
+        _check_transport(auth)
+        try:
+            return self._policy.caller(self._identities.identity(auth))
+        except IdentityRefusedError as exc:
+            self._metrics.observe_refusal("call", exc.reason)
+            suppressed = self._refusal_log.allow(exc.reason)
+            if suppressed is not None:
+                security_log.warning(
+                    "client certificate refused",
+                    extra={
+                        "reason": exc.reason,
+                        "method": method,
+                        "peer": context.peer(),
+                        "suppressed": suppressed,
+                    },
+                )
+            raise
 
     def _record(self, method: str, who: str | None, code: grpc.StatusCode, seconds: float) -> None:
         self._metrics.observe_rpc(method.lstrip("/"), code.name, seconds)

@@ -8,6 +8,8 @@
     replicant_relists_total{resource}                     counter: relists forced by 410 Gone
     replicant_list_watch_errors_total{resource}           counter: failed lists/watches (backed off)
     replicant_apiserver_probe_failures_total              counter
+    replicant_client_refusals_total{stage,reason}         counter: clients refused at the TLS
+                                                          handshake or at a call
     replicant_ready                                       gauge: same truth as /readyz
     replicant_cache_age_seconds                           gauge: now minus the answers' as_of
 
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from server.kube.informer import InformerStats
 
@@ -58,6 +60,9 @@ class Metrics:
         self._requests: dict[tuple[str, str], int] = defaultdict(int)
         self._latency: dict[str, _Histogram] = defaultdict(_Histogram)
         self._caches: list[CacheSource] = []
+        self._refusals: dict[tuple[str, str], int] = defaultdict(int)
+        # Handshake refusals are counted outside the event loop (server/handshake_log.py).
+        self.handshake_refusals: Callable[[], Mapping[str, int]] = dict
         self.probe_failures: Callable[[], int] = lambda: 0
         self.ready: Callable[[], bool] = lambda: False
         self.cache_age: Callable[[], float | None] = lambda: None
@@ -65,6 +70,9 @@ class Metrics:
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         self._requests[(method, code)] += 1
         self._latency[method].observe(seconds)
+
+    def observe_refusal(self, stage: str, reason: str) -> None:
+        self._refusals[(stage, reason)] += 1
 
     def add_cache(self, source: CacheSource) -> None:
         self._caches.append(source)
@@ -87,6 +95,7 @@ class Metrics:
         self._render_caches(out)
         _header(out, "replicant_apiserver_probe_failures_total", "counter", "Failed probes.")
         out.append(f"replicant_apiserver_probe_failures_total {self.probe_failures()}")
+        self._render_refusals(out)
         _header(out, "replicant_ready", "gauge", "1 when ready to serve (same as /readyz).")
         out.append(f"replicant_ready {int(self.ready())}")
         if (age := self.cache_age()) is not None:  # absent until the caches have synced
@@ -94,6 +103,15 @@ class Metrics:
             _header(out, "replicant_cache_age_seconds", "gauge", help_text)
             out.append(f"replicant_cache_age_seconds {round(age, 3)!r}")
         return "\n".join(out) + "\n"
+
+    def _render_refusals(self, out: list[str]) -> None:
+        name = "replicant_client_refusals_total"
+        _header(out, name, "counter", "Clients refused, by stage (handshake, call) and reason.")
+        counts = dict(self._refusals)
+        for reason, count in self.handshake_refusals().items():
+            counts[("handshake", reason)] = count
+        for (stage, reason), count in sorted(counts.items()):
+            out.append(f"{name}{_labels(stage=stage, reason=reason)} {count}")
 
     def _render_caches(self, out: list[str]) -> None:
         by_resource: dict[str, list[CacheSource]] = defaultdict(list)

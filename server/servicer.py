@@ -1,8 +1,11 @@
 """replicant.v1.ReplicaService: reads from the watch cache, writes through a narrow seam.
 
-Order inside every method: validate the request, require readiness, then look up. Authorization
-already happened in the interceptor. Reads make no API server requests: they use the Deployment
-cache and, when wired, the ReplicaTarget cache for `desired`, and say how fresh it is (`as_of`).
+Order inside every method: validate the request, require readiness, then look up. The interceptor
+has already refused callers without the method's role anywhere; here each call stays inside the
+caller's namespace grant (server/authz.py): outside it, Get and Set answer exactly as for a missing
+Deployment and List shows nothing, and page tokens are bound to the grant. Reads make no API
+server requests: they use the Deployment cache and, when wired, the ReplicaTarget cache for
+`desired`, and say how fresh it is (`as_of`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
 from server import authz, validation
-from server.errors import DeploymentNotFoundError, NotImplementedYetError, NotReadyError
+from server.errors import (
+    DeploymentNotFoundError,
+    NotImplementedYetError,
+    NotReadyError,
+    PermissionDeniedError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -22,6 +30,7 @@ if TYPE_CHECKING:
     from server.health import Readiness
     from server.kube.informer import Key
     from server.kube.views import DeploymentView, DesiredStateView
+    from server.page_tokens import PageTokens
     from server.ports import DesiredStateLookup, DesiredStateStore
 
 
@@ -38,12 +47,14 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         self,
         deployments: DeploymentCache,
         readiness: Readiness,
+        tokens: PageTokens,
         *,
         desired: DesiredStateLookup | None = None,
         store: DesiredStateStore | None = None,
     ) -> None:
         self._deployments = deployments
         self._readiness = readiness
+        self._tokens = tokens
         self.desired = desired
         self.store = store
 
@@ -53,8 +64,11 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> replicant_pb2.GetReplicasResponse:
         key = validation.ref(request.ref)
+        caller = authz.current_caller.get()
         self._require_ready()
-        response = replicant_pb2.GetReplicasResponse(deployment=self._deployment(self._lookup(key)))
+        response = replicant_pb2.GetReplicasResponse(
+            deployment=self._deployment(self._lookup(key, caller.read))
+        )
         self._stamp(response)
         return response
 
@@ -65,15 +79,23 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
     ) -> replicant_pb2.ListDeploymentsResponse:
         namespace = validation.namespace(request.namespace) if request.namespace else ""
         size = validation.page_size(request.page_size)
-        after = validation.decode_page_token(request.page_token)
+        grant = authz.current_caller.get().read
+        scope = (namespace, grant.fingerprint())
+        after = self._tokens.decode(request.page_token, scope)
         self._require_ready()
+        # Outside the grant: exactly the answer for a namespace with nothing. The filter holds
+        # even for a forged token. TODO: iterate only the granted namespaces if grants ever get
+        # much smaller than the cache.
+        visible = not namespace or grant.allows(namespace)
+        items = self._deployments.iter_from(after, namespace) if visible else iter(())
+        granted = (item for item in items if grant.allows(item[0][0]))
         # One extra item tells whether another page follows.
-        page = list(itertools.islice(self._deployments.iter_from(after, namespace), size + 1))
+        page = list(itertools.islice(granted, size + 1))
         more = len(page) > size
         page = page[:size]
         response = replicant_pb2.ListDeploymentsResponse(
             deployments=[self._deployment(view) for _, view in page],
-            next_page_token=validation.encode_page_token(page[-1][0]) if more else "",
+            next_page_token=self._tokens.encode(page[-1][0], scope) if more else "",
         )
         self._stamp(response)
         return response
@@ -86,14 +108,16 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         key = validation.ref(request.ref)
         replicas = validation.replicas(request)
         expected = validation.expected_version(request.expected_version)
+        caller = authz.current_caller.get()
         if reason := self._readiness.write_reason():  # fail fast: no write without the API server
             raise NotReadyError(f"not ready: {reason}")
-        self._lookup(key)
+        self._lookup(key, caller.read)
+        if not caller.write.allows(key[0]):  # the caller may read here, so this reveals nothing
+            raise PermissionDeniedError(f"caller has no writer role in namespace {key[0]}")
         if self.store is None:
             # Optional only so the API layer can be tested alone; server/app.py always wires one.
             raise NotImplementedYetError("SetReplicas is not available yet: no desired-state store")
-        who = authz.identity(context.auth_context()) or ""
-        stored = await self.store.set(key, replicas, who, expected)
+        stored = await self.store.set(key, replicas, caller.identity, expected)
         return replicant_pb2.SetReplicasResponse(desired=desired_proto(stored))
 
     def _require_ready(self) -> None:
@@ -107,8 +131,10 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         if (as_of := self._readiness.as_of()) is not None:
             response.as_of.FromDatetime(as_of)
 
-    def _lookup(self, key: Key) -> DeploymentView:
-        view = self._deployments.get(key) if self._deployments.watches(key[0]) else None
+    def _lookup(self, key: Key, grant: authz.Grant) -> DeploymentView:
+        """The Deployment, or the same NOT_FOUND whether it is missing, unwatched or not granted."""
+        visible = grant.allows(key[0]) and self._deployments.watches(key[0])
+        view = self._deployments.get(key) if visible else None
         if view is None:
             raise DeploymentNotFoundError(f"deployment {key[0]}/{key[1]} not found")
         return view

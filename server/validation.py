@@ -2,15 +2,11 @@
 
 Rules (docs/design.md): namespace is a DNS-1123 label (<= 63), name a DNS-1123 subdomain (<= 253),
 replicas 0..1000, page_size 0..500 (0 means 100), expected_version one this API returned
-(`uid:generation`, server/kube/replicatargets.py), and the page token an opaque base64url JSON
-{"ns", "name"} of the last key served.
+(`uid:generation`, server/kube/replicatargets.py). Page tokens are checked by server/page_tokens.py.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from typing import TYPE_CHECKING, Final
 
@@ -25,7 +21,6 @@ MIN_REPLICAS: Final = 0
 MAX_REPLICAS: Final = 1000
 MAX_PAGE_SIZE: Final = 500
 DEFAULT_PAGE_SIZE: Final = 100
-MAX_TOKEN_LEN: Final = 1024
 
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -76,27 +71,3 @@ def page_size(value: int) -> int:
     if not 0 <= value <= MAX_PAGE_SIZE:
         raise InvalidArgumentError(f"page_size must be 0..{MAX_PAGE_SIZE} (0 means default)")
     return value or DEFAULT_PAGE_SIZE
-
-
-def encode_page_token(key: Key) -> str:
-    raw = json.dumps({"ns": key[0], "name": key[1]}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_page_token(token: str) -> Key | None:
-    """The last key of the previous page, None for "start", or InvalidArgumentError."""
-    if not token:
-        return None
-    invalid = InvalidArgumentError("page_token is malformed; pass next_page_token back unchanged")
-    if len(token) > MAX_TOKEN_LEN:
-        raise invalid
-    try:
-        parsed = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError) as exc:
-        raise invalid from exc
-    if not isinstance(parsed, dict) or set(parsed) != {"ns", "name"}:
-        raise invalid
-    ns, name = parsed["ns"], parsed["name"]
-    if not (isinstance(ns, str) and isinstance(name, str) and is_label(ns) and is_subdomain(name)):
-        raise invalid
-    return ns, name

@@ -1,10 +1,13 @@
 """Dev PKI for replicant's mutual TLS (`make certs`), made with the openssl CLI.
 
 Why a script and not a chart or cert-manager: local runs, tests and the benchmark need the same
-certificates without a cluster, and `cryptography` is not a dependency. It writes into a git-ignored
+certificates without a cluster, and the openssl CLI is all it needs. It writes into a git-ignored
 folder (default certs/):
 
-    ca.crt ca.key                 the dev CA every replicant party trusts
+    ca.crt ca.key                 the server CA: clients verify the server with ca.crt
+    client-ca.crt client-ca.key   the client CA: the server trusts only it (--client-ca-file), so
+                                  nothing the server CA signs (the server's own certificate
+                                  included) is a client
     server.crt server.key         SANs: localhost, 127.0.0.1, replicant, replicant.<ns>.svc[...]
     reader.crt reader.key         URI SAN spiffe://replicant.dev/client/reader
     writer.crt writer.key         URI SAN spiffe://replicant.dev/client/writer
@@ -51,16 +54,16 @@ def _ca(out: Path, name: str, cn: str) -> None:
 
 
 def _leaf(out: Path, name: str, ca: str, cn: str, sans: list[str], usage: str) -> None:
-    """Issue one leaf certificate signed by `ca` with the given SANs and extended key usage."""
+    """Issue one leaf certificate signed by `ca` with the given SANs and extended key usage.
+
+    An empty `sans` or `usage` leaves that extension out (tests craft such certificates)."""
     _key(out / f"{name}.key")
-    ext = "\n".join(
-        [
-            "basicConstraints=critical,CA:FALSE",
-            "keyUsage=critical,digitalSignature",
-            f"extendedKeyUsage={usage}",
-            "subjectAltName=" + ",".join(sans),
-        ]
-    )
+    lines = ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature"]
+    if usage:
+        lines.append(f"extendedKeyUsage={usage}")
+    if sans:
+        lines.append("subjectAltName=" + ",".join(sans))
+    ext = "\n".join(lines)
     with tempfile.TemporaryDirectory() as tmp:
         csr, extfile = Path(tmp, "req.csr"), Path(tmp, "ext.cnf")
         extfile.write_text(ext + "\n")
@@ -85,11 +88,12 @@ def server_sans(namespaces: tuple[str, ...]) -> list[str]:
 def generate(out: Path, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES) -> None:
     out.mkdir(parents=True, exist_ok=True)
     _ca(out, "ca", "replicant dev CA")
+    _ca(out, "client-ca", "replicant dev client CA")
     _leaf(out, "server", "ca", "replicant", server_sans(namespaces), "serverAuth")
     # CN deliberately differs from the identity: replicant reads SANs only.
-    _leaf(out, "reader", "ca", "reader", [f"URI:{READER_ID}"], "clientAuth")
-    _leaf(out, "writer", "ca", "writer", [f"URI:{WRITER_ID}"], "clientAuth")
-    _leaf(out, "nobody", "ca", "nobody", [f"URI:{NOBODY_ID}"], "clientAuth")
+    _leaf(out, "reader", "client-ca", "reader", [f"URI:{READER_ID}"], "clientAuth")
+    _leaf(out, "writer", "client-ca", "writer", [f"URI:{WRITER_ID}"], "clientAuth")
+    _leaf(out, "nobody", "client-ca", "nobody", [f"URI:{NOBODY_ID}"], "clientAuth")
     _ca(out, "untrusted-ca", "somebody else's CA")
     _leaf(out, "untrusted", "untrusted-ca", "writer", [f"URI:{WRITER_ID}"], "clientAuth")
     for srl in out.glob("*.srl"):
@@ -107,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     out = Path(args.out)
-    if (out / "untrusted.crt").exists() and not args.force:
+    # client-ca.crt too: a folder from before the separate client CA is regenerated.
+    if all((out / name).exists() for name in ("client-ca.crt", "untrusted.crt")) and not args.force:
         print(f"dev certificates already in {out}/ (use --force to regenerate)")
         return 0
     generate(out, tuple(args.namespace or DEFAULT_NAMESPACES))

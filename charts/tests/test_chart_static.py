@@ -104,8 +104,21 @@ def test_rendered_manifests_pass_kubeconform_strict(
         ({"server": {"logLevel": "verbose"}}, "logLevel"),
         ({"watch": {"namespaces": ["Not_A_Label"]}}, "namespaces"),
         ({"image": {"digest": "latest"}}, "digest"),
+        ({"authorization": {"readers": ["a,b"]}}, "readers"),
+        ({"authorization": {"writers": [{"identity": "a", "namespaces": ["Bad"]}]}}, "writers"),
+        ({"tls": {"certManager": {"privateKey": {"algorithm": "RSA"}}}}, "algorithm"),
     ],
-    ids=["unknown-root-key", "unknown-nested-key", "wrong-type", "bad-enum", "bad-ns", "digest"],
+    ids=[
+        "unknown-root-key",
+        "unknown-nested-key",
+        "wrong-type",
+        "bad-enum",
+        "bad-ns",
+        "digest",
+        "two-identities-in-one",
+        "bad-grant-namespace",
+        "rsa-server-key",
+    ],
 )
 def test_schema_rejects_wrong_values_with_the_offending_key(
     values: dict[str, Any], message: str
@@ -126,8 +139,36 @@ def test_schema_rejects_wrong_values_with_the_offending_key(
             "watch.allNamespaces is true and watch.namespaces is set",
         ),
         ({"serviceAccount": {"create": False}}, "set serviceAccount.name"),
+        (
+            {"tls": {"certManager": {"enabled": True, "issuerRef": {"name": "ca"}}}},
+            "set tls.certManager.clientIssuerRef.name",
+        ),
+        (
+            {
+                "tls": {
+                    "certManager": {
+                        "enabled": True,
+                        "issuerRef": {"name": "ca"},
+                        "clientIssuerRef": {"name": "ca"},
+                    }
+                }
+            },
+            "clientIssuerRef must differ from issuerRef",
+        ),
+        (
+            {"tls": {"clientCA": {"secretName": "a", "configMapName": "b"}}},
+            "set secretName or configMapName, not both",
+        ),
     ],
-    ids=["grace-too-short", "issuer-missing", "all-and-some-namespaces", "no-sa-name"],
+    ids=[
+        "grace-too-short",
+        "issuer-missing",
+        "all-and-some-namespaces",
+        "no-sa-name",
+        "client-issuer-missing",
+        "client-issuer-is-the-server-issuer",
+        "two-client-ca-sources",
+    ],
 )
 def test_contradictory_values_fail_with_a_clear_message(
     values: dict[str, Any], message: str
@@ -149,7 +190,7 @@ def test_default_pod_meets_the_restricted_pod_security_standard() -> None:
     assert context["allowPrivilegeEscalation"] is False
     assert context["readOnlyRootFilesystem"] is True
     assert context["capabilities"] == {"drop": ["ALL"]}
-    assert {volume["name"] for volume in spec["volumes"]} == {"tls", "tmp"}
+    assert {volume["name"] for volume in spec["volumes"]} == {"tls", "client-ca", "tmp"}
     assert not any("hostPath" in volume for volume in spec["volumes"])
 
 
@@ -186,7 +227,7 @@ def test_process_configuration_follows_the_contract() -> None:
     assert config["REPLICANT_GRPC_PORT"] == "8443"
     assert config["REPLICANT_HTTP_PORT"] == "8080"
     assert config["REPLICANT_TLS_CERT_FILE"] == "/etc/replicant/tls/tls.crt"
-    assert config["REPLICANT_CLIENT_CA_FILE"] == "/etc/replicant/tls/ca.crt"
+    assert config["REPLICANT_CLIENT_CA_FILE"] == "/etc/replicant/client-ca/ca.crt"
     assert config["REPLICANT_LEADER_ELECTION_LEASE"] == "replicant-leader"
     namespace_ref = env["REPLICANT_LEADER_ELECTION_NAMESPACE"]["valueFrom"]["fieldRef"]
     assert namespace_ref["fieldPath"] == "metadata.namespace"
@@ -262,6 +303,48 @@ def test_config_and_tls_changes_change_the_pod_template_checksums() -> None:
     assert other_secret["checksum/tls"] != base["checksum/tls"]
 
 
+def test_grants_render_as_one_entry_per_identity_and_namespace() -> None:
+    config = one(render(None, (ALL_OPTIONS_VALUES,)), "ConfigMap")["data"]
+
+    assert config["REPLICANT_READERS"] == (
+        "spiffe://example.org/ns/monitoring/sa/dashboard,"
+        "spiffe://example.org/ns/team-a/sa/dashboard=team-a,"
+        "spiffe://example.org/ns/team-a/sa/dashboard=team-b"
+    )
+    assert config["REPLICANT_WRITERS"] == "spiffe://example.org/ns/ci/sa/deployer=team-a"
+    assert config["REPLICANT_TRUST_DOMAIN"] == "example.org"
+
+
+@pytest.mark.parametrize(
+    ("values", "files", "source"),
+    [
+        (None, (), {"secret": {"secretName": "replicant-client-ca"}}),
+        (
+            {"tls": {"clientCA": {"secretName": "callers"}}},
+            (),
+            {"secret": {"secretName": "callers"}},
+        ),
+        (None, (ALL_OPTIONS_VALUES,), {"configMap": {"name": "replicant-all-client-ca"}}),
+    ],
+    ids=["default-secret", "named-secret", "cert-manager-mode-configmap"],
+)
+def test_client_ca_is_its_own_volume_never_the_server_secret(
+    values: dict[str, Any] | None, files: tuple[Path, ...], source: dict[str, Any]
+) -> None:
+    manifests = render(values, files)
+    spec = pod_spec(manifests)
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    key = "bundle.pem" if files else "ca.crt"
+
+    client_ca = volumes["client-ca"]
+    kind = next(iter(source))
+    assert {k: v for k, v in client_ca[kind].items() if k in source[kind]} == source[kind]
+    assert client_ca[kind]["items"] == [{"key": key, "path": "ca.crt"}]
+    assert [item["key"] for item in volumes["tls"]["secret"]["items"]] == ["tls.crt", "tls.key"]
+    mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+    assert mounts["client-ca"] == "/etc/replicant/client-ca"
+
+
 def test_no_private_key_material_is_ever_rendered() -> None:
     for files in VALUES_CASES.values():
         text = helmtool.template_text(None, files, extra=("--include-crds",)).stdout
@@ -280,9 +363,16 @@ def test_cert_manager_mode_issues_server_and_test_client_certificates() -> None:
     assert server["spec"]["issuerRef"] == {
         "name": "internal-ca", "kind": "ClusterIssuer", "group": "cert-manager.io",
     }  # fmt: skip
-    assert client["spec"]["usages"][-1] == "client auth"
+    assert client["spec"]["usages"] == ["digital signature", "client auth"]
+    assert client["spec"]["issuerRef"]["name"] == "internal-client-ca"  # never the server's
+    assert client["spec"]["uris"] == ["spiffe://example.org/replicant-test-client"]
     test_pod = one(manifests, "Pod")
-    assert test_pod["spec"]["volumes"][0]["secret"]["secretName"] == "replicant-all-test-client"
+    volumes = {v["name"]: v["secret"] for v in test_pod["spec"]["volumes"]}
+    assert volumes["client"]["secretName"] == "replicant-all-test-client"
+    assert volumes["server-ca"] == {
+        "secretName": "replicant-all-tls", "defaultMode": 0o440,
+        "items": [{"key": "ca.crt", "path": "ca.crt"}],
+    }  # fmt: skip
 
 
 def test_network_policy_allows_only_api_server_and_dns_egress() -> None:
@@ -307,4 +397,6 @@ def test_helm_test_pod_checks_health_over_mtls_through_the_service() -> None:
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     assert container["command"] == ["/app/server/server", "healthcheck"]
     assert "--address=replicant.replicant-system.svc:8443" in container["args"]
-    assert "--cert-file=/etc/replicant/tls/tls.crt" in container["args"]
+    assert "--cert-file=/etc/replicant/client/tls.crt" in container["args"]
+    assert "--ca-file=/etc/replicant/server-ca/ca.crt" in container["args"]
+    assert pod["spec"]["volumes"][0]["secret"]["secretName"] == "replicant-test-client"

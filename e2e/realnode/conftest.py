@@ -145,8 +145,8 @@ def install_chart(cluster: RealCluster, namespace: str, workdir: Path) -> Instal
             "-n", namespace)  # fmt: skip
     pki = workdir / "pki"
     devcerts.generate(pki, (namespace,))
-    secret = helmtool.tls_secret_manifest(f"{RELEASE}-tls", namespace, pki, "server")
-    kubectl("apply", "-f", "-", stdin=json.dumps(secret))
+    for secret in helmtool.tls_secret_manifests(RELEASE, namespace, pki):
+        kubectl("apply", "-f", "-", stdin=json.dumps(secret))
     release = helmtool.Release(RELEASE, namespace, cluster.kube.kubeconfig)
     values = chart_values(cluster.image)
     release.install(values, workdir)

@@ -53,7 +53,7 @@ def make_config(pki: Path, **overrides: object) -> Config:
         "http_port": 0,
         "tls_cert_file": str(pki / "server.crt"),
         "tls_key_file": str(pki / "server.key"),
-        "client_ca_file": str(pki / "ca.crt"),
+        "client_ca_file": str(pki / "client-ca.crt"),
         "readers": frozenset({READER}),
         "writers": frozenset({WRITER}),
         "namespaces": (),
@@ -63,6 +63,7 @@ def make_config(pki: Path, **overrides: object) -> Config:
         "identity": "test",
         "shutdown_grace_seconds": 5.0,
         "log_level": "info",
+        "trust_domain": "",
     }
     values.update(overrides)
     return Config(**values)  # type: ignore[arg-type]
@@ -107,17 +108,16 @@ async def started(
     probe: ApiServerProbe | None = None,
     **config: Any,
 ) -> AsyncIterator[Harness]:
-    credentials = tls.server_credentials(
-        tls.CertificateFiles(
-            str(config.pop("cert", pki / "server.crt")),
-            str(config.pop("key", pki / "server.key")),
-            str(config.pop("ca", pki / "ca.crt")),
-        )
+    files = tls.CertificateFiles(
+        str(config.pop("cert", pki / "server.crt")),
+        str(config.pop("key", pki / "server.key")),
+        str(config.pop("ca", pki / "client-ca.crt")),
     )
     app = App(
         make_config(pki, **config),
         kube,
-        credentials=credentials,
+        credentials=tls.server_credentials(files),
+        page_token_keys=files.page_token_keys,
         make_extensions=lambda *_: extensions or Extensions(),
         probe=probe,
     )

@@ -43,7 +43,8 @@ def run_server(
         *(sys.executable, "-m", "server", "--kubeconfig", str(kubeconfig)),
         *("--bind-address", "127.0.0.1", "--grpc-port", str(grpc_port)),
         *("--http-port", str(http_port), "--tls-cert-file", str(pki / "server.crt")),
-        *("--tls-key-file", str(pki / "server.key"), "--client-ca-file", str(pki / "ca.crt")),
+        *("--tls-key-file", str(pki / "server.key")),
+        *("--client-ca-file", str(pki / "client-ca.crt")),
         *extra,
     ]
     # The child sees this interpreter's import path (under Bazel it is not in the environment).

@@ -34,7 +34,7 @@ def health_server(pki: Path) -> Iterator[tuple[str, Any]]:
     _health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     credentials = grpc.ssl_server_credentials(
         [((pki / "server.key").read_bytes(), (pki / "server.crt").read_bytes())],
-        root_certificates=(pki / "ca.crt").read_bytes(),
+        root_certificates=(pki / "client-ca.crt").read_bytes(),
         require_client_auth=True,
     )
     port = server.add_secure_port("127.0.0.1:0", credentials)

@@ -97,24 +97,48 @@ replicant.tlsSecretName: the Secret mounted at /etc/replicant/tls.
 {{- end -}}
 
 {{/*
-replicant.testClientSecretName: the Secret whose certificate `helm test` presents.
+replicant.clientCAName: the Secret (or ConfigMap) holding the client CA bundle.
+*/}}
+{{- define "replicant.clientCAName" -}}
+{{- $ca := .Values.tls.clientCA -}}
+{{- default (include "replicant.suffixedName" (list . "client-ca")) (default $ca.secretName $ca.configMapName) -}}
+{{- end -}}
+
+{{/*
+replicant.testClientSecretName: the Secret whose certificate `helm test` presents:
+never the server's (a server certificate is no client).
 */}}
 {{- define "replicant.testClientSecretName" -}}
-{{- if .Values.tests.secretName -}}
-{{- .Values.tests.secretName -}}
-{{- else if .Values.tls.certManager.enabled -}}
-{{- include "replicant.suffixedName" (list . "test-client") -}}
-{{- else -}}
-{{- include "replicant.tlsSecretName" . -}}
+{{- default (include "replicant.suffixedName" (list . "test-client")) .Values.tests.secretName -}}
 {{- end -}}
+
+{{/*
+replicant.grants: REPLICANT_READERS/WRITERS entries (server/authz.py) from a values
+list whose items are an identity or {identity, namespaces}.
+*/}}
+{{- define "replicant.grants" -}}
+{{- $entries := list -}}
+{{- range . -}}
+{{- if kindIs "string" . -}}
+{{- $entries = append $entries . -}}
+{{- else -}}
+{{- $identity := .identity -}}
+{{- range .namespaces -}}
+{{- $entries = append $entries (printf "%s=%s" $identity .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- join "," $entries -}}
 {{- end -}}
 
 {{/*
 replicant.certificateKeyAndIssuer: the privateKey and issuerRef of every cert-manager
-Certificate the chart renders (server and `helm test` client), from tls.certManager.
+Certificate the chart renders; called with (list . issuerRef): the server's issuer, or
+the client issuer for the `helm test` client.
 */}}
 {{- define "replicant.certificateKeyAndIssuer" -}}
-{{- $cm := .Values.tls.certManager -}}
+{{- $cm := (index . 0).Values.tls.certManager -}}
+{{- $issuer := index . 1 -}}
 privateKey:
   algorithm: {{ $cm.privateKey.algorithm }}
   {{- if ne $cm.privateKey.algorithm "Ed25519" }}
@@ -122,9 +146,9 @@ privateKey:
   {{- end }}
   rotationPolicy: Always
 issuerRef:
-  name: {{ $cm.issuerRef.name }}
-  kind: {{ $cm.issuerRef.kind }}
-  group: {{ $cm.issuerRef.group }}
+  name: {{ $issuer.name }}
+  kind: {{ $issuer.kind }}
+  group: {{ $issuer.group }}
 {{- end -}}
 
 {{/*
@@ -182,7 +206,7 @@ a rotated certificate rolled out through Helm restarts the pods.
 {{- if $secret -}}
 {{- $data = $secret.data | default dict -}}
 {{- end -}}
-{{- list (include "replicant.tlsSecretName" .) $data .Values.tls.certManager | toJson | sha256sum -}}
+{{- list (include "replicant.tlsSecretName" .) $data .Values.tls.certManager .Values.tls.clientCA | toJson | sha256sum -}}
 {{- end -}}
 
 {{/*
@@ -193,8 +217,20 @@ replicant.validate: cross-field checks the JSON schema cannot express.
 {{- if lt (int .Values.terminationGracePeriodSeconds) (int $needed) -}}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must be at least preStopSleepSeconds + server.shutdownGraceSeconds (%d)" (int .Values.terminationGracePeriodSeconds) (int $needed)) -}}
 {{- end -}}
-{{- if and .Values.tls.certManager.enabled (not .Values.tls.certManager.issuerRef.name) -}}
+{{- $cm := .Values.tls.certManager -}}
+{{- if and $cm.enabled (not $cm.issuerRef.name) -}}
 {{- fail "tls.certManager.enabled is true: set tls.certManager.issuerRef.name" -}}
+{{- end -}}
+{{- if and $cm.enabled .Values.tests.enabled (not .Values.tests.secretName) -}}
+{{- if not $cm.clientIssuerRef.name -}}
+{{- fail "tls.certManager.enabled with tests: set tls.certManager.clientIssuerRef.name (the client CA's issuer) or tests.secretName" -}}
+{{- end -}}
+{{- if eq (toJson $cm.clientIssuerRef) (toJson $cm.issuerRef) -}}
+{{- fail "tls.certManager.clientIssuerRef must differ from issuerRef: clients need their own CA" -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.tls.clientCA.secretName .Values.tls.clientCA.configMapName -}}
+{{- fail "tls.clientCA: set secretName or configMapName, not both" -}}
 {{- end -}}
 {{- if eq .Values.server.grpcPort .Values.server.httpPort -}}
 {{- fail "server.grpcPort and server.httpPort must differ" -}}

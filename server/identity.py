@@ -1,0 +1,117 @@
+"""Caller identity, read from the verified client certificate itself.
+
+Why not gRPC's `peer_uri`/`peer_dns`: gRPC core builds them from C strings, so a URI SAN
+`spiffe://x/writer\\x00.evil` reads there as `spiffe://x/writer`. The handshake has verified the
+leaf against the client CA; its PEM arrives in the auth context as `x509_pem_cert` and is parsed
+here with `cryptography`. The certificate is refused (IdentityRefusedError, UNAUTHENTICATED) when
+
+  * it lacks the clientAuth extended key usage (a server certificate is no client; BoringSSL
+    already refuses an EKU without clientAuth at the handshake, but accepts a leaf with no EKU),
+  * a URI or DNS SAN holds anything but printable ASCII without spaces (NUL, control characters),
+  * the SANs gRPC reports differ from the certificate's (the two parsers disagree),
+  * it has no URI or DNS SAN (the common name is never an identity),
+  * a SPIFFE trust domain is configured and the identity is not a SPIFFE ID in it.
+
+The identity is the first URI SAN, else the first DNS SAN. Results are cached per certificate, so a
+busy client costs one parse, not one per call.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from server.errors import IdentityRefusedError
+
+AuthContext = Mapping[str, Iterable[bytes]]
+
+CACHED_CERTIFICATES: Final = 1024
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: str  # a metric label: no_client_auth, bad_character, san_mismatch, ...
+    message: str  # shown to the caller
+
+
+class IdentityReader:
+    """Turns a verified peer into an identity, or refuses it with a reason."""
+
+    def __init__(self, trust_domain: str = "") -> None:
+        self._spiffe_prefix = f"spiffe://{trust_domain}/" if trust_domain else ""
+        self._read = functools.lru_cache(maxsize=CACHED_CERTIFICATES)(self._read_uncached)
+
+    def identity(self, auth_context: AuthContext) -> str:
+        """The caller's identity; raises IdentityRefusedError."""
+        pems = list(auth_context.get("x509_pem_cert", ()))
+        if len(pems) != 1:
+            raise IdentityRefusedError("no_certificate", "no client certificate")
+        grpc_sans = (
+            tuple(auth_context.get("peer_uri", ())),
+            tuple(auth_context.get("peer_dns", ())),
+        )
+        result = self._read(pems[0], grpc_sans)
+        if isinstance(result, Refusal):
+            # A fresh exception per call: re-raising a cached one would grow its traceback.
+            raise IdentityRefusedError(result.reason, result.message)
+        return result
+
+    def _read_uncached(
+        self, pem: bytes, grpc_sans: tuple[tuple[bytes, ...], tuple[bytes, ...]]
+    ) -> str | Refusal:
+        try:
+            cert = x509.load_pem_x509_certificate(pem)
+            uris, dns = _sans(cert)
+            client_auth = _has_client_auth(cert)
+        except ValueError:
+            return Refusal("unparsable", "client certificate cannot be parsed")
+        if not client_auth:
+            return Refusal(
+                "no_client_auth", "client certificate lacks the clientAuth extended key usage"
+            )
+        if not all(map(_printable, (*uris, *dns))):
+            return Refusal(
+                "bad_character", "client certificate SAN holds a control or non-ASCII character"
+            )
+        if grpc_sans != (_encoded(uris), _encoded(dns)):
+            return Refusal("san_mismatch", "client certificate SANs are ambiguous")
+        names = uris or dns
+        if not names:
+            return Refusal("no_san", "client certificate has no URI or DNS SAN")
+        if self._spiffe_prefix and not (uris and uris[0].startswith(self._spiffe_prefix)):
+            return Refusal(
+                "trust_domain", "client identity is outside the accepted SPIFFE trust domain"
+            )
+        return names[0]
+
+
+def _sans(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return [], []
+    return (
+        ext.get_values_for_type(x509.UniformResourceIdentifier),
+        ext.get_values_for_type(x509.DNSName),
+    )
+
+
+def _has_client_auth(cert: x509.Certificate) -> bool:
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return ExtendedKeyUsageOID.CLIENT_AUTH in usages
+
+
+def _printable(name: str) -> bool:
+    return bool(name) and all("!" <= ch <= "~" for ch in name)
+
+
+def _encoded(names: list[str]) -> tuple[bytes, ...]:
+    return tuple(name.encode("ascii") for name in names)

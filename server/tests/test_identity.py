@@ -1,0 +1,214 @@
+"""The caller is exactly who its certificate names: crafted certificates against the real server.
+
+Each certificate below is signed by a CA the server trusts (unless the case says otherwise), so
+the TLS handshake accepts it and only server/identity.py stands between it and the writer role.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+import pytest_asyncio
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
+
+from replicant.v1 import replicant_pb2 as pb
+from server.app import Extensions
+from server.kube.views import DesiredStateView
+from server.tests import certs
+from server.tests.conftest import WRITER, channel, started, stub
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from server.kube.informer import Key
+    from server.tests.conftest import Harness
+    from server.tests.fakes import FakeKube
+
+pytestmark = pytest.mark.asyncio
+
+DNS_WRITER = "dns-writer.acc.test"
+SET = pb.SetReplicasRequest(ref=pb.DeploymentRef(namespace="apps", name="api"), replicas=7)
+UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
+UNAVAILABLE = grpc.StatusCode.UNAVAILABLE  # the handshake failed: no call happened
+
+
+class RecordingStore:
+    """DesiredStateLookup + DesiredStateStore that remembers who each write names."""
+
+    synced = True
+
+    def __init__(self) -> None:
+        self.requested_by: list[str] = []
+
+    def get(self, key: Key) -> DesiredStateView | None:
+        return None
+
+    async def set(
+        self, key: Key, replicas: int, requested_by: str, expected_version: str
+    ) -> DesiredStateView:
+        self.requested_by.append(requested_by)
+        return DesiredStateView(replicas, requested_by, None, "1", None)
+
+
+@pytest.fixture
+def crafted(pki: Path, tmp_path: Path) -> Path:
+    """A copy of the session PKI plus the crafted client certificates."""
+    for name in ("ca.crt", "ca.key", "client-ca.crt", "client-ca.key", "server.crt", "server.key"):
+        shutil.copy(pki / name, tmp_path / name)
+    cases: dict[str, dict[str, object]] = {
+        "good-uri": {"uris": [WRITER]},
+        "good-dns": {"dns": [DNS_WRITER]},
+        "two-uris-and-dns": {"uris": [WRITER, "spiffe://replicant.dev/x"], "dns": ["a.example"]},
+        "nul-uri": {"uris": [f"{WRITER}\x00.evil"]},
+        "nul-dns": {"dns": [f"{DNS_WRITER}\x00.evil.example"]},
+        "nul-second-uri": {"uris": [WRITER, "spiffe://replicant.dev/x\x00y"]},
+        "control-char": {"uris": [f"{WRITER}\x1b[2K"]},
+        "newline": {"dns": [f"{DNS_WRITER}\nx"]},
+        "space": {"uris": [f"{WRITER} x"]},
+        "non-ascii": {"dns": ["dns-writer.acc.tést"]},
+        "no-san": {},
+        "cn-only": {"cn": WRITER},
+        "no-eku": {"uris": [WRITER], "usages": None},
+        "server-auth-only": {"uris": [WRITER], "usages": certs.SERVER_AUTH},
+        "from-server-ca": {"uris": [WRITER], "ca": "ca"},
+    }
+    for name, options in cases.items():
+        certs.issue(tmp_path, tmp_path, name, **options)  # type: ignore[arg-type]
+    return tmp_path
+
+
+@pytest_asyncio.fixture
+async def writer_app(
+    crafted: Path, kube: FakeKube
+) -> AsyncIterator[tuple[Harness, RecordingStore]]:
+    store = RecordingStore()
+    extensions = Extensions(desired=store, store=store)
+    async with started(
+        crafted, kube, extensions=extensions, writers=frozenset({WRITER, DNS_WRITER})
+    ) as running:
+        await running.wait_ready()
+        yield running, store
+
+
+async def set_code(pki: Path, port: int, who: str, ca: str = "ca.crt") -> grpc.StatusCode:
+    async with channel(pki, port, who, ca) as chan:
+        try:
+            await stub(chan).SetReplicas(SET, timeout=5)
+        except grpc.aio.AioRpcError as err:
+            return err.code()
+    return grpc.StatusCode.OK
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        ("good-uri", grpc.StatusCode.OK),
+        ("good-dns", grpc.StatusCode.OK),
+        ("two-uris-and-dns", grpc.StatusCode.OK),
+        ("nul-uri", UNAUTHENTICATED),
+        ("nul-dns", UNAUTHENTICATED),
+        ("nul-second-uri", UNAUTHENTICATED),
+        ("control-char", UNAUTHENTICATED),
+        ("newline", UNAUTHENTICATED),
+        ("space", UNAUTHENTICATED),
+        ("non-ascii", UNAUTHENTICATED),
+        ("no-san", UNAUTHENTICATED),
+        ("cn-only", UNAUTHENTICATED),
+        ("no-eku", UNAUTHENTICATED),  # BoringSSL accepts a leaf without EKU; replicant does not
+        ("server-auth-only", UNAVAILABLE),  # BoringSSL: "unsupported certificate purpose"
+        ("from-server-ca", UNAVAILABLE),
+        ("server", UNAVAILABLE),  # the server's own certificate: from the server CA
+    ],
+)
+async def test_only_the_exact_certificate_name_is_an_identity(
+    writer_app: tuple[Harness, RecordingStore],
+    crafted: Path,
+    caplog: pytest.LogCaptureFixture,
+    who: str,
+    expected: grpc.StatusCode,
+) -> None:
+    app, store = writer_app
+    with caplog.at_level(logging.INFO, logger="replicant.access"):
+        code = await set_code(crafted, app.app.grpc_port, who)
+    assert code == expected
+    logged = {getattr(r, "identity", None) for r in caplog.records if r.name == "replicant.access"}
+    if expected == grpc.StatusCode.OK:
+        assert logged == set(store.requested_by) == {DNS_WRITER if who == "good-dns" else WRITER}
+    else:
+        assert store.requested_by == []
+        assert logged <= {""}  # a refused caller is logged without a name
+
+
+async def test_server_certificate_is_no_client_even_when_both_share_a_ca(
+    crafted: Path, kube: FakeKube
+) -> None:
+    # The chart's old layout: one CA for servers and clients. BoringSSL refuses a serverAuth-only
+    # leaf; a server certificate issued without any EKU (cert-manager's default usages) passes the
+    # handshake and is refused by replicant.
+    certs.issue(crafted, crafted, "server-no-eku", ca="ca", dns=["localhost"], usages=None)
+    async with started(
+        crafted, kube, ca=crafted / "ca.crt", writers=frozenset({"localhost", WRITER})
+    ) as app:
+        await app.wait_ready()
+        server_cert = await set_code(crafted, app.app.grpc_port, "server")
+        server_no_eku = await set_code(crafted, app.app.grpc_port, "server-no-eku")
+        server_ca_client = await set_code(crafted, app.app.grpc_port, "from-server-ca")
+    assert server_cert == UNAVAILABLE
+    assert server_no_eku == UNAUTHENTICATED
+    assert server_ca_client == grpc.StatusCode.UNIMPLEMENTED  # accepted; no store is wired
+
+
+async def test_refused_certificates_are_counted_and_logged_once_per_reason(
+    writer_app: tuple[Harness, RecordingStore], crafted: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app, _ = writer_app
+    with caplog.at_level(logging.WARNING, logger="replicant.security"):
+        for _ in range(3):
+            await set_code(crafted, app.app.grpc_port, "nul-uri")
+    metrics = app.app.metrics.render()
+    warnings = [r for r in caplog.records if r.name == "replicant.security"]
+    assert 'replicant_client_refusals_total{stage="call",reason="bad_character"} 3' in metrics
+    assert [getattr(r, "reason", None) for r in warnings] == ["bad_character"]
+    assert "\x00" not in json.dumps([r.__dict__ for r in warnings], default=str)
+
+
+async def test_health_also_refuses_a_certificate_without_an_identity(
+    writer_app: tuple[Harness, RecordingStore], crafted: Path
+) -> None:
+    app, _ = writer_app
+    async with channel(crafted, app.app.grpc_port, "no-eku") as chan:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await health_pb2_grpc.HealthStub(chan).Check(health_pb2.HealthCheckRequest())
+    assert err.value.code() == UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("spiffe://replicant.dev/client/writer", grpc.StatusCode.OK),
+        ("spiffe://other.dev/client/writer", UNAUTHENTICATED),
+        ("spiffe://replicant.dev.evil/client/writer", UNAUTHENTICATED),
+        ("https://replicant.dev/client/writer", UNAUTHENTICATED),
+        ("", UNAUTHENTICATED),  # a DNS SAN only
+    ],
+)
+async def test_trust_domain_accepts_only_its_spiffe_ids(
+    crafted: Path, kube: FakeKube, uri: str, expected: grpc.StatusCode
+) -> None:
+    certs.issue(crafted, crafted, "td", uris=[uri] if uri else [], dns=[DNS_WRITER])
+    store = RecordingStore()
+    async with started(
+        crafted,
+        kube,
+        extensions=Extensions(desired=store, store=store),
+        writers=frozenset({uri or DNS_WRITER}),
+        trust_domain="replicant.dev",
+    ) as app:
+        await app.wait_ready()
+        assert await set_code(crafted, app.app.grpc_port, "td") == expected
