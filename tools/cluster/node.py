@@ -429,9 +429,9 @@ def write_configs(node: NodeLayout, layout: Layout, ports: NodePorts, pause_imag
 # -- images ------------------------------------------------------------------------
 
 
-def ctr(binary: Path, node: NodeLayout, *args: str) -> str:
+def ctr(binary: Path, node: NodeLayout, *args: str, check: bool = True) -> str:
     argv = [str(binary), "--address", str(node.containerd_socket), "-n", "k8s.io", *args]
-    return _run(argv).stdout
+    return _run(argv, check=check).stdout
 
 
 def import_image(binary: Path, node: NodeLayout, archive: Path) -> None:
@@ -446,37 +446,9 @@ def kill_containers(binary: Path, node: NodeLayout) -> None:
     with contextlib.suppress(NodeError):
         ids = ctr(binary, node, "tasks", "ls", "-q").split()
         for task in ids:
-            _run(
-                [
-                    str(binary),
-                    "--address",
-                    str(node.containerd_socket),
-                    "-n",
-                    "k8s.io",
-                    "tasks",
-                    "kill",
-                    "-a",
-                    "-s",
-                    "SIGKILL",
-                    task,
-                ],
-                check=False,
-            )
+            ctr(binary, node, "tasks", "kill", "-a", "-s", "SIGKILL", task, check=False)
         for task in ids:
-            _run(
-                [
-                    str(binary),
-                    "--address",
-                    str(node.containerd_socket),
-                    "-n",
-                    "k8s.io",
-                    "tasks",
-                    "delete",
-                    "-f",
-                    task,
-                ],
-                check=False,
-            )
+            ctr(binary, node, "tasks", "delete", "-f", task, check=False)
 
 
 def leftover_shims(node: NodeLayout) -> list[int]:
