@@ -105,6 +105,15 @@ def start_server(
     raise AssertionError(f"server did not start:\n{log_path.read_text()}")
 
 
+def code_of(call: Callable[[], object]) -> grpc.StatusCode:
+    """The status code `call` ends with (OK when it returns)."""
+    try:
+        call()
+    except grpc.RpcError as err:
+        return err.code()
+    return grpc.StatusCode.OK
+
+
 def eventually(what: str, predicate: Callable[[], bool], timeout_s: float = 30.0) -> float:
     """Poll until true (bounded); returns the seconds it took. Fails with `what` otherwise."""
     start = time.monotonic()

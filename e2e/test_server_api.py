@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 
-from e2e.server_process import ServerProcess, eventually, start_server
+from e2e.server_process import ServerProcess, code_of, eventually, start_server
 from replicant.v1 import replicant_pb2 as pb
 from tools import devcerts
 from tools.cluster.paths import bin_dir
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
 
     from e2e.cluster_fixtures import KubeCluster, Kubectl
@@ -37,14 +37,6 @@ def server(
         yield proc
     finally:
         assert proc.terminate() == 0
-
-
-def code_of(call: Callable[[], object]) -> grpc.StatusCode:
-    try:
-        call()
-    except grpc.RpcError as err:
-        return err.code()
-    return grpc.StatusCode.OK
 
 
 def grpcurl(

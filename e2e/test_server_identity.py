@@ -16,13 +16,13 @@ import pytest
 
 from e2e.cluster_fixtures import namespace_name
 from e2e.reconciler_fixtures import get_object
-from e2e.server_process import ServerProcess, eventually, start_server
+from e2e.server_process import ServerProcess, code_of, eventually, start_server
 from replicant.v1 import replicant_pb2 as pb
 from server.tests import certs
 from tools import devcerts
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
 
     from e2e.cluster_fixtures import KubeCluster, Kubectl
@@ -84,14 +84,6 @@ def replicas(
 
 def _ready(server: ServerProcess) -> bool:
     return server.http("/readyz")[0] == 200
-
-
-def code_of(call: Callable[[], object]) -> grpc.StatusCode:
-    try:
-        call()
-    except grpc.RpcError as err:
-        return err.code()
-    return grpc.StatusCode.OK
 
 
 def set_request(ns: str, name: str) -> pb.SetReplicasRequest:
