@@ -71,13 +71,14 @@ proto: $(GEN)/.stamp ## Generate Python gRPC stubs from proto/ into gen/ (git-ig
 # Whole-repository checks that read the source tree (BUILD files against every Python
 # file, action pins): not hermetic, so here and in `make test`, never in `bazel test`.
 REPO_CHECKS = tools/tests/test_bazel_build_files.py tools/tests/test_e2e_image_layout.py \
-	tools/tests/test_static_lint.py
+	tools/tests/test_import_contract.py tools/tests/test_static_lint.py
 
 .PHONY: lint
-lint: proto ## Run ruff, mypy --strict, buildifier, actionlint and the BUILD-file checks (read-only).
+lint: proto ## Run ruff, mypy --strict, the import contract, buildifier, actionlint and the BUILD-file checks (read-only).
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	PYTHONPATH=$(GEN):. $(VENV)/bin/lint-imports --no-cache
 	$(INSTALL_TOOLS) buildifier actionlint >/dev/null
 	"$(BUILDIFIER)" -mode=check -lint=warn $(STARLARK_FILES)
 	"$(ACTIONLINT)" -no-color .github/workflows/*.yml

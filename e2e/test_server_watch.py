@@ -15,17 +15,17 @@ import pytest
 
 from e2e.cluster_fixtures import KubeCluster, cluster_cli, run_kubectl
 from e2e.reconciler_fixtures import private_cluster
-from server.kube import client as kube_client
-from server.kube.informer import Informer
-from server.kube.resources import collection_path
-from server.kube.views import deployment_view
+from kube import client as kube_client
+from kube.informer import Informer
+from kube.resources import collection_path
+from kube.views import deployment_view
 from tools.cluster.components import Ports
 from tools.cluster.paths import Layout
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from server.kube.client import JSONObject, KubeApi, Query
+    from kube.client import JSONObject, KubeApi, Query
 
 
 class GapBeforeFirstWatch:

@@ -11,12 +11,12 @@ import dataclasses
 from typing import TYPE_CHECKING, Final
 
 # The one condition type; it lives with the view so the API can mirror it without importing us.
-from server.kube.replicatargets import RECONCILED as RECONCILED
+from kube.replicatargets import RECONCILED as RECONCILED
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from server.kube.replicatargets import Condition
+    from kube.replicatargets import Condition
 
 # Reasons (CamelCase, API conventions). The same words name the Events.
 CONVERGED: Final = "Converged"

@@ -13,7 +13,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Final
 
-from reconciler.workqueue import Backoff, ShutDownError, WorkQueue
+from kube.backoff import Backoff
+from reconciler.workqueue import ShutDownError, WorkQueue
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
@@ -45,7 +46,7 @@ class Controller:
         self._synced = synced
         self._workers = workers
         self._resync_seconds = resync_seconds
-        self._backoff = backoff or Backoff(base=0.1, cap=30.0)
+        self._backoff = backoff or Backoff(base=0.1, cap=30.0, jitter=False)
         self._queue: WorkQueue[Key] | None = None
 
     @property

@@ -11,14 +11,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
-from reconciler import conditions as cond
-from server.kube.replicatargets import (
+from kube.replicatargets import (
     Condition,
     ConditionStatus,
     ReplicaTargetView,
     TargetStatus,
     format_time,
 )
+from reconciler import conditions as cond
 
 if TYPE_CHECKING:
     import datetime

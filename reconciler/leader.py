@@ -22,8 +22,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from server.kube.errors import ConflictError
-from server.kube.leases import LeaseRecord
+from kube.errors import ConflictError
+from kube.leases import LeaseRecord
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -32,9 +32,9 @@ log = logging.getLogger(__name__)
 
 
 class LeaseClient(Protocol):
-    """The API calls leader election needs; server/kube/leases.py implements it.
+    """The API calls leader election needs; kube/leases.py implements it.
 
-    ConflictError (server.kube.errors) means another writer won; any other exception means
+    ConflictError (kube.errors) means another writer won; any other exception means
     the API server did not answer usefully: retry.
     """
 

@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from kube.errors import ApiUnavailableError, ConflictError, KubeError, NotFoundError
 from reconciler.decide import (
     Decision,
     DeploymentFacts,
@@ -27,12 +28,11 @@ from reconciler.decide import (
     scale_failed,
 )
 from reconciler.drift import DriftGuard
-from server.kube.errors import ApiUnavailableError, ConflictError, KubeError, NotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from server.kube.replicatargets import ReplicaTargetView, TargetStatus
+    from kube.replicatargets import ReplicaTargetView, TargetStatus
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class World(Protocol):
 
 
 class Writer(Protocol):
-    """The writes reconcile may make; each raises server.kube.errors on failure."""
+    """The writes reconcile may make; each raises kube.errors on failure."""
 
     async def scale(self, key: Key, step: ScaleStep) -> None: ...
 

@@ -14,8 +14,9 @@ import contextlib
 import heapq
 import itertools
 from collections import deque
-from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from kube.backoff import Backoff
 
 K = TypeVar("K")
 
@@ -24,26 +25,12 @@ class ShutDownError(Exception):
     """`get` on a queue that was shut down: the worker should exit."""
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Per-key exponential backoff: base * 2**failures, at most cap (seconds).
-
-    Not server.kube.backoff.Backoff: that one paces a single retrying loop (stateful, jittered);
-    this is a pure function of a key's failure count, which the queue keeps per key."""
-
-    base: float = 0.05
-    cap: float = 30.0
-
-    def delay(self, failures: int) -> float:
-        # min() before the power would overflow for a key failing for hours.
-        return min(self.cap, self.base * 2.0 ** min(failures, 32))
-
-
 class WorkQueue(Generic[K]):
     """Deduplicating FIFO with delayed adds, per-key backoff and exclusive processing."""
 
     def __init__(self, backoff: Backoff | None = None) -> None:
-        self._backoff = backoff or Backoff()
+        # Per key, no jitter: a key's retries are not in lock-step with anything.
+        self._backoff = backoff or Backoff(base=0.05, cap=30.0, jitter=False)
         self._queue: deque[K] = deque()
         self._dirty: set[K] = set()  # waiting in _queue, or to re-queue after done()
         self._processing: set[K] = set()

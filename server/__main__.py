@@ -23,10 +23,10 @@ log = logging.getLogger("server")
 
 async def serve(cfg: config_module.Config) -> int:
     # Imported here, after cipher_policy.apply(): these import grpc.
+    from kube import client as kube_client
+    from kube.errors import KubeError
     from server import tls
     from server.app import App
-    from server.kube import client as kube_client
-    from server.kube.errors import KubeError
 
     try:
         api = await kube_client.connect(cfg.kubeconfig)

@@ -1,8 +1,8 @@
-"""Wiring: caches, API server probe, gRPC server, health, probes port, and background tasks.
+"""The composition root: the one place that builds the caches, the API and the reconciler.
 
-The reconciler plugs in at one place, `extensions()`: it returns the desired-state
-lookup/store for the API, extra informers and caches that gate readiness, and background tasks
-(leader election + reconcile loop). Everything else stays as is.
+Everything below is built here and nowhere else: the informer caches (kube), the gRPC API over
+them (server), and the reconciler with its leader election (reconciler). The API and the
+reconciler never import each other; both read the same caches. `.importlinter` enforces it.
 
 Shutdown order: readiness false and health NOT_SERVING at once, then `server.stop(grace)` so
 in-flight RPCs finish, then background tasks are cancelled and awaited (cancelling leader
@@ -15,23 +15,31 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc  # type: ignore[import-untyped]
 from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
 
-from reconciler import wiring as reconciler_wiring
+from kube.autoscalers import Autoscalers
+from kube.backoff import Backoff
+from kube.desired import DesiredStates
+from kube.leases import LeaseApi
+from kube.probe import ApiServerProbe
+from kube.replicatargets import replica_target_informers
+from kube.resources import InformerGroup
+from kube.scale import EventRecorder
+from kube.target_store import ReplicaTargetStore
+from kube.views import DeploymentView, deployment_view
+from reconciler.cluster import ApiWriter, CacheWorld
+from reconciler.controller import Controller
+from reconciler.leader import LeaderElector
+from reconciler.reconcile import Reconciler
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
 from server import authz, cipher_policy, handshake_log, health, reflection
 from server.http import ProbeServer
 from server.identity import IdentityReader
 from server.interceptor import ApiInterceptor
-from server.kube.backoff import Backoff
-from server.kube.probe import ApiServerProbe
-from server.kube.resources import InformerGroup
-from server.kube.views import DeploymentView, deployment_view
 from server.metrics import CacheSource, Metrics
 from server.page_tokens import PageTokens
 from server.servicer import ReplicaService
@@ -39,10 +47,10 @@ from server.servicer import ReplicaService
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
 
+    from kube.client import ApiTransport
+    from kube.informer import Informer
+    from reconciler.leader import ElectionConfig
     from server.config import Config
-    from server.kube.client import ApiTransport
-    from server.kube.informer import Informer
-    from server.ports import DesiredStateLookup, DesiredStateStore
 
 log = logging.getLogger(__name__)
 
@@ -56,40 +64,6 @@ SERVICE_NAMES = (
 )
 
 
-@dataclass
-class Extensions:
-    """What the reconciler adds to the process (empty in tests of the API layer alone)."""
-
-    desired: DesiredStateLookup | None = None
-    store: DesiredStateStore | None = None
-    informers: list[Informer[Any]] = field(default_factory=list)
-    # The subset of `informers` that reads are answered from (readiness and freshness follow them).
-    read_caches: list[Informer[Any]] = field(default_factory=list)
-    background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
-
-
-def extensions(
-    api: ApiTransport, config: Config, deployments: InformerGroup[DeploymentView]
-) -> Extensions:
-    """The one place the reconciler wires itself in."""
-    parts = reconciler_wiring.build(
-        api,
-        deployments,
-        namespaces=config.namespaces,
-        lease_namespace=config.leader_election_namespace,
-        lease_name=config.leader_election_lease,
-        identity=config.identity,
-    )
-    # The Lease is released when the leader-election task is cancelled (after the grace).
-    return Extensions(
-        desired=parts.desired,
-        store=parts.store,
-        informers=parts.informers,
-        read_caches=parts.read_caches,
-        background=parts.background(),
-    )
-
-
 class App:
     def __init__(
         self,
@@ -98,11 +72,12 @@ class App:
         *,
         credentials: grpc.ServerCredentials,
         page_token_keys: Callable[[], Sequence[bytes]],
-        make_extensions: Callable[..., Extensions] = extensions,
         probe: ApiServerProbe | None = None,
+        election: ElectionConfig | None = None,
     ) -> None:
         self.config = config
         self.metrics = Metrics()
+        # -- caches: one informer per watched namespace and kind ---------------------------
         self.deployments: InformerGroup[DeploymentView] = InformerGroup.build(
             api,
             resource="deployments",
@@ -112,26 +87,33 @@ class App:
             namespaces=config.namespaces,
             convert=deployment_view,
         )
+        targets = replica_target_informers(api, config.namespaces)
+        autoscalers = Autoscalers(api, config.namespaces)
         self.probe = probe or ApiServerProbe(api)
-        self.extensions = make_extensions(api, config, self.deployments)
-        informers = [*self.deployments.informers, *self.extensions.informers]
+        # Reads are answered from Deployments and ReplicaTargets: readiness follows those two.
         self.readiness = health.Readiness(
-            [*self.deployments.informers, *self.extensions.read_caches], self.probe
+            [*self.deployments.informers, *targets.informers], self.probe
         )
-        for informer in informers:
+        self.informers: list[Informer[Any]] = [
+            *self.deployments.informers,
+            *targets.informers,
+            *autoscalers.informers.informers,
+        ]
+        for informer in self.informers:
             self.metrics.add_cache(_cache_source(informer))
             self.probe.on_recovered.append(informer.retry_now)
         self.metrics.probe_failures = lambda: self.probe.failures
         self.metrics.handshake_refusals = handshake_log.counts
         self.metrics.ready = lambda: self.readiness.ready
         self.metrics.cache_age = self.readiness.age_seconds
+        # -- the API ---------------------------------------------------------------------
         self.health = health_aio.HealthServicer()
         self.servicer = ReplicaService(
             self.deployments,
             self.readiness,
             PageTokens(page_token_keys),
-            desired=self.extensions.desired,
-            store=self.extensions.store,
+            desired=DesiredStates(targets),
+            store=ReplicaTargetStore(api, autoscalers),
         )
         self.server = grpc.aio.server(
             interceptors=[
@@ -150,11 +132,21 @@ class App:
         self.grpc_port = self.server.add_secure_port(f"{host}:{config.grpc_port}", credentials)
         self.http = ProbeServer(self.readiness, self.metrics)
         self.http_port = 0
+        # -- the reconciler, run only while this replica holds the Lease -----------------
+        world = CacheWorld(targets, self.deployments, autoscalers)
+        writer = ApiWriter(api, EventRecorder(api, config.identity))
+        controller = Controller(
+            Reconciler(world, writer).reconcile, keys=world.target_keys, synced=lambda: world.synced
+        )
+        world.subscribe(controller.enqueue)
+        lease = LeaseApi(api, config.leader_election_namespace, config.leader_election_lease)
+        self.elector = LeaderElector(lease, config.identity, election)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
-            **{f"informer:{i.path}": i.run for i in informers},
+            **{f"informer:{i.path}": i.run for i in self.informers},
             "apiserver-probe": self.probe.run,
-            **self.extensions.background,
+            # The Lease is released when this task is cancelled (after the grace).
+            "leader-election": lambda: self.elector.run(controller.run),
         }
 
     async def start(self) -> None:

@@ -6,10 +6,9 @@
      │    └── IdentityRefusedError  the client certificate names no acceptable identity
      ├── PermissionDeniedError    the caller's identity has no role for the method
      ├── DeploymentNotFoundError  not in the cache, or its namespace is not watched
-     ├── NotReadyError            caches not synced yet, or (writes) API server not answering
-     └── NotImplementedYetError   a feature whose backend is not wired in (SetReplicas writes)
+     └── NotReadyError            caches not synced yet, or (writes) API server not answering
 
-Kubernetes failures arrive as server.kube.errors.KubeError; server/status.py maps both families to
+Kubernetes failures arrive as kube.errors.KubeError; server/status.py maps both families to
 gRPC status codes, in that one place.
 """
 
@@ -45,8 +44,4 @@ class DeploymentNotFoundError(ApiError):
 
 
 class NotReadyError(ApiError):
-    pass
-
-
-class NotImplementedYetError(ApiError):
     pass

@@ -10,7 +10,7 @@ The rules (docs/design.md, "Caching"):
     every answer carries `as_of`: when the caches last heard from the API server.
   * writes need the API server too: while its probe fails, Set is UNAVAILABLE at once.
   * "kubernetes" (its own health check, and /readyz/kubernetes): the API server answered the probe
-    within its window (server/kube/probe.py).
+    within its window (kube/probe.py).
 gRPC health is pushed by `publish_health` every 0.25 s, and at once on shutdown.
 """
 

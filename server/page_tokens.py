@@ -27,7 +27,7 @@ from server.validation import is_label, is_subdomain
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from server.kube.informer import Key
+    from kube.informer import Key
 
 MAX_TOKEN_LEN: Final = 1024
 TAG_BYTES: Final = 16  # 128-bit truncated HMAC: forging one means guessing 2**128 values

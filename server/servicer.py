@@ -1,11 +1,11 @@
-"""replicant.v1.ReplicaService: reads from the watch cache, writes through a narrow seam.
+"""replicant.v1.ReplicaService: reads from the watch caches, writes through the desired-state store.
 
 Order inside every method: validate the request, require readiness, then look up. The interceptor
 has already refused callers without the method's role anywhere; here each call stays inside the
 caller's namespace grant (server/authz.py): outside it, Get and Set answer exactly as for a missing
 Deployment and List shows nothing, and page tokens are bound to the grant. Reads make no API
-server requests: they use the Deployment cache and, when wired, the ReplicaTarget cache for
-`desired`, and say how fresh it is (`as_of`).
+server requests: they use the Deployment cache and the ReplicaTarget cache for `desired`, and
+say how fresh it is (`as_of`).
 """
 
 from __future__ import annotations
@@ -15,23 +15,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
 from server import authz, validation
-from server.errors import (
-    DeploymentNotFoundError,
-    NotImplementedYetError,
-    NotReadyError,
-    PermissionDeniedError,
-)
+from server.errors import DeploymentNotFoundError, NotReadyError, PermissionDeniedError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     import grpc
 
+    from kube.informer import Key
+    from kube.views import DeploymentView, DesiredStateView
     from server.health import Readiness
-    from server.kube.informer import Key
-    from server.kube.views import DeploymentView, DesiredStateView
     from server.page_tokens import PageTokens
-    from server.ports import DesiredStateLookup, DesiredStateStore
 
 
 class DeploymentCache(Protocol):
@@ -42,6 +36,25 @@ class DeploymentCache(Protocol):
     def iter_from(self, after: Key | None, namespace: str = "") -> Iterator[tuple[Key, Any]]: ...
 
 
+class DesiredStateLookup(Protocol):
+    """The desired state of a Deployment, from the ReplicaTarget cache (kube/desired.py)."""
+
+    def get(self, key: Key) -> DesiredStateView | None: ...
+
+
+class DesiredStateStore(Protocol):
+    """Record a desired count and return it as stored (kube/target_store.py).
+
+    Raises kube.errors.StaleVersionError on an expected_version mismatch (-> ABORTED),
+    PreconditionError when there is nothing to compare it with or an HPA scales the Deployment
+    (-> FAILED_PRECONDITION); with an empty expected_version it retries 409s itself.
+    """
+
+    async def set(
+        self, key: Key, replicas: int, requested_by: str, expected_version: str
+    ) -> DesiredStateView: ...
+
+
 class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
     def __init__(
         self,
@@ -49,8 +62,8 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         readiness: Readiness,
         tokens: PageTokens,
         *,
-        desired: DesiredStateLookup | None = None,
-        store: DesiredStateStore | None = None,
+        desired: DesiredStateLookup,
+        store: DesiredStateStore,
     ) -> None:
         self._deployments = deployments
         self._readiness = readiness
@@ -114,9 +127,6 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         self._lookup(key, caller.read)
         if not caller.write.allows(key[0]):  # the caller may read here, so this reveals nothing
             raise PermissionDeniedError(f"caller has no writer role in namespace {key[0]}")
-        if self.store is None:
-            # Optional only so the API layer can be tested alone; server/app.py always wires one.
-            raise NotImplementedYetError("SetReplicas is not available yet: no desired-state store")
         stored = await self.store.set(key, replicas, caller.identity, expected)
         return replicant_pb2.SetReplicasResponse(desired=desired_proto(stored))
 
@@ -152,8 +162,7 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
                 observed_generation=view.observed_generation,
             ),
         )
-        stored = self.desired.get((view.namespace, view.name)) if self.desired else None
-        if stored is not None:
+        if (stored := self.desired.get((view.namespace, view.name))) is not None:
             message.desired.CopyFrom(desired_proto(stored))
         return message
 

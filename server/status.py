@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import grpc
 
+from kube import errors as kube
 from server import errors
-from server.kube import errors as kube
 
 _API_CODES: dict[type[errors.ApiError], grpc.StatusCode] = {
     errors.InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -18,7 +18,6 @@ _API_CODES: dict[type[errors.ApiError], grpc.StatusCode] = {
     errors.PermissionDeniedError: grpc.StatusCode.PERMISSION_DENIED,
     errors.DeploymentNotFoundError: grpc.StatusCode.NOT_FOUND,
     errors.NotReadyError: grpc.StatusCode.UNAVAILABLE,
-    errors.NotImplementedYetError: grpc.StatusCode.UNIMPLEMENTED,
 }
 # Kubernetes-layer errors whose message replicant wrote for the caller (no API server text).
 _KUBE_WITH_MESSAGE: dict[type[kube.KubeError], grpc.StatusCode] = {

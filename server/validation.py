@@ -2,7 +2,7 @@
 
 Rules (docs/design.md): namespace is a DNS-1123 label (<= 63), name a DNS-1123 subdomain (<= 253),
 replicas 0..1000, page_size 0..500 (0 means 100), expected_version one this API returned
-(`uid:generation`, server/kube/replicatargets.py). Page tokens are checked by server/page_tokens.py.
+(`uid:generation`, kube/replicatargets.py). Page tokens are checked by server/page_tokens.py.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Final
 
+from kube.desired import parse_version
 from server.errors import InvalidArgumentError
-from server.kube.replicatargets import parse_version
 
 if TYPE_CHECKING:
+    from kube.informer import Key
     from replicant.v1 import replicant_pb2
-    from server.kube.informer import Key
 
 MIN_REPLICAS: Final = 0
 MAX_REPLICAS: Final = 1000

@@ -168,9 +168,9 @@ async def measure_set_replicas_latency(reader: Any, pki: Path, port: int) -> lis
 async def run(kubeconfig: Path, pki: Path, port: int) -> list[tuple[str, str, str, str]]:
     import grpc
 
+    from kube import client as kube_client
     from replicant.v1 import replicant_pb2 as pb
     from replicant.v1 import replicant_pb2_grpc
-    from server.kube import client as kube_client
 
     creds = grpc.ssl_channel_credentials(
         (pki / "ca.crt").read_bytes(),

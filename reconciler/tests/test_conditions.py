@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime
 
+from kube.replicatargets import Condition, ConditionStatus
 from reconciler import conditions as cond
-from server.kube.replicatargets import Condition, ConditionStatus
 
 T0 = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
 T1 = datetime.datetime(2030, 1, 2, tzinfo=datetime.UTC)

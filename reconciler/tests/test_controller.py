@@ -7,9 +7,9 @@ import contextlib
 
 import pytest
 
+from kube.backoff import Backoff
 from reconciler.controller import Controller
 from reconciler.reconcile import Key, Result
-from reconciler.workqueue import Backoff
 
 KEY: Key = ("ns", "web")
 
@@ -27,7 +27,10 @@ async def test_failing_key_is_retried_until_it_succeeds_and_then_left_alone() ->
         return Result()
 
     controller = Controller(
-        reconcile, keys=lambda: [KEY], synced=lambda: True, backoff=Backoff(0.01, 0.05)
+        reconcile,
+        keys=lambda: [KEY],
+        synced=lambda: True,
+        backoff=Backoff(0.01, 0.05, jitter=False),
     )
     task = asyncio.ensure_future(controller.run())
     await asyncio.wait_for(done.wait(), 5)

@@ -7,9 +7,9 @@ import datetime
 
 import pytest
 
+from kube.replicatargets import Condition, ConditionStatus, ReplicaTargetView, TargetStatus
 from reconciler import conditions as cond
 from reconciler.decide import DeploymentFacts, ScaleStep, decide
-from server.kube.replicatargets import Condition, ConditionStatus, ReplicaTargetView, TargetStatus
 
 NOW = datetime.datetime(2030, 1, 2, 3, 4, 5, 678, tzinfo=datetime.UTC)
 EARLIER = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from kube.errors import ConflictError
 from reconciler.leader import ElectionConfig, LeaderElector
-from server.kube.errors import ConflictError
 
 if TYPE_CHECKING:
-    from server.kube.leases import LeaseRecord
+    from kube.leases import LeaseRecord
 
 FAST = ElectionConfig(lease_duration=1.0, renew_deadline=0.6, retry_period=0.1)
 WAIT_S = 5.0

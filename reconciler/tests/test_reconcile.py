@@ -8,12 +8,12 @@ import logging
 
 import pytest
 
+from kube.errors import AccessDeniedError, ConflictError, KubeError
+from kube.replicatargets import ReplicaTargetView, TargetStatus
 from reconciler import conditions as cond
 from reconciler.decide import DeploymentFacts, EventSpec, ScaleStep
 from reconciler.drift import DriftGuard
 from reconciler.reconcile import CONFLICT_REQUEUE_S, Key, Reconciler, Result, ScaleFailedError
-from server.kube.errors import AccessDeniedError, ConflictError, KubeError
-from server.kube.replicatargets import ReplicaTargetView, TargetStatus
 
 KEY: Key = ("ns", "web")
 NOW = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)

@@ -11,18 +11,19 @@ import grpc
 import pytest
 import pytest_asyncio
 
+from kube.tests.fakes import FakeKube, deployment
 from replicant.v1 import replicant_pb2_grpc
 from server import tls
-from server.app import App, Extensions
+from server.app import App
 from server.config import Config
-from server.tests.fakes import FakeKube, deployment
 from tools import devcerts
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from server.kube.probe import ApiServerProbe
+    from kube.probe import ApiServerProbe
+    from server.servicer import DesiredStateLookup, DesiredStateStore
 
 
 @pytest_asyncio.fixture(autouse=True)
@@ -93,7 +94,8 @@ class Harness:
 
     async def wait_ready(self) -> None:
         for _ in range(500):  # bounded: the fake answers at once
-            if self.app.readiness.ready and not self.app.readiness.write_reason():
+            synced = all(informer.synced for informer in self.app.informers)
+            if synced and self.app.readiness.ready and not self.app.readiness.write_reason():
                 return
             await asyncio.sleep(0.01)
         raise AssertionError(f"never ready: {self.app.readiness.reason()}")
@@ -104,7 +106,8 @@ async def started(
     pki: Path,
     kube: FakeKube,
     *,
-    extensions: Extensions | None = None,
+    desired: DesiredStateLookup | None = None,
+    store: DesiredStateStore | None = None,
     probe: ApiServerProbe | None = None,
     **config: Any,
 ) -> AsyncIterator[Harness]:
@@ -118,9 +121,11 @@ async def started(
         kube,
         credentials=tls.server_credentials(files),
         page_token_keys=files.page_token_keys,
-        make_extensions=lambda *_: extensions or Extensions(),
         probe=probe,
     )
+    # The API's tests script the desired state in memory instead of through the fake API server.
+    app.servicer.desired = desired or app.servicer.desired
+    app.servicer.store = store or app.servicer.store
     await app.start()
     try:
         yield Harness(app, kube, pki)

@@ -10,12 +10,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
+from kube.errors import ApiUnavailableError, StaleVersionError
+from kube.probe import ApiServerProbe
+from kube.views import DesiredStateView, ReconcileView
 from replicant.v1 import replicant_pb2 as pb
 from replicant.v1 import replicant_pb2_grpc
-from server.app import Extensions
-from server.kube.errors import ApiUnavailableError, StaleVersionError
-from server.kube.probe import ApiServerProbe
-from server.kube.views import DesiredStateView, ReconcileView
 from server.tests.conftest import Harness, started, stub
 
 if TYPE_CHECKING:
@@ -24,8 +23,8 @@ if TYPE_CHECKING:
 
     from google.protobuf.timestamp_pb2 import Timestamp
 
-    from server.kube.informer import Key
-    from server.tests.fakes import FakeKube
+    from kube.informer import Key
+    from kube.tests.fakes import FakeKube
 
 pytestmark = pytest.mark.asyncio
 
@@ -136,7 +135,7 @@ async def test_get_replicas_fills_desired_from_the_replicatarget_lookup(
     pki: Path, kube: FakeKube
 ) -> None:
     desired = FakeDesired()
-    async with started(pki, kube, extensions=Extensions(desired=desired)) as running:
+    async with started(pki, kube, desired=desired) as running:
         await running.wait_ready()
         async with running.channel("reader") as chan:
             web = await stub(chan).GetReplicas(pb.GetReplicasRequest(ref=ref(name="web")))
@@ -199,17 +198,25 @@ async def test_list_deployments_rejects_invalid_requests(
 # -- SetReplicas ------------------------------------------------------------------------------
 
 
-async def test_set_replicas_without_a_store_is_unimplemented(harness: Harness) -> None:
+async def test_set_replicas_creates_the_replicatarget_through_the_api_server(
+    harness: Harness,
+) -> None:
     async with harness.channel("writer") as chan:
-        call = stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref(), replicas=4))
-        assert await code_of(call) == grpc.StatusCode.UNIMPLEMENTED
+        response = await stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref(), replicas=4))
+    assert response.desired.replicas == 4
+    creates = [(m, p) for m, p, _ in harness.kube.writes if m == "POST"]
+    assert creates == [("POST", "/apis/replicant.dev/v1alpha1/namespaces/apps/replicatargets")]
+    body = harness.kube.writes[-1][2]
+    assert isinstance(body, dict)
+    annotations = body["metadata"]["annotations"]
+    assert annotations["replicant.dev/requested-by"] == "spiffe://replicant.dev/client/writer"
 
 
 async def test_set_replicas_records_desired_state_with_caller_identity(
     pki: Path, kube: FakeKube
 ) -> None:
     desired = FakeDesired()
-    async with started(pki, kube, extensions=Extensions(desired=desired, store=desired)) as app:
+    async with started(pki, kube, desired=desired, store=desired) as app:
         await app.wait_ready()
         async with app.channel("writer") as chan:
             response = await stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref(), replicas=4))
@@ -245,7 +252,7 @@ async def test_set_replicas_rejects_out_of_range_counts(harness: Harness, replic
 
 async def test_set_replicas_without_a_count_is_invalid_not_zero(pki: Path, kube: FakeKube) -> None:
     desired = FakeDesired()
-    async with started(pki, kube, extensions=Extensions(desired=desired, store=desired)) as app:
+    async with started(pki, kube, desired=desired, store=desired) as app:
         await app.wait_ready()
         async with app.channel("writer") as chan:
             with pytest.raises(grpc.aio.AioRpcError) as missing:
@@ -375,8 +382,7 @@ async def test_a_warm_cache_answers_reads_through_an_api_server_outage_and_says_
 ) -> None:
     desired = FakeDesired()
     probe = ApiServerProbe(kube, interval=0.02, timeout=0.1, stale_after=0.1)
-    extensions = Extensions(desired=desired, store=desired)
-    async with started(pki, kube, extensions=extensions, probe=probe) as app:
+    async with started(pki, kube, desired=desired, store=desired, probe=probe) as app:
         await app.wait_ready()
         async with app.channel("writer") as chan:
             replicas = stub(chan)

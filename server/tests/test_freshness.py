@@ -8,17 +8,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from server.app import extensions
+from kube.backoff import Backoff
+from kube.errors import ApiUnavailableError
+from kube.informer import Informer
+from kube.probe import ApiServerProbe
+from kube.tests.fakes import Clock, FakeKube, deployment, running, until
+from kube.views import DeploymentView, deployment_view
 from server.health import Readiness
-from server.kube.backoff import Backoff
-from server.kube.errors import ApiUnavailableError
-from server.kube.informer import Informer
-from server.kube.probe import ApiServerProbe
-from server.kube.resources import InformerGroup
-from server.kube.views import DeploymentView, deployment_view
-from server.tests.conftest import make_config
-from server.tests.fakes import FakeKube, deployment
-from server.tests.test_informer import Clock, running, until
+from server.tests.conftest import started
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -186,22 +183,15 @@ def test_draining_is_not_ready_but_still_answers_reads() -> None:
     assert (rules.reason(), rules.reason(for_reads=True)) == ("shutting down", "")
 
 
-def test_readiness_follows_the_read_caches_not_the_reconcilers_hpa_cache(pki: Path) -> None:
+@pytest.mark.asyncio
+async def test_readiness_follows_the_read_caches_not_the_reconcilers_hpa_cache(pki: Path) -> None:
     kube = FakeKube()
-    config = make_config(pki, namespaces=("apps",))
-    deployments = InformerGroup.build(
-        kube,
-        resource="deployments",
-        group="apps",
-        version="v1",
-        plural="deployments",
-        namespaces=config.namespaces,
-        convert=deployment_view,
-    )
-    wired = extensions(kube, config, deployments)
-    assert [i.path for i in wired.read_caches] == [
-        "/apis/replicant.dev/v1alpha1/namespaces/apps/replicatargets"
-    ]
-    assert "/apis/autoscaling/v2/namespaces/apps/horizontalpodautoscalers" in [
-        i.path for i in wired.informers
-    ]
+    kube.fail_paths.add("/apis/autoscaling/v2/namespaces/apps/horizontalpodautoscalers")
+    async with started(pki, kube, namespaces=("apps",)) as running:
+        for _ in range(500):  # bounded: the fake answers at once
+            if running.app.readiness.ready:
+                break
+            await asyncio.sleep(0.01)
+        assert running.app.readiness.ready
+        hpas = [i for i in running.app.informers if "horizontalpodautoscalers" in i.path]
+        assert [i.synced for i in hpas] == [False]  # listed by the reconciler, never synced

@@ -9,7 +9,6 @@ import pytest
 import pytest_asyncio
 
 from replicant.v1 import replicant_pb2 as pb
-from server.app import Extensions
 from server.tests.conftest import READER, WRITER, started, stub
 from server.tests.test_identity import RecordingStore
 
@@ -17,8 +16,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
+    from kube.tests.fakes import FakeKube
     from server.tests.conftest import Harness
-    from server.tests.fakes import FakeKube
 
 pytestmark = pytest.mark.asyncio
 
@@ -33,7 +32,8 @@ async def granted(pki: Path, kube: FakeKube) -> AsyncIterator[Harness]:
     async with started(
         pki,
         kube,
-        extensions=Extensions(desired=store, store=store),
+        desired=store,
+        store=store,
         readers=READERS,
         writers=WRITERS,
     ) as app:

@@ -15,7 +15,7 @@ from server.tests.test_shutdown import http_get
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from server.tests.fakes import FakeKube
+    from kube.tests.fakes import FakeKube
 
 pytestmark = pytest.mark.asyncio
 

@@ -16,9 +16,8 @@ import pytest
 import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
+from kube.views import DesiredStateView
 from replicant.v1 import replicant_pb2 as pb
-from server.app import Extensions
-from server.kube.views import DesiredStateView
 from server.tests import certs
 from server.tests.conftest import WRITER, channel, started, stub
 
@@ -26,9 +25,9 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from server.kube.informer import Key
+    from kube.informer import Key
+    from kube.tests.fakes import FakeKube
     from server.tests.conftest import Harness
-    from server.tests.fakes import FakeKube
 
 pytestmark = pytest.mark.asyncio
 
@@ -88,9 +87,8 @@ async def writer_app(
     crafted: Path, kube: FakeKube
 ) -> AsyncIterator[tuple[Harness, RecordingStore]]:
     store = RecordingStore()
-    extensions = Extensions(desired=store, store=store)
     async with started(
-        crafted, kube, extensions=extensions, writers=frozenset({WRITER, DNS_WRITER})
+        crafted, kube, desired=store, store=store, writers=frozenset({WRITER, DNS_WRITER})
     ) as running:
         await running.wait_ready()
         yield running, store
@@ -161,7 +159,7 @@ async def test_server_certificate_is_no_client_even_when_both_share_a_ca(
         server_ca_client = await set_code(crafted, app.app.grpc_port, "from-server-ca")
     assert server_cert == UNAVAILABLE
     assert server_no_eku == UNAUTHENTICATED
-    assert server_ca_client == grpc.StatusCode.UNIMPLEMENTED  # accepted; no store is wired
+    assert server_ca_client == grpc.StatusCode.OK  # accepted, and written through the store
 
 
 async def test_refused_certificates_are_counted_and_logged_once_per_reason(
@@ -206,7 +204,8 @@ async def test_trust_domain_accepts_only_its_spiffe_ids(
     async with started(
         crafted,
         kube,
-        extensions=Extensions(desired=store, store=store),
+        desired=store,
+        store=store,
         writers=frozenset({uri or DNS_WRITER}),
         trust_domain="replicant.dev",
     ) as app:

@@ -9,17 +9,16 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
+from kube.backoff import Backoff
 from replicant.v1 import replicant_pb2 as pb
 from server import health
-from server.app import Extensions
-from server.kube.backoff import Backoff
 from server.tests.conftest import channel, started, stub
 from server.tests.test_api import FakeDesired
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from server.tests.fakes import FakeKube
+    from kube.tests.fakes import FakeKube
 
 pytestmark = pytest.mark.asyncio
 
@@ -40,7 +39,7 @@ async def test_stop_lets_in_flight_calls_finish_and_turns_health_off_first(
     desired = FakeDesired()
     desired.release.clear()  # SetReplicas blocks inside the store until released
     request = pb.SetReplicasRequest(ref=pb.DeploymentRef(namespace="apps", name="api"), replicas=2)
-    async with started(pki, kube, extensions=Extensions(desired=desired, store=desired)) as app:
+    async with started(pki, kube, desired=desired, store=desired) as app:
         await app.wait_ready()
         async with app.channel("writer") as chan:
             calls = [asyncio.ensure_future(stub(chan).SetReplicas(request)) for _ in range(5)]

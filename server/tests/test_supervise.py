@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from kube.backoff import Backoff
 from server.app import HEALTHY_RUN_S, _supervise
-from server.kube.backoff import Backoff
 
 
 class Clock:

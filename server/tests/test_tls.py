@@ -23,7 +23,7 @@ from tools import devcerts
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from server.tests.fakes import FakeKube
+    from kube.tests.fakes import FakeKube
 
 pytestmark = pytest.mark.asyncio
 

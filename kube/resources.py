@@ -11,12 +11,12 @@ import heapq
 import itertools
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from server.kube.informer import Converter, Informer, Key
+from kube.informer import Converter, Informer, Key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from server.kube.client import ApiTransport
+    from kube.client import ApiTransport
 
 V = TypeVar("V")
 

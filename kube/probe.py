@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from server.kube.errors import KubeError
+from kube.errors import KubeError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from server.kube.client import ApiTransport
+    from kube.client import ApiTransport
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from server.kube.resources import InformerGroup
+from kube.resources import InformerGroup
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
-    from server.kube.client import ApiTransport, JSONObject
-    from server.kube.informer import Key
+    from kube.client import ApiTransport, JSONObject
+    from kube.informer import Key
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,25 +49,30 @@ def autoscaler_view(obj: JSONObject) -> AutoscalerView:
     )
 
 
-def autoscaler_informers(
-    api: ApiTransport, namespaces: Sequence[str]
-) -> InformerGroup[AutoscalerView]:
-    return InformerGroup.build(
-        api,
-        resource="horizontalpodautoscalers",
-        group="autoscaling",
-        version="v2",
-        plural="horizontalpodautoscalers",
-        namespaces=namespaces,
-        convert=autoscaler_view,
-    )
+class Autoscalers:
+    """Deployment key -> names of the HPAs targeting it, kept from the HPA informers' events.
 
+    `on_retarget` hears the Deployment keys an HPA stopped or started targeting (the
+    reconciler requeues them)."""
 
-class AutoscalerIndex:
-    """Deployment key -> names of the HPAs targeting it, fed by informer events."""
-
-    def __init__(self) -> None:
+    def __init__(self, api: ApiTransport, namespaces: Sequence[str]) -> None:
+        self.informers: InformerGroup[AutoscalerView] = InformerGroup.build(
+            api,
+            resource="horizontalpodautoscalers",
+            group="autoscaling",
+            version="v2",
+            plural="horizontalpodautoscalers",
+            namespaces=namespaces,
+            convert=autoscaler_view,
+        )
         self._by_deployment: defaultdict[Key, set[str]] = defaultdict(set)
+        self.on_retarget: list[Callable[[Key], None]] = []
+        for informer in self.informers.informers:
+            informer.subscribe(self.on_change)
+
+    @property
+    def synced(self) -> bool:
+        return bool(self.informers.synced)
 
     def on_change(self, key: Key, old: AutoscalerView | None, new: AutoscalerView | None) -> None:
         """Informer subscriber: move the HPA from its old target to its new one."""
@@ -79,6 +84,10 @@ class AutoscalerIndex:
                     del self._by_deployment[target]
         if new is not None and (target := new.deployment_key) is not None:
             self._by_deployment[target].add(key[1])
+        for view in (old, new):
+            if view is not None and (target := view.deployment_key) is not None:
+                for listener in self.on_retarget:
+                    listener(target)
 
     def targeting(self, deployment: Key) -> str | None:
         """One HPA (the first by name) that scales this Deployment, or None."""

@@ -1,6 +1,6 @@
 """The one error hierarchy of the Kubernetes access layer: kubernetes/aiohttp errors stop here.
 
-Every call into the API server goes through `server.kube`, which maps client-library failures once,
+Every call into the API server goes through `kube`, which maps client-library failures once,
 here, with `raise <KubeError subclass>(...) from exc`. Layers above only ever see:
 
     KubeError                  base: talking to the API server went wrong
@@ -13,7 +13,7 @@ here, with `raise <KubeError subclass>(...) from exc`. Layers above only ever se
      ├── InvalidError          400/422: the API server (a CRD schema or CEL rule) refused it
      ├── AccessDeniedError     401/403: replicant's own credentials or RBAC are wrong: a server bug
      └── PreconditionError     the write cannot apply as asked (no object to compare a version
-                               with, an HPA owns the count); raised by server.kube, not the server
+                               with, an HPA owns the count); raised by kube, not the server
 
 Messages are short and generic on purpose: raw API error bodies can carry object contents and are
 logged at debug level by the caller at most, never returned to gRPC clients. PreconditionError is
@@ -30,7 +30,7 @@ from kubernetes.aio.client.exceptions import ApiException, OpenApiException
 
 
 class KubeError(Exception):
-    """Base of every error raised by server.kube."""
+    """Base of every error raised by kube."""
 
     def __init__(self, message: str, *, status: int | None = None, reason: str = "") -> None:
         super().__init__(message)

@@ -2,52 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-from server.kube.backoff import Backoff
-from server.kube.errors import AccessDeniedError, ApiUnavailableError, NotFoundError
-from server.kube.informer import Informer, Key
-from server.kube.views import DeploymentView, deployment_view
-from server.tests.fakes import FakeKube, deployment
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+from kube.backoff import Backoff
+from kube.errors import AccessDeniedError, ApiUnavailableError, NotFoundError
+from kube.informer import Informer, Key
+from kube.tests.fakes import Clock, FakeKube, deployment, running, until
+from kube.views import DeploymentView, deployment_view
 
 pytestmark = pytest.mark.asyncio
 
 PATH = "/apis/apps/v1/deployments"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def until(predicate: Callable[[], bool], spins: int = 2000) -> None:
-    """Let the loop run until `predicate` holds; bounded so a broken test fails, not hangs."""
-    for _ in range(spins):
-        if predicate():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never became true")
-
-
-@contextlib.asynccontextmanager
-async def running(informer: Informer[Any]) -> AsyncIterator[None]:
-    task = asyncio.create_task(informer.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def make(

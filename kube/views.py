@@ -2,7 +2,7 @@
 
 Why views: the caches keep only the fields the API serves (a few hundred bytes per Deployment, not
 the whole object), the values are hashable and immutable so readers can share them without locks,
-and layers above server.kube never see raw API dictionaries.
+and layers above kube never see raw API dictionaries.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from server.kube.fields import int_or_zero
+from kube.fields import int_or_zero
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from server.kube.client import JSONObject
+    from kube.client import JSONObject
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,11 @@ import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from server.kube.errors import NotFoundError
-from server.kube.fields import int_or_zero, parse_time
+from kube.errors import NotFoundError
+from kube.fields import int_or_zero, parse_time
 
 if TYPE_CHECKING:
-    from server.kube.client import ApiTransport, JSONObject
+    from kube.client import ApiTransport, JSONObject
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def parse_lease(obj: JSONObject) -> LeaseRecord:
 
 
 class LeaseApi:
-    """LeaseClient (reconciler/leader.py) for one named Lease; errors are server.kube.errors."""
+    """LeaseClient (reconciler/leader.py) for one named Lease; errors are kube.errors."""
 
     def __init__(self, api: ApiTransport, namespace: str, name: str) -> None:
         self._api = api

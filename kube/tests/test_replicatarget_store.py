@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from server.kube.errors import (
+from kube.errors import (
     InvalidError,
     KubeError,
     NotFoundError,
@@ -16,7 +16,7 @@ from server.kube.errors import (
     PreconditionError,
     StaleVersionError,
 )
-from server.kube.replicatargets import ReplicaTargetStore
+from kube.target_store import ReplicaTargetStore
 
 pytestmark = pytest.mark.asyncio
 

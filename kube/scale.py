@@ -13,13 +13,13 @@ import logging
 import secrets
 from typing import TYPE_CHECKING, Any, Final
 
-from server.kube.errors import KubeError
-from server.kube.replicatargets import API_VERSION, KIND, format_time
+from kube.errors import KubeError
+from kube.replicatargets import API_VERSION, KIND, format_time
 
 if TYPE_CHECKING:
-    from server.kube.client import ApiTransport
-    from server.kube.informer import Key
-    from server.kube.replicatargets import ReplicaTargetView
+    from kube.client import ApiTransport
+    from kube.informer import Key
+    from kube.replicatargets import ReplicaTargetView
 
 log = logging.getLogger(__name__)
 

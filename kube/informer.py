@@ -39,16 +39,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from server.kube.backoff import Backoff
-from server.kube.client import ApiTransport, JSONObject
-from server.kube.errors import (
+from kube.backoff import Backoff
+from kube.client import ApiTransport, JSONObject
+from kube.errors import (
     ApiUnavailableError,
     KubeError,
     NotFoundError,
     ResourceExpiredError,
     from_status,
 )
-from server.kube.fields import int_or_zero
+from kube.fields import int_or_zero
 
 V = TypeVar("V")
 Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped kinds

@@ -1,7 +1,9 @@
-"""An in-memory stand-in for the API server behind server.kube's ApiTransport seam.
+"""An in-memory stand-in for the API server behind kube's ApiTransport seam.
 
 Lists are paged like the real thing; each watch is fed from a queue the test writes to; failures
-are injected per call. Only what the informer and the probe use is modelled.
+are injected per call. Only what the informer and the probe use is modelled, plus a create that
+echoes its object: the leader Lease is refused (the API's tests never lead), other writes are
+recorded in `writes`.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from server.kube.errors import ApiUnavailableError, KubeError
+from kube.errors import AccessDeniedError, ApiUnavailableError, KubeError, NotFoundError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
-    from server.kube.client import JSONObject, Query
+    from kube.client import JSONObject, Query
+    from kube.informer import Informer
 
 
 def deployment(ns: str, name: str, replicas: int = 1, rv: int = 1, ready: int = 0) -> JSONObject:
@@ -50,6 +53,8 @@ class FakeKube:
         self.watch_errors: list[KubeError] = []
         self.down = False
         self.fail_lists = False  # the API server answers probes but every list fails
+        self.fail_paths: set[str] = set()  # lists of these paths fail
+        self.writes: list[tuple[str, str, object]] = []
 
     async def request(
         self,
@@ -67,11 +72,15 @@ class FakeKube:
             raise ApiUnavailableError("down")
         if path in ("/readyz", "/version"):
             return {}
+        if "/leases" in path:
+            raise AccessDeniedError("leases are not modelled")
+        if method != "GET":
+            return self._write(method, path, body)
         query = dict(query or {})
         self.list_calls.append({"path": path, **query})
         if self.list_errors:
             raise self.list_errors.pop(0)
-        if self.fail_lists:
+        if self.fail_lists or path in self.fail_paths:
             raise ApiUnavailableError("list fails")
         items = self.objects.get(path, [])
         start = int(str(query.get("continue") or 0))
@@ -82,6 +91,16 @@ class FakeKube:
         if more:
             meta["continue"] = str(start + limit)
         return {"items": page, "metadata": meta}
+
+    def _write(self, method: str, path: str, body: object) -> JSONObject:
+        """A create answers with its object, as stored; nothing else exists to change."""
+        self.writes.append((method, path, body))
+        if method != "POST" or not isinstance(body, dict):
+            raise NotFoundError("not found")
+        self.resource_version += 1
+        meta = {"uid": f"uid-{len(self.writes)}", "generation": 1}
+        meta |= {"resourceVersion": str(self.resource_version)}
+        return {**body, "metadata": {**body.get("metadata", {}), **meta}}
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -117,3 +136,31 @@ async def _drain(watch: Watch) -> AsyncIterator[JSONObject]:
         if isinstance(item, BaseException):
             raise item
         yield item
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def until(predicate: Callable[[], bool], spins: int = 2000) -> None:
+    """Let the loop run until `predicate` holds; bounded so a broken test fails, not hangs."""
+    for _ in range(spins):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never became true")
+
+
+@contextlib.asynccontextmanager
+async def running(informer: Informer[Any]) -> AsyncIterator[None]:
+    task = asyncio.create_task(informer.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,4 +1,4 @@
-"""Kubernetes client factory and the raw-JSON seam every other server.kube module uses.
+"""Kubernetes client factory and the raw-JSON seam every other kube module uses.
 
 Why raw JSON instead of the generated models: the informer converts each object straight into a
 small frozen view, and skipping model deserialisation keeps a 1,000-object list cheap. Why one
@@ -13,16 +13,18 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import aiohttp
 from kubernetes.aio import client as kclient
 from kubernetes.aio import config as kconfig
 
-from server.kube.errors import KubeError, from_status, map_exception, status_reason
+from kube.errors import KubeError, from_status, map_exception, status_reason
 
 JSONObject = dict[str, Any]
 Query = Mapping[str, str | int | bool]
+MERGE_PATCH: Final = "application/merge-patch+json"
+JSON_PATCH: Final = "application/json-patch+json"
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,93 @@
+"""The API's view of desired state: DesiredState.version and the lookup Get/List answer from.
+
+A version is `uid:generation` of the ReplicaTarget (kube/target_store.py says why not
+resourceVersion); the lookup reads the informer cache only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from kube.replicatargets import RECONCILED
+from kube.views import DesiredStateView, ReconcileView
+
+if TYPE_CHECKING:
+    from kube.informer import Key
+    from kube.replicatargets import ReplicaTargetView
+    from kube.resources import InformerGroup
+
+
+# metadata.uid (a UUID, as the API server makes them) and metadata.generation (1 .. 2**63-1).
+_VERSION = re.compile(
+    r"(?P<uid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):(?P<gen>[1-9][0-9]{0,18})"
+)
+_MAX_GENERATION: Final = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Version:
+    """One spec of one ReplicaTarget: which object (uid) and which of its specs (generation).
+
+    Generation alone is not enough: after a delete and re-create the count starts again at 1,
+    and a version read from the old object would pass a compare-and-set on the new one (ABA).
+    """
+
+    uid: str
+    generation: int
+
+    def __str__(self) -> str:
+        return f"{self.uid}:{self.generation}"
+
+
+def parse_version(text: str) -> Version | None:
+    """The Version that `str(version)` spelled, or None for anything else."""
+    match = _VERSION.fullmatch(text)
+    if match is None or int(match["gen"]) > _MAX_GENERATION:
+        return None
+    return Version(match["uid"], int(match["gen"]))
+
+
+def version_of(target: ReplicaTargetView) -> str:
+    """DesiredState.version (see ReplicaTargetStore._compare_and_set for why uid:generation)."""
+    return str(Version(target.uid, target.generation))
+
+
+def desired_state_view(target: ReplicaTargetView) -> DesiredStateView:
+    """What Get/List/Set show: the spec, who asked, the version and the Reconciled condition."""
+    reconciled = next((c for c in target.status.conditions if c.type == RECONCILED), None)
+    reconcile = (
+        None
+        if reconciled is None
+        else ReconcileView(
+            # A True condition about an older spec says nothing about this one.
+            converged=reconciled.status == "True"
+            and reconciled.observed_generation == target.generation,
+            reason=reconciled.reason,
+            message=reconciled.message,
+            observed_generation=reconciled.observed_generation,
+        )
+    )
+    return DesiredStateView(
+        replicas=target.replicas,
+        requested_by=target.requested_by,
+        requested_at=target.requested_at,
+        version=version_of(target),
+        reconcile=reconcile,
+    )
+
+
+class DesiredStates:
+    """DesiredStateLookup (server/ports.py) over the ReplicaTarget informers: no API calls."""
+
+    def __init__(self, targets: InformerGroup[ReplicaTargetView]) -> None:
+        self._targets = targets
+
+    @property
+    def synced(self) -> bool:
+        return bool(self._targets.synced)
+
+    def get(self, key: Key) -> DesiredStateView | None:
+        target = self._targets.get(key)
+        return None if target is None else desired_state_view(target)

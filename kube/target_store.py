@@ -1,0 +1,188 @@
+"""SetReplicas' write: create or update the ReplicaTarget of a Deployment, compare-and-set.
+
+Kubernetes API errors arrive already mapped to kube/errors.py's hierarchy; this module raises
+only those, and the API maps them to gRPC status in one place (server/status.py).
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from kube.client import JSON_PATCH, MERGE_PATCH
+from kube.desired import Version, desired_state_view, parse_version
+from kube.errors import (
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+    NotSyncedError,
+    PreconditionError,
+    StaleVersionError,
+)
+from kube.fields import int_or_zero
+from kube.replicatargets import (
+    API_VERSION,
+    KIND,
+    REQUESTED_AT,
+    REQUESTED_BY,
+    format_time,
+    object_path,
+    parse_replica_target,
+    target_collection_path,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from kube.client import ApiTransport, JSONObject
+    from kube.informer import Key
+    from kube.views import DesiredStateView
+
+# Unconditional writes: a create can race another writer's create (409 AlreadyExists); the
+# retry then patches. Three attempts cover any realistic race without looping.
+SET_ATTEMPTS: Final = 3
+
+
+class Autoscalers(Protocol):
+    """Which HorizontalPodAutoscaler scales a Deployment, from a cache (no API calls)."""
+
+    @property
+    def synced(self) -> bool: ...
+
+    def targeting(self, deployment: Key) -> str | None: ...
+
+
+class ReplicaTargetStore:
+    """DesiredStateStore (server/ports.py): create or update the ReplicaTarget of a Deployment.
+
+    With an expected version the write happens only if the spec is still at that version
+    (StaleVersionError -> ABORTED otherwise); with no target at all there is nothing to compare
+    (PreconditionError). Without one, the write is a merge patch with no precondition, i.e.
+    last writer wins by construction; only the create-vs-create race can 409, and it is
+    retried as a patch. A Deployment an HPA scales is refused (PreconditionError): the
+    reconciler would never apply the count, so accepting it would be a lie.
+    """
+
+    def __init__(
+        self,
+        api: ApiTransport,
+        autoscalers: Autoscalers,
+        clock: Callable[[], datetime.datetime] | None = None,
+    ):
+        self._api = api
+        self._autoscalers = autoscalers
+        self._clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
+
+    async def set(
+        self, key: Key, replicas: int, requested_by: str, expected_version: str
+    ) -> DesiredStateView:
+        namespace, name = key
+        self._refuse_if_autoscaled(key)
+        annotations = {REQUESTED_BY: requested_by, REQUESTED_AT: format_time(self._clock())}
+        if expected_version:
+            expected = parse_version(expected_version)
+            if expected is None:  # the API validates it first; never compare with garbage
+                raise StaleVersionError("not a version of this object")
+            return await self._compare_and_set(key, replicas, annotations, expected)
+        for _ in range(SET_ATTEMPTS):
+            try:
+                stored = await self._patch(key, replicas, annotations)
+            except NotFoundError:
+                try:
+                    stored = await self._create(key, replicas, annotations)
+                except ConflictError:
+                    continue  # created by someone else meanwhile: patch it
+            return desired_state_view(parse_replica_target(stored))
+        raise ConflictError(f"replica target {namespace}/{name} kept changing; try again")
+
+    def _refuse_if_autoscaled(self, key: Key) -> None:
+        if not self._autoscalers.synced:
+            # Readiness does not wait for it (only the reconciler reads it otherwise).
+            raise NotSyncedError("autoscaler cache not synced")
+        if (hpa := self._autoscalers.targeting(key)) is not None:
+            raise PreconditionError(
+                f"deployment {key[0]}/{key[1]} is scaled by HorizontalPodAutoscaler {hpa};"
+                " change the autoscaler, or delete it to set the count here"
+            )
+
+    async def _compare_and_set(
+        self, key: Key, replicas: int, annotations: dict[str, str], expected: Version
+    ) -> DesiredStateView:
+        """Write only if the target is still the object and spec `expected` names.
+
+        Why generation and not resourceVersion: the reconciler's status writes bump the
+        resourceVersion within milliseconds of every Set, so a resourceVersion handed to a
+        client is stale almost at once; generation moves only when the spec does. The uid
+        pins the incarnation. The check runs inside the API server: a JSON patch whose first
+        ops `test` metadata.uid and metadata.generation is applied atomically to the latest
+        object, so status writes in between cannot fail it.
+        """
+        current = await self._read_for_version(key)
+        if _version(current) != expected:
+            raise StaleVersionError("replica target is not at that version")
+        ops: list[dict[str, Any]] = [
+            {"op": "test", "path": "/metadata/uid", "value": expected.uid},
+            {"op": "test", "path": "/metadata/generation", "value": expected.generation},
+            {"op": "replace", "path": "/spec/replicas", "value": replicas},
+            *_annotation_ops(current, annotations),
+        ]
+        try:
+            stored = await self._api.request(
+                "PATCH", object_path(*key), body=ops, content_type=JSON_PATCH
+            )
+        except NotFoundError as e:
+            raise _no_target(key) from e
+        except InvalidError as e:
+            # A failed `test` is a 422, and so is any other refusal: read again to tell which.
+            # The object was at `expected` just before; generations only grow and a uid never
+            # returns, so if it still is, the tests passed and something else was refused.
+            if _version(await self._read_for_version(key)) != expected:
+                raise StaleVersionError("replica target changed before the write") from e
+            raise
+        return desired_state_view(parse_replica_target(stored))
+
+    async def _read_for_version(self, key: Key) -> JSONObject:
+        try:
+            return await self._api.request("GET", object_path(*key))
+        except NotFoundError as e:
+            raise _no_target(key) from e
+
+    async def _patch(self, key: Key, replicas: int, annotations: dict[str, str]) -> JSONObject:
+        body = {"metadata": {"annotations": annotations}, "spec": {"replicas": replicas}}
+        return await self._api.request(
+            "PATCH", object_path(*key), body=body, content_type=MERGE_PATCH
+        )
+
+    async def _create(self, key: Key, replicas: int, annotations: dict[str, str]) -> JSONObject:
+        namespace, name = key
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
+            "spec": {"deploymentName": name, "replicas": replicas},
+        }
+        return await self._api.request("POST", target_collection_path(namespace), body=body)
+
+
+def _version(obj: JSONObject) -> Version:
+    meta = obj.get("metadata") or {}
+    return Version(str(meta.get("uid") or ""), int_or_zero(meta.get("generation")))
+
+
+def _no_target(key: Key) -> PreconditionError:
+    return PreconditionError(
+        f"deployment {key[0]}/{key[1]} has no desired state to compare expected_version with;"
+        " send it without expected_version to create one"
+    )
+
+
+def _annotation_ops(obj: JSONObject, annotations: dict[str, str]) -> list[dict[str, Any]]:
+    """JSON-patch ops that set `annotations` and keep any others the object has."""
+    if not (obj.get("metadata") or {}).get("annotations"):
+        return [{"op": "add", "path": "/metadata/annotations", "value": annotations}]
+    # JSON pointer escaping: "~" -> "~0", "/" -> "~1" (annotation keys contain a "/").
+    return [
+        {"op": "add", "path": "/metadata/annotations/" + k.replace("~", "~0").replace("/", "~1"),
+         "value": v}
+        for k, v in annotations.items()
+    ]  # fmt: skip

@@ -1,0 +1,96 @@
+"""The reconciler's World and Writer over kube: caches to read, the API server to write.
+
+reconcile.py stays free of I/O behind its World and Writer protocols (its tests hand it fakes);
+these are the production implementations, and `subscribe` maps watch events to the keys to
+reconcile. The composition root (server/app.py) builds them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kube.scale import scale_deployment
+from kube.target_status import write_status
+from reconciler.decide import DeploymentFacts
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from kube.autoscalers import Autoscalers
+    from kube.client import ApiTransport
+    from kube.replicatargets import ReplicaTargetView, TargetStatus
+    from kube.resources import InformerGroup
+    from kube.scale import EventRecorder
+    from kube.views import DeploymentView
+    from reconciler.decide import EventSpec, ScaleStep
+    from reconciler.reconcile import Key
+
+
+class CacheWorld:
+    """reconcile.World over the informer caches: every read is a dict lookup."""
+
+    def __init__(
+        self,
+        targets: InformerGroup[ReplicaTargetView],
+        deployments: InformerGroup[DeploymentView],
+        autoscalers: Autoscalers,
+    ) -> None:
+        self._targets = targets
+        self._deployments = deployments
+        self._autoscalers = autoscalers
+
+    @property
+    def synced(self) -> bool:
+        """Every cache reconcile reads has listed once (the controller waits for it)."""
+        return bool(self._targets.synced and self._deployments.synced and self._autoscalers.synced)
+
+    def target(self, key: Key) -> ReplicaTargetView | None:
+        return self._targets.get(key)
+
+    def deployment(self, key: Key) -> DeploymentFacts | None:
+        view = self._deployments.get(key)
+        if view is None:
+            return None
+        return DeploymentFacts(
+            uid=view.uid,
+            resource_version=view.resource_version,
+            spec_replicas=view.spec_replicas,
+            ready_replicas=view.ready_replicas,
+        )
+
+    def autoscaler_for(self, key: Key) -> str | None:
+        return self._autoscalers.targeting(key)
+
+    def target_keys(self) -> Iterator[Key]:
+        return (key for key, _ in self._targets.iter_from(None))
+
+    def subscribe(self, enqueue: Callable[[Key], None]) -> None:
+        """Every event maps to the ReplicaTarget key it concerns (same namespace and name)."""
+
+        def on_change(key: Key, old: object, new: object) -> None:
+            del old, new  # reconcile never asks what happened, only what is
+            enqueue(key)
+
+        for target_informer in self._targets.informers:
+            target_informer.subscribe(on_change)
+        for deployment_informer in self._deployments.informers:
+            deployment_informer.subscribe(on_change)
+        # Both the Deployment an HPA stopped targeting and the one it targets now.
+        self._autoscalers.on_retarget.append(enqueue)
+
+
+class ApiWriter:
+    """reconcile.Writer over kube: scale subresource, status subresource, Events."""
+
+    def __init__(self, api: ApiTransport, events: EventRecorder) -> None:
+        self._api = api
+        self._events = events
+
+    async def scale(self, key: Key, step: ScaleStep) -> None:
+        await scale_deployment(self._api, key, step.replicas, step.resource_version)
+
+    async def write_status(self, target: ReplicaTargetView, status: TargetStatus) -> None:
+        await write_status(self._api, target, status)
+
+    async def record_event(self, target: ReplicaTargetView, event: EventSpec) -> None:
+        await self._events.record(target, event.type, event.reason, event.message)
