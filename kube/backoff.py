@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class Backoff:
-    """Delays base, 2*base, 4*base ... capped at `cap`, drawn uniformly from [0, ceiling]."""
+    """Delays base, 2*base, 4*base ... capped at `cap`; with jitter, drawn from [0, that]."""
 
     def __init__(
         self,

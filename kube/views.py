@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kube.fields import int_or_zero
+from kube.resources import InformerGroup
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
-    from kube.client import JSONObject
+    from kube.client import ApiTransport, JSONObject
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,4 +74,18 @@ def deployment_view(obj: JSONObject) -> DeploymentView:
         updated_replicas=int_or_zero(status.get("updatedReplicas")),
         generation=int_or_zero(meta.get("generation")),
         observed_generation=int_or_zero(status.get("observedGeneration")),
+    )
+
+
+def deployment_informers(
+    api: ApiTransport, namespaces: Sequence[str]
+) -> InformerGroup[DeploymentView]:
+    return InformerGroup.build(
+        api,
+        resource="deployments",
+        group="apps",
+        version="v1",
+        plural="deployments",
+        namespaces=namespaces,
+        convert=deployment_view,
     )

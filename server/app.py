@@ -27,10 +27,9 @@ from kube.desired import DesiredStates
 from kube.leases import LeaseApi
 from kube.probe import ApiServerProbe
 from kube.replicatargets import replica_target_informers
-from kube.resources import InformerGroup
 from kube.scale import EventRecorder
 from kube.target_store import ReplicaTargetStore
-from kube.views import DeploymentView, deployment_view
+from kube.views import deployment_informers
 from reconciler.cluster import ApiWriter, CacheWorld
 from reconciler.controller import Controller
 from reconciler.leader import LeaderElector
@@ -78,15 +77,7 @@ class App:
         self.config = config
         self.metrics = Metrics()
         # -- caches: one informer per watched namespace and kind ---------------------------
-        self.deployments: InformerGroup[DeploymentView] = InformerGroup.build(
-            api,
-            resource="deployments",
-            group="apps",
-            version="v1",
-            plural="deployments",
-            namespaces=config.namespaces,
-            convert=deployment_view,
-        )
+        self.deployments = deployment_informers(api, config.namespaces)
         targets = replica_target_informers(api, config.namespaces)
         autoscalers = Autoscalers(api, config.namespaces)
         self.probe = probe or ApiServerProbe(api)

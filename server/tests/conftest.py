@@ -124,8 +124,10 @@ async def started(
         probe=probe,
     )
     # The API's tests script the desired state in memory instead of through the fake API server.
-    app.servicer.desired = desired or app.servicer.desired
-    app.servicer.store = store or app.servicer.store
+    if desired is not None:
+        app.servicer.desired = desired
+    if store is not None:
+        app.servicer.store = store
     await app.start()
     try:
         yield Harness(app, kube, pki)
