@@ -79,14 +79,12 @@ def desired_state_view(target: ReplicaTargetView) -> DesiredStateView:
 
 
 class DesiredStates:
-    """DesiredStateLookup (server/ports.py) over the ReplicaTarget informers: no API calls."""
+    """The desired state the API shows, read from the ReplicaTarget informers: no API calls.
+
+    Readiness waits for those informers directly (server/app.py), so this keeps no sync state."""
 
     def __init__(self, targets: InformerGroup[ReplicaTargetView]) -> None:
         self._targets = targets
-
-    @property
-    def synced(self) -> bool:
-        return bool(self._targets.synced)
 
     def get(self, key: Key) -> DesiredStateView | None:
         target = self._targets.get(key)

@@ -53,7 +53,7 @@ class Autoscalers(Protocol):
 
 
 class ReplicaTargetStore:
-    """DesiredStateStore (server/ports.py): create or update the ReplicaTarget of a Deployment.
+    """Create or update the ReplicaTarget of a Deployment (what SetReplicas calls).
 
     With an expected version the write happens only if the spec is still at that version
     (StaleVersionError -> ABORTED otherwise); with no target at all there is nothing to compare
