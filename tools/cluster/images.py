@@ -100,7 +100,8 @@ import sys
 sys.path[:0] = ["/app", "/app/gen", "/app/site-packages"]
 runpy.run_module("server", run_name="__main__", alter_sys=True)
 """
-APP_PACKAGES = ("server", "reconciler", "proto")
+# Every first-party package `python -m server` imports (tools/tests/test_e2e_image_layout.py).
+APP_PACKAGES = ("server", "reconciler", "kube", "proto")
 
 
 class ImageError(RuntimeError):

@@ -118,3 +118,20 @@ def test_the_e2e_base_comes_from_the_release_bases_debian_release() -> None:
 
     assert "bookworm" in release_base  # Debian 12, whichever bookworm image it pins
     assert " bookworm main\n" in images.DEBIAN_SOURCES
+
+
+def test_the_e2e_image_carries_every_package_the_server_imports() -> None:
+    """A package left out of the image only shows when a pod crashes on import on a real node."""
+    first_party = {"server", "reconciler", "kube", "tools", "e2e", "charts", "replicant"}
+    imported: set[str] = set()
+    for package in ("server", "reconciler", "kube"):
+        for path in (REPO / package).rglob("*.py"):
+            if "tests" in path.relative_to(REPO).parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    imported.add(node.module.partition(".")[0])
+                elif isinstance(node, ast.Import):
+                    imported.update(alias.name.partition(".")[0] for alias in node.names)
+    shipped = {"replicant" if p == "proto" else p for p in images.APP_PACKAGES}
+    assert imported & first_party <= shipped
