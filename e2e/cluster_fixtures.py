@@ -27,10 +27,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tools.ci import skip_or_fail
 from tools.cluster import process
 from tools.cluster.control import Cluster, ClusterError, locked
 from tools.cluster.paths import REPO_ROOT, Layout, bin_dir, resolve_state_dir
@@ -56,17 +57,6 @@ class KubeCluster:
 
 class KubectlError(AssertionError):
     """kubectl exited non-zero; the message has its command line and stderr."""
-
-
-def running_in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def skip_or_fail(reason: str) -> NoReturn:
-    """Skip locally, fail loudly in CI (where a skip would hide missing coverage)."""
-    if running_in_ci():
-        pytest.fail(f"CI=true and the cluster tests cannot run: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def cluster_cli(command: str, state_dir: Path) -> str:

@@ -18,9 +18,9 @@ from e2e.cluster_fixtures import (
     cluster_cli,
     kubectl_for,
     local_tools_missing,
-    skip_or_fail,
     wait_until,
 )
+from tools.ci import skip_or_fail
 from tools.cluster.control import Cluster
 from tools.cluster.paths import REPO_ROOT, Layout, bin_dir
 

@@ -6,8 +6,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from e2e.reconciler_fixtures import get_object
-from e2e.server_process import ServerProcess, eventually, start_server
 from replicant.v1 import replicant_pb2 as pb
+from tools.server_process import ServerProcess, eventually, start_server
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from charts import helmtool
-from e2e.cluster_fixtures import get_json, skip_or_fail
-from e2e.server_process import eventually, start_server
+from e2e.cluster_fixtures import get_json
 from replicant.v1 import replicant_pb2
+from tools.ci import skip_or_fail
+from tools.server_process import eventually, start_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from charts import helmtool
-from e2e.cluster_fixtures import get_json, skip_or_fail
+from e2e.cluster_fixtures import get_json
 from tools import devcerts
+from tools.ci import skip_or_fail
 
 if TYPE_CHECKING:
     from collections.abc import Callable

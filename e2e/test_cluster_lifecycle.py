@@ -18,8 +18,8 @@ from e2e.cluster_fixtures import (
     cluster_cli,
     local_tools_missing,
     run_kubectl,
-    skip_or_fail,
 )
+from tools.ci import skip_or_fail
 from tools.cluster import process
 from tools.cluster.components import ORDER, Ports
 from tools.cluster.control import Cluster

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from e2e.cluster_fixtures import KubeCluster, Kubectl
-    from e2e.server_process import ServerProcess
+    from tools.server_process import ServerProcess
 
 WRITERS = 8
 NO_SUCH_UID = "0e7c7a5f-1111-4222-8333-944455556666"

@@ -26,16 +26,16 @@ from e2e.reconciler_support import (
     wait_reason,
     wait_spec_replicas,
 )
-from e2e.server_process import eventually
 from replicant.v1 import replicant_pb2 as pb
 from tools import devcerts
+from tools.server_process import eventually
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
     from e2e.cluster_fixtures import KubeCluster, Kubectl
-    from e2e.server_process import ServerProcess
+    from tools.server_process import ServerProcess
 
 
 @pytest.fixture

@@ -22,14 +22,14 @@ from e2e.reconciler_support import (
     wait_reason,
     wait_spec_replicas,
 )
-from e2e.server_process import eventually
+from tools.server_process import eventually
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
     from e2e.cluster_fixtures import KubeCluster, Kubectl
-    from e2e.server_process import ServerProcess
+    from tools.server_process import ServerProcess
 
 LEASE = "replicant-leader"
 # Lease 15 s + one 2 s retry period, plus slack for a loaded machine.

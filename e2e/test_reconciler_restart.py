@@ -20,7 +20,7 @@ from e2e.reconciler_support import (
     wait_reason,
     wait_spec_replicas,
 )
-from e2e.server_process import eventually
+from tools.server_process import eventually
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

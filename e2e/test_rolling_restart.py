@@ -31,9 +31,9 @@ import pytest
 
 from charts import helmtool
 from e2e.cluster_fixtures import wait_until
-from e2e.server_process import ServerProcess, start_server
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
 from tools import devcerts
+from tools.server_process import ServerProcess, start_server
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 
-from e2e.server_process import ServerProcess, code_of, eventually, start_server
 from replicant.v1 import replicant_pb2 as pb
 from tools import devcerts
 from tools.cluster.paths import bin_dir
+from tools.server_process import ServerProcess, code_of, eventually, start_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -16,10 +16,10 @@ import pytest
 
 from e2e.cluster_fixtures import namespace_name
 from e2e.reconciler_fixtures import get_object
-from e2e.server_process import ServerProcess, code_of, eventually, start_server
 from replicant.v1 import replicant_pb2 as pb
 from server.tests import certs
 from tools import devcerts
+from tools.server_process import ServerProcess, code_of, eventually, start_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -18,8 +18,8 @@ import pytest
 
 from e2e.cluster_fixtures import cluster_cli, run_kubectl
 from e2e.reconciler_fixtures import private_cluster
-from e2e.server_process import eventually, start_server
 from replicant.v1 import replicant_pb2 as pb
+from tools.server_process import eventually, start_server
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_deployments(kubeconfig)
     kubectl(kubeconfig, "apply", "-f", str(CRD_FILE))  # the server watches ReplicaTargets
     kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/replicatargets.replicant.dev")
-    from e2e.server_process import eventually, start_server
+    from tools.server_process import eventually, start_server
 
     with tempfile.TemporaryDirectory() as tmp:
         pki = Path(tmp, "pki")

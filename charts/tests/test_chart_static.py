@@ -16,7 +16,7 @@ import pytest
 
 from charts import helmtool, kubeconform_schemas
 from charts.helmtool import ALL_OPTIONS_VALUES, CRD_FILE, find, one, render
-from e2e.cluster_fixtures import skip_or_fail
+from tools.ci import skip_or_fail
 from tools.cluster.paths import REPO_ROOT, bin_dir
 
 if TYPE_CHECKING:

@@ -26,10 +26,9 @@ from e2e.cluster_fixtures import (
     Kubectl,
     cluster_cli,
     kubectl_for,
-    running_in_ci,
-    skip_or_fail,
 )
 from tools import devcerts
+from tools.ci import running_in_ci, skip_or_fail
 from tools.cluster import images
 from tools.cluster.control import Cluster
 from tools.cluster.paths import REPO_ROOT, Layout, bin_dir

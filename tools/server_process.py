@@ -1,4 +1,4 @@
-"""Run `python -m server` as a real process for e2e tests, and talk to it over mTLS.
+"""Run `python -m server` as a real process (e2e tests, tools/bench.py), and talk to it over mTLS.
 
 Ports are picked by the kernel (--grpc-port 0 --http-port 0) and read back from the server's
 "serving" log line, so parallel runs never collide. Logs (JSON lines) go to a file the test reads.
