@@ -89,6 +89,17 @@ fmt: venv ## Format Python sources in place.
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Tests that need nothing but the venv: no Go, no pinned tools, no cluster.
+UNIT_SELECT = -m "not cluster and not tools"
+
+.PHONY: test-unit
+test-unit: venv proto ## Unit and static tests only: no Go, no tools, no cluster (seconds).
+	PYTHONPATH=$(GEN):. $(PY) -m pytest $(UNIT_SELECT) $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: venv proto tools ## The rest: chart rendering (pinned tools) and e2e on the local control plane.
+	PYTHONPATH=$(GEN):. $(PY) -m pytest -m "cluster or tools" $(PYTEST_ARGS)
+
 .PHONY: test
 test: venv proto tools ## Run every test (unit, static checks, e2e on the local control plane).
 	@if [[ -n "$(BAZEL_BIN)" ]]; then \

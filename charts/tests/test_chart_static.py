@@ -26,6 +26,9 @@ VALUES_CASES = {"default": (), "all-options": (ALL_OPTIONS_VALUES,)}
 SCHEMA_PATH = "{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
 SUBPROCESS_TIMEOUT_S = 120.0
 
+# The pinned helm and kubeconform: `make test-e2e`, not `make test-unit`.
+pytestmark = pytest.mark.tools
+
 
 @pytest.fixture(scope="module", autouse=True)
 def _helm() -> None:

@@ -11,6 +11,7 @@ import subprocess
 import tarfile
 from typing import TYPE_CHECKING
 
+import pytest
 import yaml
 
 from charts import helmtool
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 REPOSITORY = "ghcr.io/acme/replicant"
 DIGEST = "sha256:" + "cd" * 32
+
+pytestmark = pytest.mark.tools  # the pinned helm: `make test-e2e`, not `make test-unit`
 
 
 def _sha256(path: Path) -> str:
