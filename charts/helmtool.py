@@ -166,6 +166,21 @@ class Release:
         )  # fmt: skip
 
 
+def api_server_values(kubeconfig: Path) -> dict[str, Any]:
+    """Values the NetworkPolicy needs on this cluster: none where the API server publishes
+    the EndpointSlice of default/kubernetes (the chart reads it at install), else
+    127.0.0.1/32: the local control plane (tools/cluster) has no endpoint reconciler and
+    serves on loopback."""
+    done = subprocess.run(
+        [str(bin_dir() / "kubectl"), f"--kubeconfig={kubeconfig}", "get", "endpointslices",
+         "-n", "default", "-l", "kubernetes.io/service-name=kubernetes", "-o", "json"],
+        capture_output=True, text=True, timeout=HELM_TIMEOUT_S, check=True,
+    )  # fmt: skip
+    if json.loads(done.stdout)["items"]:
+        return {}
+    return {"networkPolicy": {"egress": {"apiServer": {"cidrs": ["127.0.0.1/32"]}}}}
+
+
 def tls_secret_manifests(release: str, namespace: str, pki: Path) -> list[Manifest]:
     """The Secrets the chart mounts by default, from a dev PKI folder (tools/devcerts.py).
 
