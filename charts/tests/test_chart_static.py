@@ -273,7 +273,8 @@ def test_lease_access_is_limited_to_the_release_lease_except_create() -> None:
     assert {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
             "verbs": ["create"]} in rules  # fmt: skip
     assert {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-            "resourceNames": ["blue-replicant-leader"], "verbs": ["get", "update"]} in rules  # fmt: skip
+            "resourceNames": ["blue-replicant-leader"],
+            "verbs": ["get", "update"]} in rules  # fmt: skip
     assert len(rules) == 2
 
 
@@ -440,6 +441,7 @@ def test_api_service_exposes_only_the_grpc_port() -> None:
 )
 def test_metrics_are_reachable_only_the_way_asked(values: dict[str, Any], kinds: set[str]) -> None:
     manifests = render(values)
+    api_selector = one(manifests, "Service", "replicant")["spec"]["selector"]
     metrics = [
         doc for doc in manifests
         if doc["kind"] == "PodMonitor" or doc["metadata"]["name"] == "replicant-metrics"
@@ -449,7 +451,7 @@ def test_metrics_are_reachable_only_the_way_asked(values: dict[str, Any], kinds:
     for doc in metrics:
         if doc["kind"] == "Service":
             assert [p["targetPort"] for p in doc["spec"]["ports"]] == ["http"]
-            assert doc["spec"]["selector"] == one(manifests, "Service", "replicant")["spec"]["selector"]
+            assert doc["spec"]["selector"] == api_selector
         else:
             assert doc["spec"]["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics"}]
 
