@@ -170,7 +170,7 @@ certs: ## Generate the dev PKI (server CA, client CA, server, reader/writer/nobo
 .PHONY: run
 run: venv proto certs cluster-up ## Run the server on 127.0.0.1 against the local cluster, with sample Deployments.
 	@# The server is ready only once its ReplicaTarget cache syncs, so the CRD comes first.
-	$(CLUSTER_KUBECTL) apply --server-side --force-conflicts -f charts/replicant/crds/ >/dev/null
+	$(CLUSTER_KUBECTL) apply --server-side --force-conflicts -f $(CRD_FILE) >/dev/null
 	$(CLUSTER_KUBECTL) wait --for=condition=Established --timeout=30s crd/replicatargets.replicant.dev >/dev/null
 	@for d in web:3 api:2; do \
 		$(CLUSTER_KUBECTL) -n "$(RUN_NAMESPACE)" create deployment "$${d%%:*}" --image=nginx \
@@ -212,6 +212,8 @@ kind-down: ## Delete the kind cluster.
 # charts/replicant is installed by `make deploy` (kind, needs Docker) and `make deploy-local`
 # (the local control plane: kwok only simulates pods, so no image is needed there).
 CHART ?= charts/replicant
+# The ReplicaTarget CRD's one source: the chart renders it (crds.enabled); `make run` applies it.
+CRD_FILE := charts/replicant/files/replicatargets.replicant.dev.yaml
 # Fixed, not a knob: the rollout wait and the dev certificates' Service names assume it.
 RELEASE := replicant
 DEPLOY_NAMESPACE ?= replicant-system
@@ -223,18 +225,21 @@ IMAGE_TAG ?= dev
 HELM_ARGS ?=
 # kubeconform's JSON schemas, generated offline (GitHub is unreachable here) from the
 # OpenAPI v3 documents in the k8s.io/kubernetes module `make tools` builds from, plus the
-# chart's CRD; charts/schemas/ holds the hand-written cert-manager Certificate subset.
+# chart's CRD; charts/schemas/ holds hand-written subsets of cert-manager's Certificate and
+# the Prometheus Operator's PodMonitor (only rendered when enabled).
 # KUBE_OPENAPI_DIR=<dir> uses other OpenAPI v3 documents (e.g. from `kubectl get --raw`).
 KUBE_OPENAPI_DIR ?=
 HELM_SCHEMAS := .cache/kubeconform-schemas
 SCHEMA_PATH := {{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json
 KUBECONFORM_FLAGS := -strict -summary -schema-location '$(HELM_SCHEMAS)/$(SCHEMA_PATH)' \
 	-schema-location 'charts/schemas/$(SCHEMA_PATH)'
-HELM_CHECK_VALUES := "" "$(CHART)/ci/all-options-values.yaml"
+# Offline, the defaults need the API server CIDRs (ci/offline-values.yaml): online the chart
+# reads them from the cluster.
+HELM_CHECK_VALUES := "$(CHART)/ci/offline-values.yaml" "$(CHART)/ci/all-options-values.yaml"
 DEPLOY_DIR := .cache/deploy
 KIND_KUBECONFIG := $(DEPLOY_DIR)/kind.kubeconfig
 
-$(HELM_SCHEMAS)/.stamp: $(VENV)/.stamp charts/kubeconform_schemas.py $(wildcard $(CHART)/crds/*.yaml) tools/versions.env
+$(HELM_SCHEMAS)/.stamp: $(VENV)/.stamp charts/kubeconform_schemas.py $(CRD_FILE) tools/versions.env
 	openapi="$(KUBE_OPENAPI_DIR)"; \
 	if [[ -z "$$openapi" ]]; then \
 		openapi="$$("$(GO)" mod download -json "k8s.io/kubernetes@$(KUBERNETES_VERSION)" | \
@@ -242,30 +247,29 @@ $(HELM_SCHEMAS)/.stamp: $(VENV)/.stamp charts/kubeconform_schemas.py $(wildcard 
 	fi; \
 	rm -rf "$(HELM_SCHEMAS)"; \
 	$(PY) -m charts.kubeconform_schemas --openapi-dir "$$openapi" --out "$(HELM_SCHEMAS)" \
-		$(foreach crd,$(wildcard $(CHART)/crds/*.yaml),--crd "$(crd)")
+		--crd "$(CRD_FILE)"
 	@touch $@
 
 .PHONY: helm-check
-helm-check: $(HELM_SCHEMAS)/.stamp ## Lint the chart and kubeconform -strict its manifests (default values and ci/all-options).
+helm-check: $(HELM_SCHEMAS)/.stamp ## Lint the chart and kubeconform -strict its manifests (ci/offline and ci/all-options values).
 	@$(INSTALL_TOOLS) helm kubeconform
 	@for values in $(HELM_CHECK_VALUES); do \
 		args=(--kube-version "$(KUBERNETES_VERSION)" $${values:+--values "$$values"}); \
-		echo "== $${values:-default values}"; \
+		echo "== $$values"; \
 		"$(HELM)" lint --strict "$(CHART)" "$${args[@]}"; \
-		"$(HELM)" template "$(RELEASE)" "$(CHART)" -n "$(DEPLOY_NAMESPACE)" --include-crds "$${args[@]}" | \
+		"$(HELM)" template "$(RELEASE)" "$(CHART)" -n "$(DEPLOY_NAMESPACE)" "$${args[@]}" | \
 			"$(KUBECONFORM)" $(KUBECONFORM_FLAGS) -; \
 	done
 
 # $(call helm-install,<kubeconfig>,<extra helm args>): namespace enforcing the restricted
-# Pod Security Standard, CRD applied (Helm never upgrades crds/), dev-PKI Secrets (kept
-# when present), then `helm upgrade --install --wait`, then
-# `kubectl rollout status` (Helm's --wait returns before the old pods are gone).
+# Pod Security Standard, dev-PKI Secrets (kept when present), then `helm upgrade --install
+# --wait` (the chart installs and upgrades the CRD; --take-ownership adopts one `make run`
+# applied), then `kubectl rollout status` (Helm's --wait returns before the old pods are gone).
 define helm-install
 	"$(KUBECTL)" --kubeconfig "$(1)" create namespace "$(DEPLOY_NAMESPACE)" --dry-run=client -o yaml | \
 		"$(KUBECTL)" --kubeconfig "$(1)" apply -f -
 	"$(KUBECTL)" --kubeconfig "$(1)" label --overwrite namespace "$(DEPLOY_NAMESPACE)" \
 		pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest
-	"$(KUBECTL)" --kubeconfig "$(1)" apply --server-side -f "$(CHART)/crds/"
 	$(PY) -m tools.devcerts --out "$(DEPLOY_DIR)/pki" --namespace "$(DEPLOY_NAMESPACE)"
 	"$(KUBECTL)" --kubeconfig "$(1)" -n "$(DEPLOY_NAMESPACE)" create secret generic "$(RELEASE)-tls" \
 		--from-file=tls.crt="$(DEPLOY_DIR)/pki/server.crt" --from-file=tls.key="$(DEPLOY_DIR)/pki/server.key" \
@@ -279,7 +283,7 @@ define helm-install
 		--dry-run=client -o yaml | \
 		"$(KUBECTL)" --kubeconfig "$(1)" apply -f -
 	"$(HELM)" --kubeconfig "$(1)" upgrade --install "$(RELEASE)" "$(CHART)" -n "$(DEPLOY_NAMESPACE)" \
-		--wait --timeout 5m --set tls.secretName="$(RELEASE)-tls" \
+		--wait --timeout 5m --take-ownership --set tls.secretName="$(RELEASE)-tls" \
 		--set tls.clientCA.secretName="$(RELEASE)-client-ca" \
 		--set tests.secretName="$(RELEASE)-test-client" \
 		--set-json 'authorization.readers=["spiffe://replicant.dev/client/reader"]' \
@@ -302,7 +306,8 @@ deploy: tools venv kind-up ## Build the image with Bazel, load it into kind, ins
 .PHONY: deploy-local
 deploy-local: tools venv cluster-up ## Install/upgrade the chart on the local control plane (kwok runs fake pods).
 	mkdir -p "$(DEPLOY_DIR)"
-	$(call helm-install,$(CLUSTER_KUBECONFIG),)
+	@# The local API server publishes no EndpointSlice for default/kubernetes: name it.
+	$(call helm-install,$(CLUSTER_KUBECONFIG),--set-json 'networkPolicy.egress.apiServer.cidrs=["127.0.0.1/32"]')
 
 .PHONY: upgrade-test
 upgrade-test: venv proto tools ## Install, then upgrade the chart while polling ready replicas (local control plane, or the KUBECONFIG cluster).

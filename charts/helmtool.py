@@ -22,7 +22,10 @@ from tools.cluster.paths import REPO_ROOT, bin_dir
 
 CHART_DIR = REPO_ROOT / "charts" / "replicant"
 ALL_OPTIONS_VALUES = CHART_DIR / "ci" / "all-options-values.yaml"
-CRD_FILE = CHART_DIR / "crds" / "replicatargets.replicant.dev.yaml"
+# The defaults plus the API server CIDRs, which an offline render cannot look up.
+OFFLINE_VALUES = CHART_DIR / "ci" / "offline-values.yaml"
+# The CRD's one source: the chart renders it (crds.enabled), kubectl applies it elsewhere.
+CRD_FILE = CHART_DIR / "files" / "replicatargets.replicant.dev.yaml"
 HELM_TIMEOUT_S = 360.0
 
 Manifest = dict[str, Any]
@@ -79,14 +82,17 @@ def values_args(values: dict[str, Any] | None, files: tuple[Path, ...], workdir:
 
 def template_text(
     values: dict[str, Any] | None = None,
-    files: tuple[Path, ...] = (),
+    files: tuple[Path, ...] = (OFFLINE_VALUES,),
     *,
     release: str = "replicant",
     namespace: str = "replicant-system",
     extra: tuple[str, ...] = (),
     check: bool = True,
 ) -> Result:
-    """`helm template` of the chart with the pinned Kubernetes version."""
+    """`helm template` of the chart with the pinned Kubernetes version.
+
+    Offline, so by default with OFFLINE_VALUES: the chart's own defaults fail to render
+    without a cluster to read the API server endpoints from (pass files=() to see it)."""
     with tempfile.TemporaryDirectory() as workdir:
         return run_helm(
             "template",
@@ -104,7 +110,7 @@ def template_text(
 
 def render(
     values: dict[str, Any] | None = None,
-    files: tuple[Path, ...] = (),
+    files: tuple[Path, ...] = (OFFLINE_VALUES,),
     *,
     release: str = "replicant",
     namespace: str = "replicant-system",
@@ -144,13 +150,35 @@ class Release:
         return run_helm(*args, "--namespace", self.namespace, kubeconfig=self.kubeconfig,
                         check=check)  # fmt: skip
 
-    def install(self, values: dict[str, Any], workdir: Path, *, upgrade: bool = False) -> Result:
-        """`helm install` (or `helm upgrade`) --wait; CRDs are applied separately."""
-        verb = ("upgrade",) if upgrade else ("install", "--skip-crds")
+    def install(
+        self, values: dict[str, Any], workdir: Path, *, upgrade: bool = False,
+        chart: Path = CHART_DIR,
+    ) -> Result:  # fmt: skip
+        """`helm install` (or `helm upgrade`) --wait, from `chart` (default: this chart).
+
+        --take-ownership: the CRD is cluster-wide and shared by every test (fixtures apply it
+        with kubectl, an earlier release left it behind with `keep`); each release adopts it.
+        """
+        verb = "upgrade" if upgrade else "install"
         return self.helm(
-            *verb, self.name, str(CHART_DIR), "--wait", "--timeout", "4m",
+            verb, self.name, str(chart), "--wait", "--timeout", "4m", "--take-ownership",
             *values_args(values, (), workdir),
         )  # fmt: skip
+
+
+def api_server_values(kubeconfig: Path) -> dict[str, Any]:
+    """Values the NetworkPolicy needs on this cluster: none where the API server publishes
+    the EndpointSlice of default/kubernetes (the chart reads it at install), else
+    127.0.0.1/32: the local control plane (tools/cluster) has no endpoint reconciler and
+    serves on loopback."""
+    done = subprocess.run(
+        [str(bin_dir() / "kubectl"), f"--kubeconfig={kubeconfig}", "get", "endpointslices",
+         "-n", "default", "-l", "kubernetes.io/service-name=kubernetes", "-o", "json"],
+        capture_output=True, text=True, timeout=HELM_TIMEOUT_S, check=True,
+    )  # fmt: skip
+    if json.loads(done.stdout)["items"]:
+        return {}
+    return {"networkPolicy": {"egress": {"apiServer": {"cidrs": ["127.0.0.1/32"]}}}}
 
 
 def tls_secret_manifests(release: str, namespace: str, pki: Path) -> list[Manifest]:

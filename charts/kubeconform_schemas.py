@@ -7,7 +7,7 @@ GitHub, which is unreachable here. The same facts are available offline:
   k8s.io/kubernetes Go module (api/openapi-spec/v3/, already in the module cache because
   `make tools` builds the control plane from it) and are served by any API server at
   /openapi/v3 (`--from-cluster`, via kubectl);
-- ReplicaTarget: the openAPIV3Schema of charts/replicant/crds/*.yaml, the single source
+- ReplicaTarget: the openAPIV3Schema of charts/replicant/files/*.yaml, the single source
   of truth for the CRD.
 
 Output layout (kubeconform `-schema-location '<out>/{{ .Group }}/{{ .ResourceKind

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from e2e.cluster_fixtures import Kubectl
 
-CRD_FILE = REPO_ROOT / "charts" / "replicant" / "crds" / "replicatargets.replicant.dev.yaml"
+CRD_FILE = REPO_ROOT / "charts" / "replicant" / "files" / "replicatargets.replicant.dev.yaml"
 CRD_NAME = "replicatargets.replicant.dev"
 CRD_READY_TIMEOUT_S = 30.0
 

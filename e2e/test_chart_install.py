@@ -1,20 +1,23 @@
-"""The chart installed on a real API server: RBAC matrix, Pod Security, NOTES.
+"""The chart installed on a real API server: RBAC matrix, Pod Security, NOTES, lookups.
 
 kwok runs the pods (they become Ready without an image), so what is tested is what
 the API server decides: admission (the `restricted` Pod Security Standard), RBAC as the
-ServiceAccount sees it (`kubectl auth can-i --as`), and what `helm install` prints.
+ServiceAccount sees it (`kubectl auth can-i --as`), what `helm install` prints, and what
+the chart renders when it can see the cluster (`helm template --dry-run=server`).
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 
 from charts import helmtool
 from e2e.cluster_fixtures import get_json
 from replicant.v1 import replicant_pb2
+from tools import devcerts
 from tools.ci import skip_or_fail
 from tools.server_process import eventually, start_server
 
@@ -108,7 +111,8 @@ def install_release(
     for secret in helmtool.tls_secret_manifests(RELEASE, namespace, pki):
         kubectl("apply", "-f", "-", stdin=json.dumps(secret))
     release = helmtool.Release(RELEASE, namespace, kube_cluster.kubeconfig)
-    output = release.install(values or {}, workdir).stdout
+    values = {**helmtool.api_server_values(kube_cluster.kubeconfig), **(values or {})}
+    output = release.install(values, workdir).stdout
     return release, output
 
 
@@ -192,7 +196,7 @@ def test_install_notes_warn_and_show_the_next_command(
     installed, output = install_release(kube_cluster, kubectl, namespace, pki, tmp_path)
     try:
         assert "authorization.readers and authorization.writers are empty" in output
-        assert "networkPolicy.egress.apiServer.cidrs is empty" in output
+        assert "A renewed certificate reaches the running pods by itself" in output
         assert f"trusted only from the CA in Secret {RELEASE}-client-ca" in output
         assert f"rollout status deployment/{RELEASE}" in output
         assert "grpcurl" in output
@@ -269,3 +273,75 @@ def test_server_runs_and_reconciles_with_only_the_chart_rbac(
     # A 403 shows up as a warning (cache retries) or an error (writes); a clean run has neither.
     assert [r for r in records if r["level"] in ("warning", "error")] == []
     assert not any("denied access" in json.dumps(r) for r in records)
+
+
+def server_side_render(release: helmtool.Release, workdir: Path,
+                       values: dict[str, Any]) -> list[helmtool.Manifest]:  # fmt: skip
+    """What `helm install`/`upgrade` would apply now: `lookup` sees the cluster."""
+    text = release.helm(
+        "template", release.name, str(helmtool.CHART_DIR), "--dry-run=server",
+        "--kube-version", helmtool.kubernetes_version(),
+        *helmtool.values_args(values, (), workdir),
+    ).stdout  # fmt: skip
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def test_renewed_tls_secret_does_not_change_what_helm_renders(
+    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, pki: Path, tmp_path: Path
+) -> None:
+    """A renewal reaches the pods by hot reload; an upgrade after it must not roll them."""
+    if not helmtool.helm_available():
+        skip_or_fail(f"{helmtool.helm_binary()} missing (run `make tools`)")
+    release = helmtool.Release(RELEASE, namespace, kube_cluster.kubeconfig)
+    values = helmtool.api_server_values(kube_cluster.kubeconfig)
+    renewed = tmp_path / "renewed"
+    devcerts.generate(renewed, (namespace,))
+    original_secret = helmtool.tls_secret_manifests(RELEASE, namespace, pki)[0]
+    renewed_secret = helmtool.tls_secret_manifests(RELEASE, namespace, renewed)[0]
+    assert original_secret["data"] != renewed_secret["data"]
+
+    kubectl("apply", "-f", "-", stdin=json.dumps(original_secret))
+    before = server_side_render(release, tmp_path, values)
+    kubectl("apply", "-f", "-", stdin=json.dumps(renewed_secret))
+    after = server_side_render(release, tmp_path, values)
+
+    assert after == before
+    pod_template = helmtool.one(after, "Deployment")["spec"]["template"]
+    assert list(pod_template["metadata"]["annotations"]) == ["checksum/config"]
+
+
+def test_network_policy_egress_is_the_api_server_endpoint_slice_by_default(
+    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    """No CIDRs given: egress goes to the addresses and ports of default/kubernetes's
+    EndpointSlices, never to every address. The local control plane publishes none, so
+    the test publishes one (a documentation address) for the chart to find."""
+    if not helmtool.helm_available():
+        skip_or_fail(f"{helmtool.helm_binary()} missing (run `make tools`)")
+    release = helmtool.Release(RELEASE, namespace, kube_cluster.kubeconfig)
+    published = f"replicant-e2e-{namespace}"[:63]
+    if helmtool.api_server_values(kube_cluster.kubeconfig):
+        kubectl("apply", "-f", "-", stdin=json.dumps({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": published, "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": "kubernetes"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["192.0.2.10"]}],
+            "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
+        }))  # fmt: skip
+    try:
+        egress = helmtool.one(server_side_render(release, tmp_path, {}),
+                              "NetworkPolicy")["spec"]["egress"]  # fmt: skip
+        slices = get_json(kubectl, "endpointslices", "-n", "default",
+                          "-l", "kubernetes.io/service-name=kubernetes")  # fmt: skip
+    finally:
+        kubectl("delete", "endpointslice", published, "-n", "default", "--ignore-not-found")
+
+    expected = {
+        f"{address}/{32 if item['addressType'] == 'IPv4' else 128}"
+        for item in slices["items"] for endpoint in item["endpoints"]
+        for address in endpoint["addresses"]
+    }  # fmt: skip
+    assert expected
+    assert all(rule.get("to") and rule.get("ports") for rule in egress)
+    assert {peer["ipBlock"]["cidr"] for rule in egress for peer in rule["to"]} == expected

@@ -6,16 +6,22 @@ pod template changes) while a poller records the Deployment's ready replicas and
 number of Ready pods. kwok plays the kubelet: it marks new pods Ready and removes
 deleted ones, which is enough for the Deployment controller to run the real rollout.
 On kind (CI), the same test runs against real pods.
+
+And the CRD: the chart renders it (crds.enabled), so `helm upgrade` carries a schema change
+into the cluster, and `helm uninstall` leaves it (and every ReplicaTarget) in place.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from charts import helmtool
 from e2e.cluster_fixtures import get_json
@@ -112,6 +118,7 @@ def install_then_upgrade(
     for secret in helmtool.tls_secret_manifests(RELEASE, namespace, pki):
         kubectl("apply", "-f", "-", stdin=json.dumps(secret))
     release = helmtool.Release(RELEASE, namespace, kube_cluster.kubeconfig)
+    values = {**helmtool.api_server_values(kube_cluster.kubeconfig), **values}
     release.install(values, workdir)
     # Start from a settled Deployment: helm's --wait does not wait for minReadySeconds.
     kubectl("rollout", "status", f"deployment/{RELEASE}", "-n", namespace, "--timeout=3m")
@@ -122,7 +129,7 @@ def install_then_upgrade(
     with tempfile.TemporaryDirectory() as valuesdir:
         argv = [str(helmtool.helm_binary()), f"--kubeconfig={kube_cluster.kubeconfig}",
                 "upgrade", RELEASE, str(helmtool.CHART_DIR), "-n", namespace,
-                "--wait", "--timeout", "4m",
+                "--wait", "--timeout", "4m", "--take-ownership",
                 *helmtool.values_args(changed, (), Path(valuesdir))]  # fmt: skip
         with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) as upgrade:  # fmt: skip
@@ -176,3 +183,64 @@ def test_poller_sees_the_dip_a_strategy_with_max_unavailable_one_causes(
     print(f"\nhelm upgrade (maxUnavailable 1): {run.samples.summary()}")
     assert run.returncode == 0, run.stderr
     assert run.samples.minimum < DESIRED
+
+
+CRD = "crd/replicatargets.replicant.dev"
+# An optional field only the upgraded chart's CRD has.
+EXTRA_FIELD = "e2eUpgradeNote"
+
+
+def chart_with_extra_crd_field(out: Path) -> Path:
+    """A copy of the chart whose CRD file has one more optional spec field."""
+    chart = out / "replicant"
+    shutil.copytree(helmtool.CHART_DIR, chart)
+    crd_file = chart / helmtool.CRD_FILE.relative_to(helmtool.CHART_DIR)
+    crd = yaml.safe_load(crd_file.read_text())
+    for version in crd["spec"]["versions"]:
+        spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        spec["properties"][EXTRA_FIELD] = {"type": "string"}
+    crd_file.write_text(yaml.safe_dump(crd))
+    return chart
+
+
+def spec_fields(kubectl: Kubectl) -> set[str]:
+    crd = get_json(kubectl, CRD)
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return set(schema["properties"]["spec"]["properties"])
+
+
+def test_helm_upgrade_changes_the_crd_and_uninstall_keeps_it(
+    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, tmp_path: Path,
+) -> None:  # fmt: skip
+    if not helmtool.helm_available():
+        skip_or_fail(f"{helmtool.helm_binary()} missing (run `make tools`)")
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(helmtool.CRD_FILE))
+    pki = tmp_path / "pki"
+    devcerts.generate(pki)
+    for secret in helmtool.tls_secret_manifests(RELEASE, namespace, pki):
+        kubectl("apply", "-f", "-", stdin=json.dumps(secret))
+    release = helmtool.Release(RELEASE, namespace, kube_cluster.kubeconfig)
+    values = helmtool.api_server_values(kube_cluster.kubeconfig)
+    release.install(values, tmp_path)
+    kubectl("apply", "-f", "-", stdin=json.dumps({
+        "apiVersion": "replicant.dev/v1alpha1", "kind": "ReplicaTarget",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"deploymentName": "web", "replicas": 2},
+    }))  # fmt: skip
+    try:
+        release.install(values, tmp_path, upgrade=True, chart=chart_with_extra_crd_field(tmp_path))
+        upgraded = spec_fields(kubectl)
+        release.install(values, tmp_path, upgrade=True)
+        restored = spec_fields(kubectl)
+        release.helm("uninstall", release.name, "--wait")
+        kept = get_json(kubectl, CRD)
+        target = get_json(kubectl, "replicatarget", "web", "-n", namespace)
+    finally:
+        release.helm("uninstall", release.name, "--wait", check=False)
+        # Later tests get the CRD exactly as the chart ships it.
+        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(helmtool.CRD_FILE))
+
+    assert EXTRA_FIELD in upgraded
+    assert EXTRA_FIELD not in restored
+    assert kept["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert target["spec"]["replicas"] == 2

@@ -47,7 +47,7 @@ PROPAGATION_SAMPLES = 30
 SET_SAMPLES = 30  # even, so bench-0002 ends at 0 replicas
 SET_TIMEOUT_S = 30.0
 CRD_FILE = (
-    Path(__file__).resolve().parents[1] / "charts/replicant/crds/replicatargets.replicant.dev.yaml"
+    Path(__file__).resolve().parents[1] / "charts/replicant/files/replicatargets.replicant.dev.yaml"
 )
 
 

@@ -13,16 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 
 from charts import helmtool, kubeconform_schemas
-from charts.helmtool import ALL_OPTIONS_VALUES, CRD_FILE, find, one, render
+from charts.helmtool import ALL_OPTIONS_VALUES, CRD_FILE, OFFLINE_VALUES, find, one, render
 from tools.ci import skip_or_fail
 from tools.cluster.paths import REPO_ROOT, bin_dir
 
 if TYPE_CHECKING:
     from charts.helmtool import Manifest
 
-VALUES_CASES = {"default": (), "all-options": (ALL_OPTIONS_VALUES,)}
+VALUES_CASES = {"default": (OFFLINE_VALUES,), "all-options": (ALL_OPTIONS_VALUES,)}
 SCHEMA_PATH = "{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
 SUBPROCESS_TIMEOUT_S = 120.0
 
@@ -82,7 +83,7 @@ def test_rendered_manifests_pass_kubeconform_strict(
     kubeconform = bin_dir() / "kubeconform"
     if not os.access(kubeconform, os.X_OK):
         skip_or_fail(f"{kubeconform} missing (run `make tools`)")
-    text = helmtool.template_text(None, files, extra=("--include-crds",)).stdout
+    text = helmtool.template_text(None, files).stdout
 
     result = subprocess.run(
         [
@@ -109,7 +110,8 @@ def test_rendered_manifests_pass_kubeconform_strict(
         ({"image": {"digest": "latest"}}, "digest"),
         ({"authorization": {"readers": ["a,b"]}}, "readers"),
         ({"authorization": {"writers": [{"identity": "a", "namespaces": ["Bad"]}]}}, "writers"),
-        ({"tls": {"certManager": {"privateKey": {"algorithm": "RSA"}}}}, "algorithm"),
+        ({"probes": {"startup": {"periodSeconds": 1}}}, "additional properties 'probes'"),
+        ({"metrics": {"podMonitor": {"interval": "soon"}}}, "interval"),
     ],
     ids=[
         "unknown-root-key",
@@ -120,7 +122,8 @@ def test_rendered_manifests_pass_kubeconform_strict(
         "digest",
         "two-identities-in-one",
         "bad-grant-namespace",
-        "rsa-server-key",
+        "removed-knob",
+        "bad-scrape-interval",
     ],
 )
 def test_schema_rejects_wrong_values_with_the_offending_key(
@@ -135,13 +138,11 @@ def test_schema_rejects_wrong_values_with_the_offending_key(
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"preStopSleepSeconds": 30}, "terminationGracePeriodSeconds (35) must be at least"),
         ({"tls": {"certManager": {"enabled": True}}}, "set tls.certManager.issuerRef.name"),
         (
             {"watch": {"allNamespaces": True, "namespaces": ["a"]}},
             "watch.allNamespaces is true and watch.namespaces is set",
         ),
-        ({"serviceAccount": {"create": False}}, "set serviceAccount.name"),
         (
             {"tls": {"certManager": {"enabled": True, "issuerRef": {"name": "ca"}}}},
             "set tls.certManager.clientIssuerRef.name",
@@ -164,10 +165,8 @@ def test_schema_rejects_wrong_values_with_the_offending_key(
         ),
     ],
     ids=[
-        "grace-too-short",
         "issuer-missing",
         "all-and-some-namespaces",
-        "no-sa-name",
         "client-issuer-missing",
         "client-issuer-is-the-server-issuer",
         "two-client-ca-sources",
@@ -214,8 +213,7 @@ def test_rollout_never_drops_below_desired_and_drains_before_exit() -> None:
     assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     assert spec["minReadySeconds"] > 0
     assert container["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
-    grace = spec["template"]["spec"]["terminationGracePeriodSeconds"]
-    assert grace >= 5 + 20
+    assert spec["template"]["spec"]["terminationGracePeriodSeconds"] == 5 + 20 + 10
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
     assert container["startupProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
@@ -267,15 +265,19 @@ def test_watching_all_namespaces_uses_a_cluster_role_instead() -> None:
     assert one(manifests, "ConfigMap")["data"]["REPLICANT_NAMESPACES"] == ""
 
 
-def test_lease_access_is_limited_to_the_named_lease_except_create() -> None:
-    role = one(render({"leaderElection": {"leaseName": "my-lease"}}), "Role",
-               "replicant-leader-election")  # fmt: skip
+def test_lease_access_is_limited_to_the_release_lease_except_create() -> None:
+    manifests = render(release="blue")
+    role = one(manifests, "Role", "blue-replicant-leader-election")
     rules = role["rules"]
 
+    assert one(manifests, "ConfigMap")["data"]["REPLICANT_LEADER_ELECTION_LEASE"] == (
+        "blue-replicant-leader"
+    )
     assert {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
             "verbs": ["create"]} in rules  # fmt: skip
     assert {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-            "resourceNames": ["my-lease"], "verbs": ["get", "update"]} in rules  # fmt: skip
+            "resourceNames": ["blue-replicant-leader"],
+            "verbs": ["get", "update"]} in rules  # fmt: skip
     assert len(rules) == 2
 
 
@@ -292,18 +294,18 @@ def test_no_rule_grants_secrets_pods_delete_or_wildcards() -> None:
         assert not {"secrets", "pods", "configmaps"} & set(rule["resources"])
 
 
-def test_config_and_tls_changes_change_the_pod_template_checksums() -> None:
-    def annotations(values: dict[str, Any]) -> dict[str, str]:
-        meta = one(render(values), "Deployment")["spec"]["template"]["metadata"]
-        return dict(meta["annotations"])
+def test_config_changes_roll_the_pods_and_certificates_are_not_in_the_pod_template() -> None:
+    def template(values: dict[str, Any]) -> dict[str, Any]:
+        pod_template: dict[str, Any] = one(render(values), "Deployment")["spec"]["template"]
+        return pod_template
 
-    base = annotations({})
-    relogged = annotations({"server": {"logLevel": "debug"}})
-    other_secret = annotations({"tls": {"secretName": "other-tls"}})
+    base = template({})
+    relogged = template({"server": {"logLevel": "debug"}})
 
-    assert relogged["checksum/config"] != base["checksum/config"]
-    assert relogged["checksum/tls"] == base["checksum/tls"]
-    assert other_secret["checksum/tls"] != base["checksum/tls"]
+    assert relogged["metadata"]["annotations"] != base["metadata"]["annotations"]
+    # Renewed certificates reach the pods by hot reload (server/tls.py), never a rollout.
+    assert list(base["metadata"]["annotations"]) == ["checksum/config"]
+    assert "lookup" not in (helmtool.CHART_DIR / "templates" / "deployment.yaml").read_text()
 
 
 def test_grants_render_as_one_entry_per_identity_and_namespace() -> None:
@@ -321,10 +323,10 @@ def test_grants_render_as_one_entry_per_identity_and_namespace() -> None:
 @pytest.mark.parametrize(
     ("values", "files", "source"),
     [
-        (None, (), {"secret": {"secretName": "replicant-client-ca"}}),
+        (None, (OFFLINE_VALUES,), {"secret": {"secretName": "replicant-client-ca"}}),
         (
             {"tls": {"clientCA": {"secretName": "callers"}}},
-            (),
+            (OFFLINE_VALUES,),
             {"secret": {"secretName": "callers"}},
         ),
         (None, (ALL_OPTIONS_VALUES,), {"configMap": {"name": "replicant-all-client-ca"}}),
@@ -337,7 +339,7 @@ def test_client_ca_is_its_own_volume_never_the_server_secret(
     manifests = render(values, files)
     spec = pod_spec(manifests)
     volumes = {volume["name"]: volume for volume in spec["volumes"]}
-    key = "bundle.pem" if files else "ca.crt"
+    key = "bundle.pem" if ALL_OPTIONS_VALUES in files else "ca.crt"
 
     client_ca = volumes["client-ca"]
     kind = next(iter(source))
@@ -350,7 +352,7 @@ def test_client_ca_is_its_own_volume_never_the_server_secret(
 
 def test_no_private_key_material_is_ever_rendered() -> None:
     for files in VALUES_CASES.values():
-        text = helmtool.template_text(None, files, extra=("--include-crds",)).stdout
+        text = helmtool.template_text(None, files).stdout
 
         assert "PRIVATE KEY" not in text
         assert "tls.key:" not in text
@@ -358,11 +360,13 @@ def test_no_private_key_material_is_ever_rendered() -> None:
 
 def test_cert_manager_mode_issues_server_and_test_client_certificates() -> None:
     manifests = render(None, (ALL_OPTIONS_VALUES,))
-    server = one(manifests, "Certificate", "replicant-all")
-    client = one(manifests, "Certificate", "replicant-all-test-client")
+    server = one(manifests, "Certificate", "replicant")
+    client = one(manifests, "Certificate", "replicant-test-client")
 
     assert server["spec"]["secretName"] == "replicant-all-tls"
-    assert "replicant-all.replicant-system.svc" in server["spec"]["dnsNames"]
+    assert "replicant.replicant-system.svc" in server["spec"]["dnsNames"]
+    assert server["spec"]["privateKey"] == {"algorithm": "ECDSA", "size": 256,
+                                            "rotationPolicy": "Always"}  # fmt: skip
     assert server["spec"]["issuerRef"] == {
         "name": "internal-ca", "kind": "ClusterIssuer", "group": "cert-manager.io",
     }  # fmt: skip
@@ -371,24 +375,22 @@ def test_cert_manager_mode_issues_server_and_test_client_certificates() -> None:
     assert client["spec"]["uris"] == ["spiffe://example.org/replicant-test-client"]
     test_pod = one(manifests, "Pod")
     volumes = {v["name"]: v["secret"] for v in test_pod["spec"]["volumes"]}
-    assert volumes["client"]["secretName"] == "replicant-all-test-client"
+    assert volumes["client"]["secretName"] == "replicant-test-client"
     assert volumes["server-ca"] == {
         "secretName": "replicant-all-tls", "defaultMode": 0o440,
         "items": [{"key": "ca.crt", "path": "ca.crt"}],
     }  # fmt: skip
 
 
-def test_network_policy_allows_only_api_server_and_dns_egress() -> None:
+def test_network_policy_egress_is_only_the_api_server_cidrs() -> None:
     policy = one(render(None, (ALL_OPTIONS_VALUES,)), "NetworkPolicy")
     egress = policy["spec"]["egress"]
 
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
-    assert egress[0] == {
+    assert egress == [{
         "ports": [{"port": 6443, "protocol": "TCP"}],
         "to": [{"ipBlock": {"cidr": "172.18.0.2/32"}}, {"ipBlock": {"cidr": "fd00::2/128"}}],
-    }
-    assert {port["port"] for port in egress[1]["ports"]} == {53}
-    assert len(egress) == 2
+    }]  # fmt: skip
     grpc_from = policy["spec"]["ingress"][0]["from"]
     assert grpc_from[-1]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "test"
 
@@ -403,3 +405,64 @@ def test_helm_test_pod_checks_health_over_mtls_through_the_service() -> None:
     assert "--cert-file=/etc/replicant/client/tls.crt" in container["args"]
     assert "--ca-file=/etc/replicant/server-ca/ca.crt" in container["args"]
     assert pod["spec"]["volumes"][0]["secret"]["secretName"] == "replicant-test-client"
+
+
+def test_default_network_policy_egress_is_never_open_to_every_address() -> None:
+    """Offline there is no cluster to read the API server endpoints from: the defaults
+    refuse to render rather than allow egress to any address."""
+    result = helmtool.template_text(None, (), check=False)
+
+    assert result.returncode != 0
+    assert "set networkPolicy.egress.apiServer.cidrs" in result.stderr
+    assert find(render({"networkPolicy": {"enabled": False}}, ()), "Deployment")
+
+
+def test_every_egress_rule_names_its_destinations() -> None:
+    for files in VALUES_CASES.values():
+        policy = one(render(None, files), "NetworkPolicy")
+
+        assert all(rule.get("to") for rule in policy["spec"]["egress"])
+
+
+def test_api_service_exposes_only_the_grpc_port() -> None:
+    for files in VALUES_CASES.values():
+        service = one(render(None, files), "Service", "replicant")
+
+        assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+            ("grpc", 8443, "grpc")
+        ]
+
+
+@pytest.mark.parametrize(
+    ("values", "kinds"),
+    [
+        ({}, set()),
+        ({"metrics": {"service": {"enabled": True}}}, {"Service"}),
+        ({"metrics": {"podMonitor": {"enabled": True}}}, {"PodMonitor"}),
+    ],
+    ids=["default-off", "metrics-service", "pod-monitor"],
+)
+def test_metrics_are_reachable_only_the_way_asked(values: dict[str, Any], kinds: set[str]) -> None:
+    manifests = render(values)
+    api_selector = one(manifests, "Service", "replicant")["spec"]["selector"]
+    metrics = [
+        doc for doc in manifests
+        if doc["kind"] == "PodMonitor" or doc["metadata"]["name"] == "replicant-metrics"
+    ]  # fmt: skip
+
+    assert {doc["kind"] for doc in metrics} == kinds
+    for doc in metrics:
+        if doc["kind"] == "Service":
+            assert [p["targetPort"] for p in doc["spec"]["ports"]] == ["http"]
+            assert doc["spec"]["selector"] == api_selector
+        else:
+            assert doc["spec"]["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics"}]
+
+
+def test_crd_template_is_the_crd_file_and_survives_uninstall() -> None:
+    source = yaml.safe_load(CRD_FILE.read_text())
+    rendered = one(render(), "CustomResourceDefinition")
+
+    assert rendered["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    assert rendered["spec"] == source["spec"]
+    assert find(render({"crds": {"enabled": False}}), "CustomResourceDefinition") == []

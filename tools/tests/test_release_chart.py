@@ -75,6 +75,9 @@ def test_packaged_values_name_the_image_repository_and_index_digest(tmp_path: Pa
             str(package),
             "--kube-version",
             helmtool.kubernetes_version(),
+            # Offline: the API server CIDRs the NetworkPolicy would otherwise look up.
+            "--values",
+            str(helmtool.OFFLINE_VALUES),
         ],
         check=True,
         capture_output=True,

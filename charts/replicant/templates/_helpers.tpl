@@ -1,24 +1,19 @@
 {{/*
-replicant.name: the chart name (or nameOverride), DNS-label safe.
+replicant.name: the chart name, DNS-label safe.
 */}}
 {{- define "replicant.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{/*
-replicant.fullname: prefix of every object name. fullnameOverride wins; a release
-name that already contains the chart name is used as is.
+replicant.fullname: prefix of every object name: "<release>-replicant", or the release
+name alone when it already contains "replicant".
 */}}
 {{- define "replicant.fullname" -}}
-{{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- $name := default .Chart.Name .Values.nameOverride -}}
-{{- if contains $name .Release.Name -}}
+{{- if contains .Chart.Name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 
@@ -60,13 +55,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: replicant
-{{- end -}}
-
-{{/*
-replicant.serviceAccountName: the ServiceAccount the server pods run as.
-*/}}
-{{- define "replicant.serviceAccountName" -}}
-{{- default (include "replicant.fullname" .) .Values.serviceAccount.name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{/*
@@ -137,13 +125,13 @@ Certificate the chart renders; called with (list . issuerRef): the server's issu
 the client issuer for the `helm test` client.
 */}}
 {{- define "replicant.certificateKeyAndIssuer" -}}
-{{- $cm := (index . 0).Values.tls.certManager -}}
 {{- $issuer := index . 1 -}}
+# ECDSA only: with it the server offers no TLS 1.2 suite (TLS 1.3-only handshakes), and
+# it refuses to start with another key type. A fresh key on every renewal, which also
+# restarts every ListDeployments page token.
 privateKey:
-  algorithm: {{ $cm.privateKey.algorithm }}
-  {{- if ne $cm.privateKey.algorithm "Ed25519" }}
-  size: {{ $cm.privateKey.size }}
-  {{- end }}
+  algorithm: ECDSA
+  size: 256
   rotationPolicy: Always
 issuerRef:
   name: {{ $issuer.name }}
@@ -196,27 +184,71 @@ Events: create). Nothing else: no secrets, no pods, no delete.
 {{- end -}}
 
 {{/*
-replicant.tlsChecksum: changes when the TLS Secret's content (read from the cluster
-at install/upgrade; empty under `helm template`) or the Certificate spec changes, so
-a rotated certificate rolled out through Helm restarts the pods.
+replicant.leaseName: the coordination.k8s.io Lease the pods elect a leader with, in the
+release namespace (the RBAC rule on Leases names exactly this one).
 */}}
-{{- define "replicant.tlsChecksum" -}}
-{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "replicant.tlsSecretName" .) -}}
-{{- $data := dict -}}
-{{- if $secret -}}
-{{- $data = $secret.data | default dict -}}
+{{- define "replicant.leaseName" -}}
+{{- include "replicant.suffixedName" (list . "leader") -}}
 {{- end -}}
-{{- list (include "replicant.tlsSecretName" .) $data .Values.tls.certManager .Values.tls.clientCA | toJson | sha256sum -}}
+
+{{/*
+replicant.terminationGracePeriodSeconds: the preStop sleep, the drain, and 10 s to
+release the Lease and exit.
+*/}}
+{{- define "replicant.terminationGracePeriodSeconds" -}}
+{{- add .Values.server.preStopSleepSeconds .Values.server.shutdownGraceSeconds 10 -}}
+{{- end -}}
+
+{{/*
+replicant.apiServerEgress: the NetworkPolicy egress rules to the Kubernetes API server.
+networkPolicy.egress.apiServer.cidrs when set; otherwise the endpoints (addresses and
+ports) of the EndpointSlices of default/kubernetes, read at install and upgrade. Fails
+when neither gives an address: never an egress rule open to every address.
+*/}}
+{{- define "replicant.apiServerEgress" -}}
+{{- $api := .Values.networkPolicy.egress.apiServer -}}
+{{- $rules := list -}}
+{{- if $api.cidrs -}}
+{{- $ports := list -}}
+{{- range $api.ports -}}
+{{- $ports = append $ports (dict "port" . "protocol" "TCP") -}}
+{{- end -}}
+{{- $to := list -}}
+{{- range $api.cidrs -}}
+{{- $to = append $to (dict "ipBlock" (dict "cidr" .)) -}}
+{{- end -}}
+{{- $rules = append $rules (dict "ports" $ports "to" $to) -}}
+{{- else -}}
+{{- $slices := lookup "discovery.k8s.io/v1" "EndpointSlice" "default" "" -}}
+{{- range ($slices.items | default list) -}}
+{{- if and (eq (index (.metadata.labels | default dict) "kubernetes.io/service-name" | default "") "kubernetes") (has .addressType (list "IPv4" "IPv6")) -}}
+{{- $prefix := ternary "/32" "/128" (eq .addressType "IPv4") -}}
+{{- $to := list -}}
+{{- range (.endpoints | default list) -}}
+{{- range .addresses -}}
+{{- $to = append $to (dict "ipBlock" (dict "cidr" (printf "%s%s" . $prefix))) -}}
+{{- end -}}
+{{- end -}}
+{{- $ports := list -}}
+{{- range (.ports | default list) -}}
+{{- $ports = append $ports (dict "port" (int .port) "protocol" "TCP") -}}
+{{- end -}}
+{{- if and $to $ports -}}
+{{- $rules = append $rules (dict "ports" $ports "to" $to) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if not $rules -}}
+{{- fail "networkPolicy: no Kubernetes API server address: set networkPolicy.egress.apiServer.cidrs (kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes; an offline `helm template` cannot read them), or networkPolicy.enabled=false" -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $rules -}}
 {{- end -}}
 
 {{/*
 replicant.validate: cross-field checks the JSON schema cannot express.
 */}}
 {{- define "replicant.validate" -}}
-{{- $needed := add .Values.preStopSleepSeconds .Values.server.shutdownGraceSeconds -}}
-{{- if lt (int .Values.terminationGracePeriodSeconds) (int $needed) -}}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least preStopSleepSeconds + server.shutdownGraceSeconds (%d)" (int .Values.terminationGracePeriodSeconds) (int $needed)) -}}
-{{- end -}}
 {{- $cm := .Values.tls.certManager -}}
 {{- if and $cm.enabled (not $cm.issuerRef.name) -}}
 {{- fail "tls.certManager.enabled is true: set tls.certManager.issuerRef.name" -}}
@@ -232,10 +264,30 @@ replicant.validate: cross-field checks the JSON schema cannot express.
 {{- if and .Values.tls.clientCA.secretName .Values.tls.clientCA.configMapName -}}
 {{- fail "tls.clientCA: set secretName or configMapName, not both" -}}
 {{- end -}}
-{{- if eq .Values.server.grpcPort .Values.server.httpPort -}}
-{{- fail "server.grpcPort and server.httpPort must differ" -}}
 {{- end -}}
-{{- if and (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) -}}
-{{- fail "serviceAccount.create is false: set serviceAccount.name to an existing ServiceAccount" -}}
+
+{{/*
+replicant.podSecurityContext / replicant.containerSecurityContext: fixed, not values:
+together they satisfy the `restricted` Pod Security Standard, as the image's user
+65532.
+*/}}
+{{- define "replicant.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
 {{- end -}}
+
+{{/* replicant.containerSecurityContext: see above. */}}
+{{- define "replicant.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
 {{- end -}}
