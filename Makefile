@@ -262,7 +262,8 @@ helm-check: $(HELM_SCHEMAS)/.stamp ## Lint the chart and kubeconform -strict its
 	done
 
 # $(call helm-install,<kubeconfig>,<extra helm args>): namespace enforcing the restricted
-# Pod Security Standard, dev-PKI Secrets (kept when present), then `helm upgrade --install
+# Pod Security Standard, dev-PKI Secrets (kept when present), the API server endpoints the
+# NetworkPolicy allows (charts/helmtool.py), then `helm upgrade --install
 # --wait` (the chart installs and upgrades the CRD; --take-ownership adopts one `make run`
 # applied), then `kubectl rollout status` (Helm's --wait returns before the old pods are gone).
 define helm-install
@@ -288,6 +289,7 @@ define helm-install
 		--set tests.secretName="$(RELEASE)-test-client" \
 		--set-json 'authorization.readers=["spiffe://replicant.dev/client/reader"]' \
 		--set-json 'authorization.writers=["spiffe://replicant.dev/client/writer"]' \
+		--set-json "networkPolicy.egress.apiServer.cidrs=$$($(PY) -m charts.helmtool "$(1)")" \
 		$(2) $(HELM_ARGS)
 	"$(KUBECTL)" --kubeconfig "$(1)" -n "$(DEPLOY_NAMESPACE)" rollout status "deployment/$(RELEASE)" --timeout 5m
 endef
@@ -306,8 +308,7 @@ deploy: tools venv kind-up ## Build the image with Bazel, load it into kind, ins
 .PHONY: deploy-local
 deploy-local: tools venv cluster-up ## Install/upgrade the chart on the local control plane (kwok runs fake pods).
 	mkdir -p "$(DEPLOY_DIR)"
-	@# The local API server publishes no EndpointSlice for default/kubernetes: name it.
-	$(call helm-install,$(CLUSTER_KUBECONFIG),--set-json 'networkPolicy.egress.apiServer.cidrs=["127.0.0.1/32"]')
+	$(call helm-install,$(CLUSTER_KUBECONFIG),)
 
 .PHONY: upgrade-test
 upgrade-test: venv proto tools ## Install, then upgrade the chart while polling ready replicas (local control plane, or the KUBECONFIG cluster).

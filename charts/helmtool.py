@@ -166,19 +166,28 @@ class Release:
         )  # fmt: skip
 
 
-def api_server_values(kubeconfig: Path) -> dict[str, Any]:
-    """Values the NetworkPolicy needs on this cluster: none where the API server publishes
-    the EndpointSlice of default/kubernetes (the chart reads it at install), else
-    127.0.0.1/32: the local control plane (tools/cluster) has no endpoint reconciler and
-    serves on loopback."""
+def api_server_cidrs(kubeconfig: Path) -> list[str]:
+    """The API server endpoints the chart's NetworkPolicy must allow on this cluster, found the
+    way the chart's values tell a user to (the EndpointSlices of default/kubernetes), or
+    127.0.0.1/32 where there are none: the local control plane (tools/cluster) has no endpoint
+    reconciler and serves on loopback."""
     done = subprocess.run(
         [str(bin_dir() / "kubectl"), f"--kubeconfig={kubeconfig}", "get", "endpointslices",
          "-n", "default", "-l", "kubernetes.io/service-name=kubernetes", "-o", "json"],
         capture_output=True, text=True, timeout=HELM_TIMEOUT_S, check=True,
     )  # fmt: skip
-    if json.loads(done.stdout)["items"]:
-        return {}
-    return {"networkPolicy": {"egress": {"apiServer": {"cidrs": ["127.0.0.1/32"]}}}}
+    cidrs = [
+        f"{address}/{32 if item.get('addressType') == 'IPv4' else 128}"
+        for item in json.loads(done.stdout)["items"]
+        for endpoint in item.get("endpoints") or []
+        for address in endpoint.get("addresses") or []
+    ]
+    return sorted(set(cidrs)) or ["127.0.0.1/32"]
+
+
+def api_server_values(kubeconfig: Path) -> dict[str, Any]:
+    """The values the chart requires on this cluster (networkPolicy.egress.apiServer.cidrs)."""
+    return {"networkPolicy": {"egress": {"apiServer": {"cidrs": api_server_cidrs(kubeconfig)}}}}
 
 
 def tls_secret_manifests(release: str, namespace: str, pki: Path) -> list[Manifest]:
@@ -206,3 +215,10 @@ def tls_secret_manifests(release: str, namespace: str, pki: Path) -> list[Manife
         secret(f"{release}-test-client", {"tls.crt": pki / "nobody.crt",
                                           "tls.key": pki / "nobody.key"}),
     ]  # fmt: skip
+
+
+if __name__ == "__main__":
+    # `python -m charts.helmtool KUBECONFIG`: the CIDRs as JSON, for `make deploy` (--set-json).
+    import sys
+
+    print(json.dumps(api_server_cidrs(Path(sys.argv[1]))))

@@ -147,7 +147,7 @@ def install_chart(cluster: RealCluster, namespace: str, workdir: Path) -> Instal
     for secret in helmtool.tls_secret_manifests(RELEASE, namespace, pki):
         kubectl("apply", "-f", "-", stdin=json.dumps(secret))
     release = helmtool.Release(RELEASE, namespace, cluster.kube.kubeconfig)
-    values = chart_values(cluster.image)
+    values = {**chart_values(cluster.image), **helmtool.api_server_values(cluster.kube.kubeconfig)}
     release.install(values, workdir)
     kubectl("rollout", "status", f"deployment/{RELEASE}", "-n", namespace, "--timeout=3m")
     return Installed(namespace, pki, release, values)

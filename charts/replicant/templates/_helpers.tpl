@@ -200,15 +200,16 @@ release the Lease and exit.
 {{- end -}}
 
 {{/*
-replicant.apiServerEgress: the NetworkPolicy egress rules to the Kubernetes API server.
-networkPolicy.egress.apiServer.cidrs when set; otherwise the endpoints (addresses and
-ports) of the EndpointSlices of default/kubernetes, read at install and upgrade. Fails
-when neither gives an address: never an egress rule open to every address.
+replicant.apiServerEgress: the NetworkPolicy egress rule to the Kubernetes API server:
+networkPolicy.egress.apiServer.cidrs on its ports. Never looked up from the cluster (a
+`lookup` would make `helm template` differ from `helm upgrade` and go stale when the control
+plane moves); fails without CIDRs rather than allow egress to every address.
 */}}
 {{- define "replicant.apiServerEgress" -}}
 {{- $api := .Values.networkPolicy.egress.apiServer -}}
-{{- $rules := list -}}
-{{- if $api.cidrs -}}
+{{- if not $api.cidrs -}}
+{{- fail "networkPolicy.enabled: set networkPolicy.egress.apiServer.cidrs to the Kubernetes API server endpoints (kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes; on a managed cluster, its control-plane subnet), or networkPolicy.enabled=false" -}}
+{{- end -}}
 {{- $ports := list -}}
 {{- range $api.ports -}}
 {{- $ports = append $ports (dict "port" . "protocol" "TCP") -}}
@@ -217,32 +218,7 @@ when neither gives an address: never an egress rule open to every address.
 {{- range $api.cidrs -}}
 {{- $to = append $to (dict "ipBlock" (dict "cidr" .)) -}}
 {{- end -}}
-{{- $rules = append $rules (dict "ports" $ports "to" $to) -}}
-{{- else -}}
-{{- $slices := lookup "discovery.k8s.io/v1" "EndpointSlice" "default" "" -}}
-{{- range ($slices.items | default list) -}}
-{{- if and (eq (index (.metadata.labels | default dict) "kubernetes.io/service-name" | default "") "kubernetes") (has .addressType (list "IPv4" "IPv6")) -}}
-{{- $prefix := ternary "/32" "/128" (eq .addressType "IPv4") -}}
-{{- $to := list -}}
-{{- range (.endpoints | default list) -}}
-{{- range .addresses -}}
-{{- $to = append $to (dict "ipBlock" (dict "cidr" (printf "%s%s" . $prefix))) -}}
-{{- end -}}
-{{- end -}}
-{{- $ports := list -}}
-{{- range (.ports | default list) -}}
-{{- $ports = append $ports (dict "port" (int .port) "protocol" "TCP") -}}
-{{- end -}}
-{{- if and $to $ports -}}
-{{- $rules = append $rules (dict "ports" $ports "to" $to) -}}
-{{- end -}}
-{{- end -}}
-{{- end -}}
-{{- if not $rules -}}
-{{- fail "networkPolicy: no Kubernetes API server address: set networkPolicy.egress.apiServer.cidrs (kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes; an offline `helm template` cannot read them), or networkPolicy.enabled=false" -}}
-{{- end -}}
-{{- end -}}
-{{- toYaml $rules -}}
+{{- toYaml (list (dict "ports" $ports "to" $to)) -}}
 {{- end -}}
 
 {{/*
