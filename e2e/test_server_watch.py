@@ -1,6 +1,7 @@
 """The watch cache against the real API server: 410 Gone forces a relist that drops deletions.
 
-Runs on a control plane of its own because it compacts etcd and restarts the API server."""
+Runs on a control plane of its own because it compacts etcd and restarts the API server. Both ways
+of getting the initial state are tested: watch-list (the default) and paged lists (the fallback)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from e2e.cluster_fixtures import KubeCluster, cluster_cli, run_kubectl
 from e2e.reconciler_fixtures import private_cluster
 from kube import client as kube_client
-from kube.informer import Informer
+from kube.informer import INITIAL_EVENTS_END, Informer
 from kube.resources import collection_path
 from kube.views import deployment_view
 from tools.cluster.components import Ports
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 
 class GapBeforeFirstWatch:
     """Passes everything through, but runs `gap` once between the informer's first list and its
-    first watch: the informer then watches from a resourceVersion the server no longer has."""
+    first watch from a resourceVersion, which the server then no longer has. A watch-list ends
+    right after its initial state (as if its timeout fell there): the next watch is such a one."""
 
     def __init__(self, api: KubeApi, gap: Any) -> None:
         self._api = api
@@ -43,11 +45,19 @@ class GapBeforeFirstWatch:
     async def stream(
         self, path: str, *, query: Query, read_timeout: float
     ) -> AsyncIterator[AsyncIterator[JSONObject]]:
-        if self._gap is not None:
+        if self._gap is not None and "resourceVersion" in query:
             gap, self._gap = self._gap, None
             await gap()
         async with self._api.stream(path, query=query, read_timeout=read_timeout) as events:
-            yield events
+            yield _until_initial_state(events) if query.get("sendInitialEvents") else events
+
+
+async def _until_initial_state(events: AsyncIterator[JSONObject]) -> AsyncIterator[JSONObject]:
+    async for event in events:
+        yield event
+        annotations = event.get("object", {}).get("metadata", {}).get("annotations") or {}
+        if event.get("type") == "BOOKMARK" and annotations.get(INITIAL_EVENTS_END) == "true":
+            return
 
 
 def _etcd(port: int, call: str, body: dict[str, object]) -> dict[str, Any]:
@@ -83,11 +93,15 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("watch_list", [True, False], ids=["watch-list", "pages"])
 async def test_relist_after_410_gone_drops_a_deployment_deleted_meanwhile(
-    scratch: KubeCluster,
+    scratch: KubeCluster, watch_list: bool
 ) -> None:
+    namespace = "watch-list" if watch_list else "pages"
+    run_kubectl(scratch, "create", "namespace", namespace)
+
     def kubectl(*args: str) -> None:
-        run_kubectl(scratch, *args, "-n", "default")
+        run_kubectl(scratch, *args, "-n", namespace)
 
     for name in ("stays", "goes"):
         kubectl("create", "deployment", name, "--image=nginx")
@@ -101,8 +115,9 @@ async def test_relist_after_410_gone_drops_a_deployment_deleted_meanwhile(
     informer = Informer(
         transport,
         resource="deployments",
-        path=collection_path("apps", "v1", "deployments", "default"),
+        path=collection_path("apps", "v1", "deployments", namespace),
         convert=deployment_view,
+        watch_list=watch_list,
     )
     seen_before_gap: list[str] = []
     task = asyncio.create_task(informer.run())
