@@ -15,6 +15,10 @@ here, with `raise <KubeError subclass>(...) from exc`. Layers above only ever se
      └── PreconditionError     the write cannot apply as asked (no object to compare a version
                                with, an HPA owns the count); raised by kube, not the server
 
+The client libraries are imported only when an exception is mapped (any exception of theirs means
+they are loaded already): `kubernetes` alone takes a third of a second to import, and modules that
+only need these classes (the server's configuration, tests) should not pay for it.
+
 Messages are short and generic on purpose: raw API error bodies can carry object contents and are
 logged at debug level by the caller at most, never returned to gRPC clients. PreconditionError is
 the exception: replicant writes its message for the caller, naming only the objects concerned.
@@ -24,9 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-
-import aiohttp
-from kubernetes.aio.client.exceptions import ApiException, OpenApiException
 
 
 class KubeError(Exception):
@@ -105,6 +106,10 @@ def map_exception(exc: BaseException) -> KubeError:
     """Translate a client-library exception into the domain hierarchy (callers `raise ... from`)."""
     if isinstance(exc, KubeError):
         return exc
+    # Imported here: see the module docstring.
+    import aiohttp
+    from kubernetes.aio.client.exceptions import ApiException, OpenApiException
+
     if isinstance(exc, ApiException):
         return from_status(int(exc.status or 0), status_reason(exc.body))
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
