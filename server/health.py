@@ -11,7 +11,8 @@ The rules (docs/design.md, "Caching"):
   * writes need the API server too: while its probe fails, Set is UNAVAILABLE at once.
   * "kubernetes" (its own health check, and /readyz/kubernetes): the API server answered the probe
     within its window (kube/probe.py).
-gRPC health is pushed by `publish_health` every 0.25 s, and at once on shutdown.
+gRPC health is pushed by `publish_health` every 0.25 s (every 20 ms until first ready, so SERVING
+follows the caches' first sync at once), and at once on shutdown.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from grpc_health.v1 import health_pb2  # type: ignore[import-untyped]
 from server.authz import SERVICE
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
 
@@ -125,10 +126,16 @@ async def set_health(servicer: health_aio.HealthServicer, serving: bool) -> None
 
 
 async def publish_health(
-    readiness: Readiness, servicer: health_aio.HealthServicer, period: float = 0.25
+    readiness: Readiness,
+    servicer: health_aio.HealthServicer,
+    period: float = 0.25,
+    *,
+    startup_period: float = 0.02,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
     """Push readiness and the "kubernetes" check into grpc.health.v1 on change (until cancelled)."""
     current: dict[str, bool] = {}
+    ever_ready = False
     while True:
         wanted = {service: readiness.ready for service in HEALTH_SERVICES}
         wanted[KUBERNETES_CHECK] = readiness.kubernetes_reachable
@@ -145,7 +152,8 @@ async def publish_health(
                             "reason": _reason(readiness, service),
                         },
                     )
-        await asyncio.sleep(period)
+        ever_ready = ever_ready or wanted[""]
+        await sleep(period if ever_ready else startup_period)
 
 
 def _reason(readiness: Readiness, service: str) -> str:

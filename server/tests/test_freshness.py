@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+from grpc_health.v1 import health_pb2  # type: ignore[import-untyped]
+from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
 
 from kube.backoff import Backoff
 from kube.errors import ApiUnavailableError
@@ -14,7 +16,7 @@ from kube.informer import Informer
 from kube.probe import ApiServerProbe
 from kube.tests.fakes import Clock, FakeKube, deployment, running, until
 from kube.views import DeploymentView, deployment_view
-from server.health import Readiness
+from server.health import Readiness, publish_health
 from server.tests.conftest import started
 
 if TYPE_CHECKING:
@@ -195,3 +197,24 @@ async def test_readiness_follows_the_read_caches_not_the_reconcilers_hpa_cache(p
         assert running.app.readiness.ready
         hpas = [i for i in running.app.informers if "horizontalpodautoscalers" in i.path]
         assert [i.synced for i in hpas] == [False]  # listed by the reconciler, never synced
+
+
+@pytest.mark.asyncio
+async def test_health_is_polled_quickly_until_first_ready_then_at_its_period() -> None:
+    cache = Fixed(None)
+    ready = readiness([cache], ApiServer(100.0, True, True))
+    servicer = health_aio.HealthServicer()
+    pauses: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        pauses.append(delay)
+        if len(pauses) == 2:
+            cache.current_as_of = 100.0  # the first sync
+        if len(pauses) == 4:
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await publish_health(ready, servicer, 0.25, startup_period=0.02, sleep=sleep)
+    answer = await servicer.Check(health_pb2.HealthCheckRequest(service=""), None)
+    assert pauses == [0.02, 0.02, 0.25, 0.25]
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING
