@@ -18,6 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import prometheus_client
 from grpc_health.v1 import health_pb2_grpc  # type: ignore[import-untyped]
 from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
 
@@ -75,7 +76,12 @@ class App:
         election: ElectionConfig | None = None,
     ) -> None:
         self.config = config
-        self.metrics = Metrics()
+        # _created series would double every counter's series count; nothing here reads them.
+        # A process-wide switch of prometheus_client, so it is thrown here, at the top.
+        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+        # Per App, not the global default registry: two Apps in one process (tests) stay apart.
+        self.registry = prometheus_client.CollectorRegistry()
+        self.metrics = Metrics(self.registry)
         # -- caches: one informer per watched namespace and kind ---------------------------
         self.deployments = deployment_informers(api, config.namespaces)
         targets = replica_target_informers(api, config.namespaces)
@@ -121,7 +127,7 @@ class App:
         reflection.enable(SERVICE_NAMES, self.server)
         host = f"[{config.bind_address}]" if ":" in config.bind_address else config.bind_address
         self.grpc_port = self.server.add_secure_port(f"{host}:{config.grpc_port}", credentials)
-        self.http = ProbeServer(self.readiness, self.metrics)
+        self.http = ProbeServer(self.readiness, self.registry)
         self.http_port = 0
         # -- the reconciler, run only while this replica holds the Lease -----------------
         world = CacheWorld(targets, self.deployments, autoscalers)
