@@ -34,6 +34,7 @@ from kube.views import deployment_informers
 from reconciler.cluster import ApiWriter, CacheWorld
 from reconciler.controller import Controller
 from reconciler.leader import LeaderElector
+from reconciler.metrics import ReconcilerMetrics
 from reconciler.reconcile import Reconciler
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
 from server import authz, cipher_policy, handshake_log, health, reflection
@@ -132,12 +133,16 @@ class App:
         # -- the reconciler, run only while this replica holds the Lease -----------------
         world = CacheWorld(targets, self.deployments, autoscalers)
         writer = ApiWriter(api, EventRecorder(api, config.identity))
+        reconciler_metrics = ReconcilerMetrics(self.registry, lease=config.leader_election_lease)
         controller = Controller(
-            Reconciler(world, writer).reconcile, keys=world.target_keys, synced=lambda: world.synced
+            Reconciler(world, writer).reconcile,
+            keys=world.target_keys,
+            synced=lambda: world.synced,
+            metrics=reconciler_metrics,
         )
         world.subscribe(controller.enqueue)
         lease = LeaseApi(api, config.leader_election_namespace, config.leader_election_lease)
-        self.elector = LeaderElector(lease, config.identity, election)
+        self.elector = LeaderElector(lease, config.identity, election, metrics=reconciler_metrics)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
             **{f"informer:{i.path}": i.run for i in self.informers},

@@ -86,6 +86,9 @@ async def test_metrics_count_requests_by_method_and_code_and_show_the_cache(
     assert value("replicant_cache_synced", resource="deployments") == 1
     assert value("replicant_ready") == 1
     assert value("replicant_cache_age_seconds") is not None
+    # The reconciler's series are on the same registry from the start, leading or not.
+    reconciles = value("replicant_reconcile_total", controller="replicatarget", result="success")
+    assert reconciles is not None
     assert not any(name.endswith("_created") for name, _ in got)
 
 
