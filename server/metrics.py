@@ -18,7 +18,7 @@ The reconciler's (results, duration, queue depth, leader) are listed in reconcil
 Why a registry per App, not prometheus_client's global one: two Apps in one process (tests) must
 not collide. The hot path (`observe_rpc`) only bumps a cached counter and histogram child; every
 figure owned by someone else (informers, probe, readiness, the handshake tap) is read by
-`_ScrapeCollector` when scraped, so it is never stale and never costs anything between scrapes.
+`Metrics.collect` when scraped, so it is never stale and never costs anything between scrapes.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class CacheSource:
 
 
 class Metrics:
+    """Counters the interceptor bumps, plus a collector for the figures owned elsewhere."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self._requests = Counter(
             "replicant_grpc_requests",
@@ -66,30 +68,25 @@ class Metrics:
             buckets=BUCKETS,
             registry=registry,
         )
-        # Label children by label values: labels() takes a lock and validates on every call.
-        self._request_children: dict[tuple[str, str], Counter] = {}
-        self._latency_children: dict[str, Histogram] = {}
+        # Both label children per (method, code): labels() takes a lock and validates each call.
+        self._children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         self._caches: list[CacheSource] = []
         # Call refusals share one family with the handshake ones, which are counted outside the
-        # event loop (server/handshake_log.py) and read at scrape time: so both are collected.
+        # event loop (server/handshake_log.py), so this family is collected at scrape time too.
         self._refusals: dict[tuple[str, str], int] = defaultdict(int)
         self.handshake_refusals: Callable[[], Mapping[str, int]] = dict
         self.probe_failures: Callable[[], int] = lambda: 0
         self.ready: Callable[[], bool] = lambda: False
         self.cache_age: Callable[[], float | None] = lambda: None
-        registry.register(_ScrapeCollector(self))
+        registry.register(self)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
-        try:
-            requests = self._request_children[(method, code)]
-        except KeyError:
-            requests = self._request_children[(method, code)] = self._requests.labels(method, code)
-        try:
-            latency = self._latency_children[method]
-        except KeyError:
-            latency = self._latency_children[method] = self._latency.labels(method)
-        requests.inc()
-        latency.observe(seconds)
+        children = self._children.get((method, code))
+        if children is None:
+            children = (self._requests.labels(method, code), self._latency.labels(method))
+            self._children[(method, code)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_refusal(self, stage: str, reason: str) -> None:
         self._refusals[(stage, reason)] += 1
@@ -97,49 +94,33 @@ class Metrics:
     def add_cache(self, source: CacheSource) -> None:
         self._caches.append(source)
 
-    def refusals(self) -> dict[tuple[str, str], int]:
-        """(stage, reason) -> count, handshake refusals included."""
-        counts = dict(self._refusals)
-        for reason, count in self.handshake_refusals().items():
-            counts[("handshake", reason)] = count
-        return counts
-
-    def caches(self) -> dict[str, list[CacheSource]]:
+    def collect(self) -> Iterator[Metric]:
+        """The figures read from their owners when scraped (prometheus_client's collector API)."""
         by_resource: dict[str, list[CacheSource]] = defaultdict(list)
         for source in self._caches:
             by_resource[source.resource].append(source)
-        return by_resource
-
-
-class _ScrapeCollector:
-    """The figures read at scrape time from their owners (a prometheus_client collector)."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
-
-    def collect(self) -> Iterator[Metric]:
-        m = self._metrics
-        caches = sorted(m.caches().items())
         for name, family, help_text, value in _CACHE_FAMILIES:
             metric = family(name, help_text, labels=["resource"])
-            for resource, sources in caches:
+            for resource, sources in sorted(by_resource.items()):
                 metric.add_metric([resource], value(sources))
             yield metric
         yield CounterMetricFamily(
-            "replicant_apiserver_probe_failures", "Failed probes.", value=m.probe_failures()
+            "replicant_apiserver_probe_failures", "Failed probes.", value=self.probe_failures()
         )
         refusals = CounterMetricFamily(
             "replicant_client_refusals",
             "Clients refused, by stage (handshake, call) and reason.",
             labels=["stage", "reason"],
         )
-        for (stage, reason), count in sorted(m.refusals().items()):
+        counts = dict(self._refusals)
+        counts.update((("handshake", r), n) for r, n in self.handshake_refusals().items())
+        for (stage, reason), count in sorted(counts.items()):
             refusals.add_metric([stage, reason], count)
         yield refusals
         yield GaugeMetricFamily(
-            "replicant_ready", "1 when ready to serve (same as /readyz).", value=int(m.ready())
+            "replicant_ready", "1 when ready to serve (same as /readyz).", value=int(self.ready())
         )
-        if (age := m.cache_age()) is not None:  # absent until the caches have synced
+        if (age := self.cache_age()) is not None:  # absent until the caches have synced
             help_text = "Seconds since the read caches last heard from the API server."
             yield GaugeMetricFamily("replicant_cache_age_seconds", help_text, value=round(age, 3))
 
