@@ -18,6 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import prometheus_client
 from grpc_health.v1 import health_pb2_grpc  # type: ignore[import-untyped]
 from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
 
@@ -33,6 +34,7 @@ from kube.views import deployment_informers
 from reconciler.cluster import ApiWriter, CacheWorld
 from reconciler.controller import Controller
 from reconciler.leader import LeaderElector
+from reconciler.metrics import ReconcilerMetrics
 from reconciler.reconcile import Reconciler
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
 from server import authz, cipher_policy, handshake_log, health, reflection
@@ -75,7 +77,12 @@ class App:
         election: ElectionConfig | None = None,
     ) -> None:
         self.config = config
-        self.metrics = Metrics()
+        # _created series would double every counter's series count; nothing here reads them.
+        # A process-wide switch of prometheus_client, so it is thrown here, at the top.
+        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+        # Per App, not the global default registry: two Apps in one process (tests) stay apart.
+        self.registry = prometheus_client.CollectorRegistry()
+        self.metrics = Metrics(self.registry)
         # -- caches: one informer per watched namespace and kind ---------------------------
         self.deployments = deployment_informers(api, config.namespaces)
         targets = replica_target_informers(api, config.namespaces)
@@ -121,17 +128,21 @@ class App:
         reflection.enable(SERVICE_NAMES, self.server)
         host = f"[{config.bind_address}]" if ":" in config.bind_address else config.bind_address
         self.grpc_port = self.server.add_secure_port(f"{host}:{config.grpc_port}", credentials)
-        self.http = ProbeServer(self.readiness, self.metrics)
+        self.http = ProbeServer(self.readiness, self.registry)
         self.http_port = 0
         # -- the reconciler, run only while this replica holds the Lease -----------------
         world = CacheWorld(targets, self.deployments, autoscalers)
         writer = ApiWriter(api, EventRecorder(api, config.identity))
+        reconciler_metrics = ReconcilerMetrics(self.registry, lease=config.leader_election_lease)
         controller = Controller(
-            Reconciler(world, writer).reconcile, keys=world.target_keys, synced=lambda: world.synced
+            Reconciler(world, writer).reconcile,
+            keys=world.target_keys,
+            synced=lambda: world.synced,
+            metrics=reconciler_metrics,
         )
         world.subscribe(controller.enqueue)
         lease = LeaseApi(api, config.leader_election_namespace, config.leader_election_lease)
-        self.elector = LeaderElector(lease, config.identity, election)
+        self.elector = LeaderElector(lease, config.identity, election, metrics=reconciler_metrics)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
             **{f"informer:{i.path}": i.run for i in self.informers},

@@ -15,11 +15,13 @@ import grpc
 import pytest
 import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
+from prometheus_client import generate_latest
 
 from kube.views import DesiredStateView
 from replicant.v1 import replicant_pb2 as pb
 from server.tests import certs
 from server.tests.conftest import WRITER, channel, started, stub
+from tools import exposition
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -169,9 +171,12 @@ async def test_refused_certificates_are_counted_and_logged_once_per_reason(
     with caplog.at_level(logging.WARNING, logger="replicant.security"):
         for _ in range(3):
             await set_code(crafted, app.app.grpc_port, "nul-uri")
-    metrics = app.app.metrics.render()
+    metrics = generate_latest(app.app.registry).decode()
     warnings = [r for r in caplog.records if r.name == "replicant.security"]
-    assert 'replicant_client_refusals_total{stage="call",reason="bad_character"} 3' in metrics
+    refusals = exposition.sample(
+        metrics, "replicant_client_refusals_total", stage="call", reason="bad_character"
+    )
+    assert refusals == 3
     assert [getattr(r, "reason", None) for r in warnings] == ["bad_character"]
     assert "\x00" not in json.dumps([r.__dict__ for r in warnings], default=str)
 
