@@ -12,6 +12,7 @@ back to back (who goes first alternates by round):
 
   * GetReplicas at c=1 and c=50, ListDeployments (page_size 500 of the 1,000) at c=50:
     calls/s, p50/p99, and server CPU per call (utime+stime from /proc/<pid>/stat over the phase);
+    how busy the server was and ghz's CPU per call, to tell whether the server was the bottleneck;
   * RSS of each server after the reads; API server Deployment GET/LIST during them (must be 0);
   * then replicant alone against the 10,000 (start -> SERVING, RSS).
 
@@ -19,7 +20,7 @@ Each row is the median over rounds. Replicant only, once, in the last round: wat
 (scale through the API -> seen by GetReplicas) and SetReplicas -> Deployment spec.
 
 Bounded: every phase has a timeout, and no round starts after ROUND_BUDGET_S; about four minutes
-on 2 cores once the Deployments exist (the first run also creates 11,000).
+on 2 cores once the Deployments exist (the first run also creates 11,000, in about a minute).
 """
 
 from __future__ import annotations
@@ -55,10 +56,10 @@ NAMESPACE = "replicant-bench"
 NAMESPACE_10K = "replicant-bench-10k"
 COUNT, COUNT_10K = 1000, 10_000
 PAGE_SIZE = 500
-ROUNDS = 3
+ROUNDS = 5
 PHASE_SECONDS = 4.0
 WARMUP_SECONDS = 1.0
-ROUND_BUDGET_S = 300.0  # no new round after this; one round takes about a minute
+ROUND_BUDGET_S = 360.0  # no new round after this; one round takes 45 s on 2 cores
 SEED_TIMEOUT_S = 600.0  # the first run only
 SERVING_TIMEOUT_S = 180.0
 POLL_S = 0.01
@@ -94,6 +95,8 @@ class Sample:
     p50_s: float
     p99_s: float
     cpu_per_call_s: float
+    busy: float  # server CPU seconds per second of the phase: ~1 or more when it is the bottleneck
+    client_cpu_per_call_s: float
     load1: float
 
 
@@ -301,6 +304,8 @@ class Load:
             p50_s=percentile(result.latencies, 0.5),
             p99_s=percentile(result.latencies, 0.99),
             cpu_per_call_s=cpu / result.ok,
+            busy=cpu / result.seconds,
+            client_cpu_per_call_s=result.client_cpu_s / result.ok,
             load1=load1(),
         )
         return sample, result.failed
@@ -311,6 +316,8 @@ def record(results: Results, server: str, phase: Phase, sample: Sample) -> None:
     if phase.concurrency > 1:
         results.add(server, f"{name} calls/s", sample.calls_per_s, sample.load1)
         results.add(server, f"{name} CPU per call", sample.cpu_per_call_s, sample.load1)
+        results.add(server, f"{name} busy", sample.busy, sample.load1)
+        results.add(server, f"{name} ghz CPU", sample.client_cpu_per_call_s, sample.load1)
     if phase.method == "GetReplicas":
         results.add(server, f"{name} p50", sample.p50_s, sample.load1)
         results.add(server, f"{name} p99", sample.p99_s, sample.load1)
@@ -506,6 +513,10 @@ def _mib(size: float) -> str:
     return f"{size / 2**20:.0f} MiB"
 
 
+def _percent(fraction: float) -> str:
+    return f"{fraction:.0%}"
+
+
 def _rate(rate: float) -> str:
     return f"{rate:,.0f}/s"
 
@@ -529,6 +540,13 @@ FIGURES: list[tuple[str, str, Callable[[float], str], str | None]] = [
     ("Start to SERVING, 10,000 Deployments", "start 10k", _secs, "start"),
     ("RSS after the reads (1,000 Deployments)", "RSS after reads", _mib, None),
     ("RSS at SERVING (10,000 Deployments)", "RSS 10k", _mib, "RSS after reads"),
+    # Who was the bottleneck: the server near 100% of a core (or more: grpc's own threads), ghz
+    # spending less per call than the server.
+    ("Server CPU busy (% of a core), GetReplicas c=50", "GetReplicas c=50 busy", _percent, None),
+    ("Server CPU busy (% of a core), ListDeployments c=50", "ListDeployments c=50 busy",
+     _percent, None),
+    ("ghz CPU per call, GetReplicas c=50", "GetReplicas c=50 ghz CPU", _cpu, None),
+    ("ghz CPU per call, ListDeployments c=50", "ListDeployments c=50 ghz CPU", _cpu, None),
 ]  # fmt: skip
 
 
