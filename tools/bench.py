@@ -106,7 +106,7 @@ class Results:
 
     values: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     loads: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    failed_calls: int = 0
+    failed_calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     deployment_requests: int = 0
     reply_bytes: dict[str, tuple[int, int]] = field(default_factory=dict)
     replicant_only: list[Row] = field(default_factory=list)
@@ -290,7 +290,7 @@ class Load:
     protoset: Path
     pki: Path
 
-    def run(self, server: Server, phase: Phase, seconds: float) -> tuple[Sample, int]:
+    def run(self, server: Server, phase: Phase, seconds: float) -> tuple[Sample, dict[str, int]]:
         argv = bench_load.ghz_argv(
             self.ghz, self.protoset, self.pki, server.port,
             method=phase.method, request=phase.request,
@@ -334,7 +334,8 @@ def run_round(
         for server in ordered:
             sample, failed = load.run(server, phase, PHASE_SECONDS)
             record(results, server.name, phase, sample)
-            results.failed_calls += failed
+            for status, n in failed.items():
+                results.failed_calls[status] += n
     results.deployment_requests += deployment_requests(kubeconfig) - before
     for server in ordered:
         results.add(server.name, "RSS after reads", rss_bytes(server.pid), load1())
@@ -591,9 +592,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = results.reply_bytes
     print(
         f"\nratio = replicant / baseline. Reply bytes (GetReplicas, List page): replicant "
-        f"{sizes[REPLICANT]}, baseline {sizes[BASELINE]}. Calls failed: {results.failed_calls} "
-        f"(ghz ends calls in flight at a phase's deadline). Watch and Set rows: replicant only. "
-        f"Took {took:.0f} s."
+        f"{sizes[REPLICANT]}, baseline {sizes[BASELINE]}.\nCalls failed: "
+        f"{dict(results.failed_calls)} (ghz ends the calls in flight at a phase's end: "
+        f"Unavailable). Watch and Set rows: replicant only. Took {took:.0f} s."
     )
     return 0
 

@@ -38,7 +38,7 @@ MAX_CONNECTIONS = 10
 @dataclasses.dataclass(frozen=True)
 class LoadResult:
     ok: int
-    failed: int  # mostly calls in flight when ghz closes its connections at the deadline
+    failed: dict[str, int]  # by status; mostly Unavailable: in flight when ghz stops at the end
     seconds: float
     latencies: list[float]  # of the OK calls, in seconds
     client_cpu_s: float = 0.0  # ghz's user + system time
@@ -82,9 +82,13 @@ def parse_report(report: dict[str, Any]) -> LoadResult:
     """ghz's JSON report: per-call details (latency in ns, status) and the run's total (ns)."""
     details = report.get("details") or []
     latencies = [d["latency"] / 1e9 for d in details if d.get("status") == "OK"]
+    failed: dict[str, int] = {}
+    for detail in details:
+        if (status := detail.get("status", "?")) != "OK":
+            failed[status] = failed.get(status, 0) + 1
     return LoadResult(
         ok=len(latencies),
-        failed=len(details) - len(latencies),
+        failed=failed,
         seconds=report["total"] / 1e9,
         latencies=latencies,
     )
