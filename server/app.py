@@ -104,16 +104,16 @@ class App:
         # -- the API ---------------------------------------------------------------------
         self.health = health_aio.HealthServicer()
         self.access = AccessLog()
-        encoded = EncodedDeployments()
+        self.encoded = EncodedDeployments()
         for informer in self.deployments.informers:  # no encoding outlives its Deployment
-            informer.subscribe(encoded.forget)
+            informer.subscribe(self.encoded.forget)
         self.servicer = ReplicaService(
             self.deployments,
             self.readiness,
             PageTokens(page_token_keys),
             desired=DesiredStates(targets),
             store=ReplicaTargetStore(api, autoscalers),
-            encoded=encoded,
+            encoded=self.encoded,
         )
         interceptor = ApiInterceptor(
             authz.Policy.from_entries(config.readers, config.writers, config.namespaces),

@@ -16,15 +16,13 @@ The servicer returns these bytes and its handlers have no response serializer (s
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from replicant.v1 import replicant_pb2 as pb
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from datetime import datetime
 
     from kube.informer import Key
     from kube.views import DeploymentView, DesiredStateView
@@ -34,6 +32,7 @@ _DEPLOYMENT: Final = b"\x0a"  # GetReplicasResponse.deployment, ListDeploymentsR
 _GET_AS_OF: Final = b"\x12"  # GetReplicasResponse.as_of
 _LIST_TOKEN: Final = b"\x12"  # ListDeploymentsResponse.next_page_token
 _LIST_AS_OF: Final = b"\x1a"  # ListDeploymentsResponse.as_of
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class EncodedDeployments:
@@ -55,6 +54,9 @@ class EncodedDeployments:
         """Informer subscriber: the Deployment changed or went, so its entry is stale."""
         del old, new
         self._entries.pop(key, None)
+
+    def __contains__(self, key: Key) -> bool:
+        return key in self._entries
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -112,9 +114,14 @@ def desired_message(view: DesiredStateView) -> pb.DesiredState:
 
 
 def _timestamp(at: datetime) -> bytes:
-    stamp = Timestamp()
-    stamp.FromDatetime(at)
-    return stamp.SerializeToString()
+    """google.protobuf.Timestamp bytes, as FromDatetime + SerializeToString (a fifth the cost)."""
+    if at.tzinfo is None:  # naive: UTC, as FromDatetime reads it
+        at = at.replace(tzinfo=UTC)
+    delta = at - _EPOCH
+    seconds, nanos = delta.days * 86_400 + delta.seconds, delta.microseconds * 1000
+    return (b"\x08" + _varint(seconds) if seconds else b"") + (
+        b"\x10" + _varint(nanos) if nanos else b""
+    )
 
 
 def _field(tag: bytes, payload: bytes) -> bytes:
@@ -122,6 +129,7 @@ def _field(tag: bytes, payload: bytes) -> bytes:
 
 
 def _varint(value: int) -> bytes:
+    value &= 0xFFFF_FFFF_FFFF_FFFF  # a negative int64 is written as its 64-bit two's complement
     if value < 0x80:  # every field but a page of many Deployments
         return bytes((value,))
     out = bytearray()

@@ -89,7 +89,8 @@ class ReplicaService:
         """GetReplicasResponse bytes."""
         key = validation.ref(request.ref)
         self._require_ready()
-        framed = self._framed(self._lookup(key, caller.read))
+        view = self._lookup(key, caller.read)
+        framed = self._encoded.framed(view, self.desired.get(key))
         return encoding.get_response(framed, self._readiness.as_of())
 
     def list_deployments(self, request: pb.ListDeploymentsRequest, caller: authz.Caller) -> bytes:
@@ -105,13 +106,15 @@ class ReplicaService:
         # much smaller than the cache.
         visible = not namespace or grant.allows(namespace)
         items = self._deployments.iter_from(after, namespace) if visible else iter(())
-        granted = (item for item in items if grant.allows(item[0][0]))
+        if grant.namespaces is not None:  # a grant of every namespace needs no filter
+            items = (item for item in items if grant.allows(item[0][0]))
         # One extra item tells whether another page follows.
-        page = list(itertools.islice(granted, size + 1))
+        page = list(itertools.islice(items, size + 1))
         more = len(page) > size
         page = page[:size]
+        framed, desired = self._encoded.framed, self.desired.get
         return encoding.list_response(
-            [self._framed(view) for _, view in page],
+            [framed(view, desired(key)) for key, view in page],
             self._tokens.encode(page[-1][0], scope) if more else "",
             self._readiness.as_of(),
         )
@@ -142,9 +145,6 @@ class ReplicaService:
         if view is None:
             raise DeploymentNotFoundError(f"deployment {key[0]}/{key[1]} not found")
         return view
-
-    def _framed(self, view: DeploymentView) -> bytes:
-        return self._encoded.framed(view, self.desired.get((view.namespace, view.name)))
 
 
 def add_to_server(service: ReplicaService, server: Registry) -> None:
