@@ -6,7 +6,8 @@ reconciler never import each other; both read the same caches. `.importlinter` e
 
 Shutdown order: readiness false and health NOT_SERVING at once, then `server.stop(grace)` so
 in-flight RPCs finish, then background tasks are cancelled and awaited (cancelling leader
-election stops the reconciler and releases the Lease), then the probe port closes.
+election stops the reconciler and releases the Lease), the reads summed for the audit trail are
+written, then the probe port closes.
 """
 
 from __future__ import annotations
@@ -36,14 +37,17 @@ from reconciler.controller import Controller
 from reconciler.leader import LeaderElector
 from reconciler.metrics import ReconcilerMetrics
 from reconciler.reconcile import Reconciler
-from replicant.v1 import replicant_pb2, replicant_pb2_grpc
+from replicant.v1 import replicant_pb2
 from server import authz, cipher_policy, handshake_log, health, reflection
+from server.audit import AccessLog
+from server.encoding import EncodedDeployments
 from server.http import ProbeServer
 from server.identity import IdentityReader
 from server.interceptor import ApiInterceptor
 from server.metrics import CacheSource, Metrics
 from server.page_tokens import PageTokens
 from server.servicer import ReplicaService
+from server.servicer import add_to_server as add_replica_service
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
@@ -106,26 +110,33 @@ class App:
         self.metrics.cache_age = self.readiness.age_seconds
         # -- the API ---------------------------------------------------------------------
         self.health = health_aio.HealthServicer()
+        self.access = AccessLog()
+        self.encoded = EncodedDeployments()
+        for informer in self.deployments.informers:  # no encoding outlives its Deployment
+            informer.subscribe(self.encoded.forget)
         self.servicer = ReplicaService(
             self.deployments,
             self.readiness,
             PageTokens(page_token_keys),
             desired=DesiredStates(targets),
             store=ReplicaTargetStore(api, autoscalers),
+            encoded=self.encoded,
+        )
+        interceptor = ApiInterceptor(
+            authz.Policy.from_entries(config.readers, config.writers, config.namespaces),
+            IdentityReader(config.trust_domain),
+            self.metrics,
+            self.access,
         )
         self.server = grpc.aio.server(
-            interceptors=[
-                ApiInterceptor(
-                    authz.Policy.from_entries(config.readers, config.writers, config.namespaces),
-                    IdentityReader(config.trust_domain),
-                    self.metrics,
-                )
-            ],
             options=[("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES)],
         )
-        replicant_pb2_grpc.add_ReplicaServiceServicer_to_server(self.servicer, self.server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable(SERVICE_NAMES, self.server)
+        # Every service is added through the interceptor's registry: grpc sees only checked
+        # handlers (server/interceptor.py says why this is no grpc.aio.ServerInterceptor).
+        registry = interceptor.registry(self.server)
+        add_replica_service(self.servicer, registry)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, registry)
+        reflection.enable(SERVICE_NAMES, registry)
         host = f"[{config.bind_address}]" if ":" in config.bind_address else config.bind_address
         self.grpc_port = self.server.add_secure_port(f"{host}:{config.grpc_port}", credentials)
         self.http = ProbeServer(self.readiness, self.registry)
@@ -147,6 +158,7 @@ class App:
         self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
             **{f"informer:{i.path}": i.run for i in self.informers},
             "apiserver-probe": self.probe.run,
+            "access-log": self.access.run,
             # The Lease is released when this task is cancelled (after the grace).
             "leader-election": lambda: self.elector.run(controller.run),
         }
@@ -184,6 +196,7 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self.access.flush()  # the reads summed since the last interval
         await self.http.stop()
         log.info("stopped")
 

@@ -40,6 +40,7 @@ def deployment(ns: str, name: str, replicas: int = 1, rv: int = 1, ready: int = 
 class Watch:
     query: dict[str, Any]
     events: asyncio.Queue[JSONObject | BaseException | None] = field(default_factory=asyncio.Queue)
+    path: str = ""
 
 
 class FakeKube:
@@ -111,7 +112,7 @@ class FakeKube:
             raise ApiUnavailableError("down")
         if self.watch_errors:
             raise self.watch_errors.pop(0)
-        watch = Watch(dict(query))
+        watch = Watch(dict(query), path=path)
         self.watches.append(watch)
         self.watch_opened.set()
         yield _drain(watch)
