@@ -190,8 +190,8 @@ run: venv proto certs cluster-up ## Run the server on 127.0.0.1 against the loca
 		--readers spiffe://replicant.dev/client/reader --writers spiffe://replicant.dev/client/writer
 
 .PHONY: bench
-bench: venv proto cluster-up ## Benchmark reads (1,000 Deployments, mTLS), API server load and watch latency; < 2 min.
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" REPLICANT_BIN="$(TOOLS_BIN)" PYTHONPATH=$(GEN):. $(PY) -m tools.bench
+bench: venv proto tools $(if $(KUBECONFIG),,cluster-up) ## Benchmark replicant against a bare grpc server, interleaved (KUBECONFIG wins if set); ~4 min.
+	KUBECONFIG="$(or $(KUBECONFIG),$(CLUSTER_KUBECONFIG))" REPLICANT_BIN="$(TOOLS_BIN)" PYTHONPATH=$(GEN):. $(PY) -m tools.bench
 
 ##@ kind (needs Docker)
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from e2e.reconciler_fixtures import get_object
 from replicant.v1 import replicant_pb2 as pb
+from tools import exposition
 from tools.server_process import ServerProcess, eventually, start_server
 
 if TYPE_CHECKING:
@@ -51,6 +52,13 @@ def set_replicas(
     with server.channel("writer") as chan:
         response: pb.SetReplicasResponse = server.stub(chan).SetReplicas(request, timeout=20)
     return response.desired
+
+
+def metric(server: ServerProcess, name: str, /, **labels: str) -> float | None:
+    """One sample from the server's /metrics, parsed (None if absent)."""
+    status, body = server.http("/metrics")
+    assert status == 200, body
+    return exposition.sample(body, name, **labels)
 
 
 def create_deployment(kubectl: Kubectl, namespace: str, name: str, replicas: int) -> None:

@@ -16,6 +16,7 @@ from e2e.reconciler_support import (
     apply_json,
     create_deployment,
     events,
+    metric,
     reconciled,
     replica_target,
     set_replicas,
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
 
     from e2e.cluster_fixtures import KubeCluster, Kubectl
     from tools.server_process import ServerProcess
+
+
+RECONCILES = "replicant_reconcile_total"
+LEADER = "replicant_leader_election_master_status"
 
 
 @pytest.fixture
@@ -70,6 +75,14 @@ def test_set_replicas_creates_the_target_and_the_deployment_converges(
     assert annotations["replicant.dev/requested-by"] == devcerts.WRITER_ID
     assert annotations["replicant.dev/requested-at"].endswith("Z")
     assert events(kubectl, namespace, "Scaled")
+    # Counted just after reconcile returns, so a scrape may be a moment early: poll (bounded).
+    eventually(
+        "a successful reconcile on /metrics",
+        lambda: (
+            (metric(server, RECONCILES, controller="replicatarget", result="success") or 0) >= 1
+        ),
+    )
+    assert metric(server, LEADER, name="replicant-leader") == 1
 
 
 def test_kubectl_scale_drift_is_set_back_and_recorded(

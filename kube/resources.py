@@ -7,6 +7,7 @@ informer. Callers see one map keyed by (namespace, name) either way.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -82,18 +83,15 @@ class InformerGroup(Generic[V]):
             if informer is None:
                 return
             start = max(after, (namespace, "")) if after else (namespace, "")
-            keys: Iterator[Key] = itertools.takewhile(
-                lambda k: k[0] == namespace, informer.keys_after(start)
-            )
-            sources = [(informer, keys)]
-        else:
-            sources = [(inf, iter(inf.keys_after(after))) for inf in self.informers]
-        # Namespaces of different informers are disjoint, so a merge keeps the global order.
-        merged = heapq.merge(*(_tagged(inf, ks) for inf, ks in sources), key=lambda kv: kv[0])
-        for key, informer in merged:
-            value = informer.get(key)
-            if value is not None:
+            for key, value in _scan(informer, start):
+                if key[0] != namespace:
+                    return
                 yield key, value
+        elif len(self.informers) == 1:  # one cluster-wide informer: its own order, no merge
+            yield from _scan(self.informers[0], after)
+        else:
+            # Namespaces of different informers are disjoint, so a merge keeps the global order.
+            yield from heapq.merge(*(_scan(inf, after) for inf in self.informers), key=_first)
 
     def _informer_for(self, namespace: str) -> Informer[V] | None:
         if not self._by_namespace:
@@ -101,6 +99,16 @@ class InformerGroup(Generic[V]):
         return self._by_namespace.get(namespace)
 
 
-def _tagged(informer: Informer[V], keys: Iterator[Key]) -> Iterator[tuple[Key, Informer[V]]]:
-    for key in keys:
-        yield key, informer
+def _scan(informer: Informer[V], after: Key | None) -> Iterator[tuple[Key, V]]:
+    """The informer's items in key order, strictly after `after`, without copying its keys."""
+    keys = informer.sorted_keys()
+    start = 0 if after is None else bisect.bisect_right(keys, after)
+    get = informer.get
+    for key in itertools.islice(keys, start, None):
+        value = get(key)
+        if value is not None:
+            yield key, value
+
+
+def _first(item: tuple[Key, object]) -> Key:
+    return item[0]

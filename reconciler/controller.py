@@ -4,13 +4,15 @@ Informer subscribers only enqueue keys (never reconcile inline), so a burst of e
 one object costs one reconcile; workers take keys from the queue, which guarantees no key is
 reconciled by two workers at once; failures come back with capped exponential backoff; a
 periodic resync re-enqueues every ReplicaTarget in case an event was missed. `run` is what
-the leader runs: cancelling it (lost lease, shutdown) stops all reconciling at once.
+the leader runs: cancelling it (lost lease, shutdown) stops all reconciling at once. Every
+reconcile is counted by result and timed (reconciler/metrics.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Final
 
 from kube.backoff import Backoff
@@ -19,6 +21,7 @@ from reconciler.workqueue import ShutDownError, WorkQueue
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
+    from reconciler.metrics import ReconcileResult, ReconcilerMetrics
     from reconciler.reconcile import Key, Result
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ class Controller:
         *,
         keys: Callable[[], Iterable[Key]],
         synced: Callable[[], bool],
+        metrics: ReconcilerMetrics,
         workers: int = DEFAULT_WORKERS,
         resync_seconds: float = DEFAULT_RESYNC_SECONDS,
         backoff: Backoff | None = None,
@@ -44,6 +48,7 @@ class Controller:
         self._reconcile = reconcile
         self._keys = keys
         self._synced = synced
+        self._metrics = metrics
         self._workers = workers
         self._resync_seconds = resync_seconds
         self._backoff = backoff or Backoff(base=0.1, cap=30.0, jitter=False)
@@ -64,6 +69,7 @@ class Controller:
             await asyncio.sleep(SYNC_POLL_SECONDS)
         queue: WorkQueue[Key] = WorkQueue(self._backoff)
         self._queue = queue
+        self._metrics.track_queue_depth(queue.__len__)
         log.info("reconciler started", extra={"workers": self._workers})
         try:
             self._enqueue_all(queue)
@@ -73,6 +79,7 @@ class Controller:
                 group.create_task(self._resync(queue), name="reconcile-resync")
         finally:
             self._queue = None
+            self._metrics.track_queue_depth(lambda: 0)
             queue.shut_down()
             log.info("reconciler stopped")
 
@@ -97,18 +104,28 @@ class Controller:
                 queue.done(key)
 
     async def _process(self, queue: WorkQueue[Key], key: Key) -> None:
+        started = time.perf_counter()
         try:
             result = await self._reconcile(key)
         except Exception as e:  # noqa: BLE001 - any failure is retried with backoff
+            self._metrics.observe_reconcile("error", time.perf_counter() - started)
             log.info(
                 "reconcile failed; retrying with backoff",
                 extra={"key": "/".join(key), "error": f"{type(e).__name__}: {e}"},
             )
             queue.add_rate_limited(key)
             return
+        self._metrics.observe_reconcile(_outcome(result), time.perf_counter() - started)
         if result.requeue:
             queue.add_rate_limited(key)
             return
         queue.forget(key)
         if result.requeue_after is not None:
             queue.add_after(key, result.requeue_after)
+
+
+def _outcome(result: Result) -> ReconcileResult:
+    """controller-runtime's result label; `requeue` wins, as it does in `_process`."""
+    if result.requeue:
+        return "requeue"
+    return "success" if result.requeue_after is None else "requeue_after"

@@ -28,6 +28,8 @@ from kube.leases import LeaseRecord
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from reconciler.metrics import ReconcilerMetrics
+
 log = logging.getLogger(__name__)
 
 
@@ -72,7 +74,12 @@ class LeaderElector:
     """Campaigns for the Lease and runs `lead` only while holding it."""
 
     def __init__(
-        self, client: LeaseClient, identity: str, config: ElectionConfig | None = None
+        self,
+        client: LeaseClient,
+        identity: str,
+        config: ElectionConfig | None = None,
+        *,
+        metrics: ReconcilerMetrics,
     ) -> None:
         if not identity:
             raise ValueError("identity must not be empty: it is how holders tell apart")
@@ -82,6 +89,7 @@ class LeaderElector:
         self._observed: LeaseRecord | None = None
         self._observed_at = 0.0  # loop time when _observed last changed
         self._leading = False
+        self._metrics = metrics
 
     @property
     def identity(self) -> str:
@@ -99,6 +107,7 @@ class LeaderElector:
                 await self._lead_while_renewing(lead)
             finally:
                 self._leading = False
+                self._metrics.set_leading(False)
             log.warning("lost leadership", extra={"identity": self._identity})
             # We may still hold the Lease (e.g. `lead` crashed): without a pause, a `lead` that
             # fails at once would be restarted in a tight loop of Lease writes.
@@ -112,6 +121,7 @@ class LeaderElector:
         while not await self._try_acquire_or_renew():  # noqa: ASYNC110 - polling the API is the protocol
             await asyncio.sleep(self._config.retry_period)
         self._leading = True
+        self._metrics.set_leading(True)
         log.info("became leader", extra={"identity": self._identity})
 
     async def _lead_while_renewing(self, lead: Callable[[], Awaitable[None]]) -> None:

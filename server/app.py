@@ -6,7 +6,8 @@ reconciler never import each other; both read the same caches. `.importlinter` e
 
 Shutdown order: readiness false and health NOT_SERVING at once, then `server.stop(grace)` so
 in-flight RPCs finish, then background tasks are cancelled and awaited (cancelling leader
-election stops the reconciler and releases the Lease), then the probe port closes.
+election stops the reconciler and releases the Lease), the reads summed for the audit trail are
+written, then the probe port closes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import prometheus_client
 from grpc_health.v1 import health_pb2_grpc  # type: ignore[import-untyped]
 from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
 
@@ -33,15 +35,19 @@ from kube.views import deployment_informers
 from reconciler.cluster import ApiWriter, CacheWorld
 from reconciler.controller import Controller
 from reconciler.leader import LeaderElector
+from reconciler.metrics import ReconcilerMetrics
 from reconciler.reconcile import Reconciler
-from replicant.v1 import replicant_pb2, replicant_pb2_grpc
+from replicant.v1 import replicant_pb2
 from server import authz, cipher_policy, handshake_log, health, reflection
+from server.audit import AccessLog
+from server.encoding import EncodedDeployments
 from server.http import ProbeServer
 from server.identity import IdentityReader
 from server.interceptor import ApiInterceptor
 from server.metrics import CacheSource, Metrics
 from server.page_tokens import PageTokens
 from server.servicer import ReplicaService
+from server.servicer import add_to_server as add_replica_service
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
@@ -75,7 +81,12 @@ class App:
         election: ElectionConfig | None = None,
     ) -> None:
         self.config = config
-        self.metrics = Metrics()
+        # _created series would double every counter's series count; nothing here reads them.
+        # A process-wide switch of prometheus_client, so it is thrown here, at the top.
+        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+        # Per App, not the global default registry: two Apps in one process (tests) stay apart.
+        self.registry = prometheus_client.CollectorRegistry()
+        self.metrics = Metrics(self.registry)
         # -- caches: one informer per watched namespace and kind ---------------------------
         self.deployments = deployment_informers(api, config.namespaces)
         targets = replica_target_informers(api, config.namespaces)
@@ -99,43 +110,55 @@ class App:
         self.metrics.cache_age = self.readiness.age_seconds
         # -- the API ---------------------------------------------------------------------
         self.health = health_aio.HealthServicer()
+        self.access = AccessLog()
+        self.encoded = EncodedDeployments()
+        for informer in self.deployments.informers:  # no encoding outlives its Deployment
+            informer.subscribe(self.encoded.forget)
         self.servicer = ReplicaService(
             self.deployments,
             self.readiness,
             PageTokens(page_token_keys),
             desired=DesiredStates(targets),
             store=ReplicaTargetStore(api, autoscalers),
+            encoded=self.encoded,
+        )
+        interceptor = ApiInterceptor(
+            authz.Policy.from_entries(config.readers, config.writers, config.namespaces),
+            IdentityReader(config.trust_domain),
+            self.metrics,
+            self.access,
         )
         self.server = grpc.aio.server(
-            interceptors=[
-                ApiInterceptor(
-                    authz.Policy.from_entries(config.readers, config.writers, config.namespaces),
-                    IdentityReader(config.trust_domain),
-                    self.metrics,
-                )
-            ],
             options=[("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES)],
         )
-        replicant_pb2_grpc.add_ReplicaServiceServicer_to_server(self.servicer, self.server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable(SERVICE_NAMES, self.server)
+        # Every service is added through the interceptor's registry: grpc sees only checked
+        # handlers (server/interceptor.py says why this is no grpc.aio.ServerInterceptor).
+        registry = interceptor.registry(self.server)
+        add_replica_service(self.servicer, registry)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, registry)
+        reflection.enable(SERVICE_NAMES, registry)
         host = f"[{config.bind_address}]" if ":" in config.bind_address else config.bind_address
         self.grpc_port = self.server.add_secure_port(f"{host}:{config.grpc_port}", credentials)
-        self.http = ProbeServer(self.readiness, self.metrics)
+        self.http = ProbeServer(self.readiness, self.registry)
         self.http_port = 0
         # -- the reconciler, run only while this replica holds the Lease -----------------
         world = CacheWorld(targets, self.deployments, autoscalers)
         writer = ApiWriter(api, EventRecorder(api, config.identity))
+        reconciler_metrics = ReconcilerMetrics(self.registry, lease=config.leader_election_lease)
         controller = Controller(
-            Reconciler(world, writer).reconcile, keys=world.target_keys, synced=lambda: world.synced
+            Reconciler(world, writer).reconcile,
+            keys=world.target_keys,
+            synced=lambda: world.synced,
+            metrics=reconciler_metrics,
         )
         world.subscribe(controller.enqueue)
         lease = LeaseApi(api, config.leader_election_namespace, config.leader_election_lease)
-        self.elector = LeaderElector(lease, config.identity, election)
+        self.elector = LeaderElector(lease, config.identity, election, metrics=reconciler_metrics)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
             **{f"informer:{i.path}": i.run for i in self.informers},
             "apiserver-probe": self.probe.run,
+            "access-log": self.access.run,
             # The Lease is released when this task is cancelled (after the grace).
             "leader-election": lambda: self.elector.run(controller.run),
         }
@@ -173,6 +196,7 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self.access.flush()  # the reads summed since the last interval
         await self.http.stop()
         log.info("stopped")
 

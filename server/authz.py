@@ -14,7 +14,6 @@ identity itself comes from server/identity.py.
 
 from __future__ import annotations
 
-import contextvars
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -82,10 +81,6 @@ class Caller:
     identity: str
     read: Grant = NO_GRANT
     write: Grant = NO_GRANT
-
-
-# Set by the interceptor for the duration of one call; the servicer reads it.
-current_caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("replicant_caller")
 
 
 def parse_grants(entries: Iterable[str], watched: Iterable[str] = ()) -> dict[str, Grant]:

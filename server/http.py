@@ -1,7 +1,8 @@
 """Plaintext HTTP for probes and Prometheus: /livez, /readyz, /readyz/kubernetes, /metrics.
 
 Why a separate plaintext port: kubelet probes and most scrapers cannot present client certificates.
-Why asyncio streams and not a framework: three GET routes, no new dependency. One request per
+Why asyncio streams and not a framework: four GET routes, no new dependency; /metrics is
+prometheus_client's `generate_latest` of the App's registry. One request per
 connection (Connection: close), request head bounded to 8 KiB and 5 s, so a slow client cannot pin
 resources. Nothing here reveals Deployments or identities.
 """
@@ -13,9 +14,12 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from server.health import Readiness
-    from server.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +28,9 @@ READ_TIMEOUT = 5.0
 
 
 class ProbeServer:
-    def __init__(self, readiness: Readiness, metrics: Metrics) -> None:
+    def __init__(self, readiness: Readiness, registry: CollectorRegistry) -> None:
         self._readiness = readiness
-        self._metrics = metrics
+        self._registry = registry
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> int:
@@ -40,7 +44,7 @@ class ProbeServer:
             self._server.close()
             await self._server.wait_closed()
 
-    def route(self, method: str, path: str) -> tuple[int, str, str]:
+    def route(self, method: str, path: str) -> tuple[int, str, str | bytes]:
         """(status, content type, body) for one request."""
         if method not in ("GET", "HEAD"):
             return 405, "text/plain", "method not allowed\n"
@@ -55,7 +59,7 @@ class ProbeServer:
                 return 200, "text/plain", "ok\n"
             return 503, "text/plain", "Kubernetes API server not answered recently\n"
         if path == "/metrics":
-            return 200, "text/plain; version=0.0.4; charset=utf-8", self._metrics.render()
+            return 200, CONTENT_TYPE_LATEST, generate_latest(self._registry)
         return 404, "text/plain", "not found\n"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -63,11 +67,12 @@ class ProbeServer:
             async with asyncio.timeout(READ_TIMEOUT):
                 head = await reader.readuntil(b"\r\n\r\n")
             parts = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+            body: str | bytes
             if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
                 status, ctype, body = 400, "text/plain", "bad request\n"
             else:
                 status, ctype, body = self.route(parts[0], parts[1])
-            payload = body.encode()
+            payload = body.encode() if isinstance(body, str) else body
             writer.write(
                 (
                     f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"

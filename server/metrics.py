@@ -1,4 +1,4 @@
-"""Prometheus metrics in the text exposition format (0.0.4), written by hand to avoid a dependency.
+"""The API's Prometheus metrics, on a prometheus_client registry the composition root owns.
 
     replicant_grpc_requests_total{method,code}            counter
     replicant_grpc_request_duration_seconds{method}       histogram (_bucket{le}, _sum, _count)
@@ -13,36 +13,32 @@
     replicant_ready                                       gauge: same truth as /readyz
     replicant_cache_age_seconds                           gauge: now minus the answers' as_of
 
-Cache figures are read from the informers when scraped, so the hot path only touches two dicts.
+The reconciler's (results, duration, queue depth, leader) are listed in reconciler/metrics.py.
+
+Why a registry per App, not prometheus_client's global one: two Apps in one process (tests) must
+not collide. The hot path (`observe_rpc`) only bumps a cached counter and histogram child; every
+figure owned by someone else (informers, probe, readiness, the handshake tap) is read by
+`Metrics.collect` when scraped, so it is never stale and never costs anything between scrapes.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
+
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import Metric
 
     from kube.informer import InformerStats
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-
-@dataclass
-class _Histogram:
-    counts: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
-    total: int = 0
-    sum: float = 0.0
-
-    def observe(self, seconds: float) -> None:
-        index = bisect.bisect_left(BUCKETS, seconds)
-        if index < len(BUCKETS):
-            self.counts[index] += 1
-        self.total += 1
-        self.sum += seconds
 
 
 @dataclass(frozen=True)
@@ -56,20 +52,41 @@ class CacheSource:
 
 
 class Metrics:
-    def __init__(self) -> None:
-        self._requests: dict[tuple[str, str], int] = defaultdict(int)
-        self._latency: dict[str, _Histogram] = defaultdict(_Histogram)
+    """Counters the interceptor bumps, plus a collector for the figures owned elsewhere."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._requests = Counter(
+            "replicant_grpc_requests",
+            "gRPC requests by method, code.",
+            ["method", "code"],
+            registry=registry,
+        )
+        self._latency = Histogram(
+            "replicant_grpc_request_duration_seconds",
+            "gRPC request latency by method.",
+            ["method"],
+            buckets=BUCKETS,
+            registry=registry,
+        )
+        # Both label children per (method, code): labels() takes a lock and validates each call.
+        self._children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         self._caches: list[CacheSource] = []
+        # Call refusals share one family with the handshake ones, which are counted outside the
+        # event loop (server/handshake_log.py), so this family is collected at scrape time too.
         self._refusals: dict[tuple[str, str], int] = defaultdict(int)
-        # Handshake refusals are counted outside the event loop (server/handshake_log.py).
         self.handshake_refusals: Callable[[], Mapping[str, int]] = dict
         self.probe_failures: Callable[[], int] = lambda: 0
         self.ready: Callable[[], bool] = lambda: False
         self.cache_age: Callable[[], float | None] = lambda: None
+        registry.register(self)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
-        self._requests[(method, code)] += 1
-        self._latency[method].observe(seconds)
+        children = self._children.get((method, code))
+        if children is None:
+            children = (self._requests.labels(method, code), self._latency.labels(method))
+            self._children[(method, code)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_refusal(self, stage: str, reason: str) -> None:
         self._refusals[(stage, reason)] += 1
@@ -77,57 +94,35 @@ class Metrics:
     def add_cache(self, source: CacheSource) -> None:
         self._caches.append(source)
 
-    def render(self) -> str:
-        out: list[str] = []
-        _header(out, "replicant_grpc_requests_total", "counter", "gRPC requests by method, code.")
-        for (method, code), count in sorted(self._requests.items()):
-            out.append(f"replicant_grpc_requests_total{_labels(method=method, code=code)} {count}")
-        name = "replicant_grpc_request_duration_seconds"
-        _header(out, name, "histogram", "gRPC request latency by method.")
-        for method, hist in sorted(self._latency.items()):
-            cumulative = 0
-            for bound, count in zip(BUCKETS, hist.counts, strict=True):
-                cumulative += count
-                out.append(f"{name}_bucket{_labels(method=method, le=repr(bound))} {cumulative}")
-            out.append(f"{name}_bucket{_labels(method=method, le='+Inf')} {hist.total}")
-            out.append(f"{name}_sum{_labels(method=method)} {hist.sum!r}")
-            out.append(f"{name}_count{_labels(method=method)} {hist.total}")
-        self._render_caches(out)
-        _header(out, "replicant_apiserver_probe_failures_total", "counter", "Failed probes.")
-        out.append(f"replicant_apiserver_probe_failures_total {self.probe_failures()}")
-        self._render_refusals(out)
-        _header(out, "replicant_ready", "gauge", "1 when ready to serve (same as /readyz).")
-        out.append(f"replicant_ready {int(self.ready())}")
-        if (age := self.cache_age()) is not None:  # absent until the caches have synced
-            help_text = "Seconds since the read caches last heard from the API server."
-            _header(out, "replicant_cache_age_seconds", "gauge", help_text)
-            out.append(f"replicant_cache_age_seconds {round(age, 3)!r}")
-        return "\n".join(out) + "\n"
-
-    def _render_refusals(self, out: list[str]) -> None:
-        name = "replicant_client_refusals_total"
-        _header(out, name, "counter", "Clients refused, by stage (handshake, call) and reason.")
-        counts = dict(self._refusals)
-        for reason, count in self.handshake_refusals().items():
-            counts[("handshake", reason)] = count
-        for (stage, reason), count in sorted(counts.items()):
-            out.append(f"{name}{_labels(stage=stage, reason=reason)} {count}")
-
-    def _render_caches(self, out: list[str]) -> None:
+    def collect(self) -> Iterator[Metric]:
+        """The figures read from their owners when scraped (prometheus_client's collector API)."""
         by_resource: dict[str, list[CacheSource]] = defaultdict(list)
         for source in self._caches:
             by_resource[source.resource].append(source)
-        families = [
-            ("replicant_cache_objects", "gauge", "Objects in the watch cache.", _size),
-            ("replicant_cache_synced", "gauge", "1 when every informer is synced.", _synced),
-            ("replicant_watch_restarts_total", "counter", "Watches reopened.", _restarts),
-            ("replicant_relists_total", "counter", "Relists forced by 410 Gone.", _relists),
-            ("replicant_list_watch_errors_total", "counter", "Failed lists/watches.", _errors),
-        ]
-        for name, kind, help_text, value in families:
-            _header(out, name, kind, help_text)
+        for name, family, help_text, value in _CACHE_FAMILIES:
+            metric = family(name, help_text, labels=["resource"])
             for resource, sources in sorted(by_resource.items()):
-                out.append(f"{name}{_labels(resource=resource)} {value(sources)}")
+                metric.add_metric([resource], value(sources))
+            yield metric
+        yield CounterMetricFamily(
+            "replicant_apiserver_probe_failures", "Failed probes.", value=self.probe_failures()
+        )
+        refusals = CounterMetricFamily(
+            "replicant_client_refusals",
+            "Clients refused, by stage (handshake, call) and reason.",
+            labels=["stage", "reason"],
+        )
+        counts = dict(self._refusals)
+        counts.update((("handshake", r), n) for r, n in self.handshake_refusals().items())
+        for (stage, reason), count in sorted(counts.items()):
+            refusals.add_metric([stage, reason], count)
+        yield refusals
+        yield GaugeMetricFamily(
+            "replicant_ready", "1 when ready to serve (same as /readyz).", value=int(self.ready())
+        )
+        if (age := self.cache_age()) is not None:  # absent until the caches have synced
+            help_text = "Seconds since the read caches last heard from the API server."
+            yield GaugeMetricFamily("replicant_cache_age_seconds", help_text, value=round(age, 3))
 
 
 def _size(sources: list[CacheSource]) -> int:
@@ -150,13 +145,11 @@ def _errors(sources: list[CacheSource]) -> int:
     return sum(s.stats.errors for s in sources)
 
 
-def _header(out: list[str], name: str, kind: str, help_text: str) -> None:
-    out.append(f"# HELP {name} {help_text}")
-    out.append(f"# TYPE {name} {kind}")
-
-
-def _labels(**labels: str) -> str:
-    def escape(value: str) -> str:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-    return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in labels.items()) + "}"
+_Family = type[GaugeMetricFamily] | type[CounterMetricFamily]
+_CACHE_FAMILIES: tuple[tuple[str, _Family, str, Callable[[list[CacheSource]], int]], ...] = (
+    ("replicant_cache_objects", GaugeMetricFamily, "Objects in the watch cache.", _size),
+    ("replicant_cache_synced", GaugeMetricFamily, "1 when every informer is synced.", _synced),
+    ("replicant_watch_restarts", CounterMetricFamily, "Watches reopened.", _restarts),
+    ("replicant_relists", CounterMetricFamily, "Relists forced by 410 Gone.", _relists),
+    ("replicant_list_watch_errors", CounterMetricFamily, "Failed lists/watches.", _errors),
+)

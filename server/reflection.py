@@ -13,13 +13,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from google.protobuf import descriptor_pool
-from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
+from grpc_reflection.v1alpha import (  # type: ignore[import-untyped]
+    reflection,
+    reflection_pb2_grpc,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    import grpc
     from google.protobuf.descriptor import FileDescriptor
+
+    from server.interceptor import Registry
 
 SERVICE_NAME: str = reflection.SERVICE_NAME
 
@@ -48,6 +52,8 @@ class MethodAwarePool:
         return getattr(self._pool, name)
 
 
-def enable(service_names: Iterable[str], server: grpc.aio.Server) -> None:
+def enable(service_names: Iterable[str], server: Registry) -> None:
     """Serve grpc.reflection.v1alpha for `service_names` (and reflection itself) on `server`."""
-    reflection.enable_server_reflection(tuple(service_names), server, pool=MethodAwarePool())
+    # The aio servicer by name: `enable_server_reflection` picks it only for a grpc.aio.Server.
+    servicer = reflection.aio.ReflectionServicer(tuple(service_names), pool=MethodAwarePool())
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)

@@ -53,6 +53,7 @@ TOOLS = (
     Tool("buildifier", "Starlark lint (make lint, tests)", "make tools", pinned=True),
     Tool("actionlint", "workflow lint (tests)", "make tools", pinned=True),
     Tool("grpcurl", "manual gRPC calls", "make tools", pinned=True),
+    Tool("ghz", "load generator (make bench)", "make tools", pinned=True),
 )
 
 

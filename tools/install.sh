@@ -49,6 +49,7 @@ etcd ${ETCD_VERSION} etcd
 kwok ${KWOK_VERSION} go:sigs.k8s.io/kwok/cmd/kwok
 helm ${HELM_VERSION} go:helm.sh/helm/v3/cmd/helm
 grpcurl ${GRPCURL_VERSION} go:github.com/fullstorydev/grpcurl/cmd/grpcurl
+ghz ${GHZ_VERSION} go:github.com/bojand/ghz/cmd/ghz
 kubeconform ${KUBECONFORM_VERSION} go:github.com/yannh/kubeconform/cmd/kubeconform
 actionlint ${ACTIONLINT_VERSION} go:github.com/rhysd/actionlint/cmd/actionlint
 buildifier ${BUILDTOOLS_VERSION} go:github.com/bazelbuild/buildtools/buildifier

@@ -48,6 +48,7 @@ def deployment(ns: str, name: str, replicas: int = 1, rv: int = 1, ready: int = 
 class Watch:
     query: dict[str, Any]
     events: asyncio.Queue[JSONObject | BaseException | None] = field(default_factory=asyncio.Queue)
+    path: str = ""
     # A watch-list's initial events, its end bookmark included; sent before `events`.
     initial: list[JSONObject] = field(default_factory=list)
     # Set once the informer asks for more than `initial`: it has applied all of it.
@@ -144,7 +145,7 @@ class FakeKube:
             raise ApiUnavailableError("down")
         if self.watch_errors:
             raise self.watch_errors.pop(0)
-        watch = Watch(dict(query))
+        watch = Watch(dict(query), path=path)
         if query.get("sendInitialEvents"):
             if self.refuse_watch_list:
                 self.refused_watch_lists += 1

@@ -8,13 +8,18 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from kube.errors import ConflictError
 from reconciler.leader import ElectionConfig, LeaderElector
+from reconciler.metrics import ReconcilerMetrics
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kube.leases import LeaseRecord
 
+LEASE = "replicant-leader"
 FAST = ElectionConfig(lease_duration=1.0, renew_deadline=0.6, retry_period=0.1)
 WAIT_S = 5.0
 
@@ -70,7 +75,9 @@ class Candidate:
 
     def __init__(self, store: FakeLeaseStore, identity: str, config: ElectionConfig = FAST) -> None:
         self.client = FakeLeaseClient(store)
-        self.elector = LeaderElector(self.client, identity, config)
+        self.registry = CollectorRegistry()
+        metrics = ReconcilerMetrics(self.registry, lease=LEASE)
+        self.elector = LeaderElector(self.client, identity, config, metrics=metrics)
         self.leading = asyncio.Event()
         self.stopped = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -83,6 +90,10 @@ class Candidate:
         finally:
             self.leading.clear()
             self.stopped.set()
+
+    def leader_gauge(self) -> float | None:
+        name = "replicant_leader_election_master_status"
+        return self.registry.get_sample_value(name, {"name": LEASE})
 
     def start(self) -> None:
         self.task = asyncio.ensure_future(self.elector.run(self._lead))
@@ -145,6 +156,34 @@ async def test_leader_cut_off_from_the_api_stops_leading_and_the_other_takes_ove
     await b.stop()
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(WAIT_S):
+        while not condition():  # noqa: ASYNC110 - nothing to wait on but the value
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.asyncio
+async def test_leader_gauge_is_one_only_while_holding_the_lease() -> None:
+    store = FakeLeaseStore()
+    a, b = Candidate(store, "a"), Candidate(store, "b")
+    before = (a.leader_gauge(), b.leader_gauge())
+    a.start()
+    await asyncio.wait_for(a.leading.wait(), WAIT_S)
+    b.start()
+    while_a_leads = (a.leader_gauge(), b.leader_gauge())
+
+    a.client.broken = True
+    await asyncio.wait_for(b.leading.wait(), WAIT_S)
+    await until(lambda: a.leader_gauge() == 0)  # a's term ends after its lead task has stopped
+    after_b_took_over = (a.leader_gauge(), b.leader_gauge())
+    await a.stop()
+    await b.stop()
+
+    assert before == (0.0, 0.0)
+    assert while_a_leads == (1.0, 0.0)
+    assert after_b_took_over == (0.0, 1.0)
+
+
 @pytest.mark.asyncio
 async def test_conflict_on_renew_stops_leading_at_once() -> None:
     store = FakeLeaseStore()
@@ -188,7 +227,8 @@ def test_config_rejects_a_renew_deadline_longer_than_the_lease() -> None:
 @pytest.mark.asyncio
 async def test_a_lead_that_fails_at_once_is_restarted_after_a_retry_period_not_in_a_loop() -> None:
     store = FakeLeaseStore()
-    elector = LeaderElector(FakeLeaseClient(store), "a", FAST)
+    metrics = ReconcilerMetrics(CollectorRegistry(), lease=LEASE)
+    elector = LeaderElector(FakeLeaseClient(store), "a", FAST, metrics=metrics)
     loop = asyncio.get_running_loop()
     started_at: list[float] = []
     restarted = asyncio.Event()

@@ -18,6 +18,7 @@ import pytest
 
 from server import handshake_log
 from server.tests.test_entry_point import KUBECONFIG
+from tools import exposition
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -111,13 +112,17 @@ def test_server_logs_and_counts_a_refused_handshake(tmp_path: Path, pki: Path) -
                 pytest.raises(grpc.FutureTimeoutError),
             ):
                 grpc.channel_ready_future(chan).result(timeout=1)
-        metric = (
-            'replicant_client_refusals_total{stage="handshake",reason="CERTIFICATE_VERIFY_FAILED"}'
-        )
-        count = 0
+        count = 0.0
         for _ in range(50):  # the tap thread counts asynchronously
-            lines = [line for line in _metrics(http_port).splitlines() if line.startswith(metric)]
-            count = int(lines[0].split()[-1]) if lines else 0
+            count = (
+                exposition.sample(
+                    _metrics(http_port),
+                    "replicant_client_refusals_total",
+                    stage="handshake",
+                    reason="CERTIFICATE_VERIFY_FAILED",
+                )
+                or 0.0
+            )
             if count >= 3:
                 break
             time.sleep(0.1)

@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-un
 from replicant.v1 import replicant_pb2 as pb
 from server.tests.conftest import Harness, started, stub
 from server.tests.test_shutdown import http_get
+from tools import exposition
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -70,14 +71,25 @@ async def test_metrics_count_requests_by_method_and_code_and_show_the_cache(
             pb.GetReplicasRequest(ref=pb.DeploymentRef(namespace="apps", name="api"))
         )
     response = await http_get(harness.app.http_port, "/metrics")
-    body = response.split("\r\n\r\n", 1)[1]
+    head, body = response.split("\r\n\r\n", 1)
     method = "replicant.v1.ReplicaService/GetReplicas"
-    assert f'replicant_grpc_requests_total{{method="{method}",code="OK"}} 1' in body
-    assert f'replicant_grpc_request_duration_seconds_count{{method="{method}"}} 1' in body
-    assert 'replicant_cache_objects{resource="deployments"} 5' in body
-    assert 'replicant_cache_synced{resource="deployments"} 1' in body
-    assert "replicant_ready 1" in body
-    assert "replicant_cache_age_seconds " in body
+    got = exposition.samples(body)
+
+    def value(name: str, **labels: str) -> float | None:
+        return got.get((name, frozenset(labels.items())))
+
+    assert "Content-Type: text/plain; version=1.0.0; charset=utf-8" in head.split("\r\n")
+    assert value("replicant_grpc_requests_total", method=method, code="OK") == 1
+    assert value("replicant_grpc_request_duration_seconds_count", method=method) == 1
+    assert value("replicant_grpc_request_duration_seconds_bucket", method=method, le="+Inf") == 1
+    assert value("replicant_cache_objects", resource="deployments") == 5
+    assert value("replicant_cache_synced", resource="deployments") == 1
+    assert value("replicant_ready") == 1
+    assert value("replicant_cache_age_seconds") is not None
+    # The reconciler's series are on the same registry from the start, leading or not.
+    reconciles = value("replicant_reconcile_total", controller="replicatarget", result="success")
+    assert reconciles is not None
+    assert not any(name.endswith("_created") for name, _ in got)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,83 @@
+"""The reconciler's Prometheus metrics, named and shaped like controller-runtime's and client-go's.
+
+    replicant_reconcile_total{controller,result}           counter: result is success, error,
+                                                           requeue or requeue_after
+    replicant_reconcile_errors_total{controller}           counter: reconciles that raised
+    replicant_reconcile_time_seconds{controller}           histogram: one reconcile, any result
+    replicant_workqueue_depth{name}                        gauge: keys ready to be processed
+    replicant_leader_election_master_status{name}          gauge: 1 while this replica holds
+                                                           the Lease `name`, else 0
+
+Why its own object: the reconciler must not import the API layer (server), so the composition
+root passes both the same registry. Every series exists from the start (zero on a follower), so
+a dashboard or an alert on `rate()` sees a follower's zeros instead of a missing series.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, Literal
+
+from prometheus_client import Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from prometheus_client import CollectorRegistry
+
+CONTROLLER: Final = "replicatarget"
+# controller-runtime's reconcile_time_seconds buckets stop at 60 s; ours are API round trips.
+BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+ReconcileResult = Literal["success", "error", "requeue", "requeue_after"]
+RESULTS: Final[tuple[ReconcileResult, ...]] = ("success", "error", "requeue", "requeue_after")
+
+
+class ReconcilerMetrics:
+    """What the controller and the leader elector report; built on the App's registry."""
+
+    def __init__(self, registry: CollectorRegistry, *, lease: str) -> None:
+        reconciles = Counter(
+            "replicant_reconcile",
+            "Reconciles by result (success, error, requeue, requeue_after).",
+            ["controller", "result"],
+            registry=registry,
+        )
+        self._results = {result: reconciles.labels(CONTROLLER, result) for result in RESULTS}
+        self._errors = Counter(
+            "replicant_reconcile_errors",
+            "Reconciles that raised (retried with backoff).",
+            ["controller"],
+            registry=registry,
+        ).labels(CONTROLLER)
+        self._time = Histogram(
+            "replicant_reconcile_time_seconds",
+            "Time of one reconcile, whatever its result.",
+            ["controller"],
+            buckets=BUCKETS,
+            registry=registry,
+        ).labels(CONTROLLER)
+        self._depth = Gauge(
+            "replicant_workqueue_depth",
+            "Keys in the work queue ready to be processed (0 when not leading).",
+            ["name"],
+            registry=registry,
+        ).labels(CONTROLLER)
+        self._leader = Gauge(
+            "replicant_leader_election_master_status",
+            "1 while this replica holds the Lease and reconciles, else 0.",
+            ["name"],
+            registry=registry,
+        ).labels(lease)
+
+    def observe_reconcile(self, result: ReconcileResult, seconds: float) -> None:
+        self._results[result].inc()
+        if result == "error":
+            self._errors.inc()
+        self._time.observe(seconds)
+
+    def track_queue_depth(self, depth: Callable[[], int]) -> None:
+        """Read the queue's depth at scrape time (the queue lives only while leading)."""
+        self._depth.set_function(depth)
+
+    def set_leading(self, leading: bool) -> None:
+        self._leader.set(1 if leading else 0)
