@@ -156,10 +156,12 @@ def test_sigterm_during_a_stream_of_calls_fails_no_call_that_had_started(
     stop.set()
     for thread in threads:
         thread.join(timeout=30)
-    server_side = [e for e in server.logs() if e.get("msg") == "rpc"]
-    # Every call the server started (logged) succeeded; refused ones never started.
-    assert server_side
-    assert {e["code"] for e in server_side} == {"OK"}
+    logs = server.logs()
+    # Every call the server started succeeded: no per-call line (those are refusals and errors),
+    # and the successful reads in the summed "reads" lines, flushed at shutdown (server/audit.py).
+    assert [e for e in logs if e.get("msg") == "rpc"] == []
+    served = sum(e["count"] for e in logs if e.get("msg") == "reads")
+    assert served > 0
     # Calls refused once the server stopped accepting fail with UNAVAILABLE, or CANCELLED when
     # grpc core resets a stream it never handed to the application (it is not in the server log).
     assert set(results) <= {
@@ -167,5 +169,5 @@ def test_sigterm_during_a_stream_of_calls_fails_no_call_that_had_started(
         grpc.StatusCode.UNAVAILABLE,
         grpc.StatusCode.CANCELLED,
     }
-    assert results.count(grpc.StatusCode.OK) == len(server_side)
+    assert results.count(grpc.StatusCode.OK) == served
     assert exit_code == 0
