@@ -33,13 +33,12 @@ Why not the client's own informer: it is thread-based, has no backoff and no boo
     probe calls when the API server answers again, so the cache catches up in about a second
     instead of up to the backoff cap;
   * calls subscribers with (key, old, new) on every change so a reconciler can enqueue keys.
-Reads (`get`, `sorted_keys`, `keys_after`) never touch the network.
+Reads (`get`, `sorted_keys`) never touch the network.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import logging
 import random
@@ -145,10 +144,6 @@ class Informer(Generic[V]):
         if self._sorted_keys is None:
             self._sorted_keys = sorted(self._store)
         return self._sorted_keys
-
-    def keys_after(self, after: Key | None) -> Sequence[Key]:
-        keys = self.sorted_keys()
-        return keys if after is None else keys[bisect.bisect_right(keys, after) :]
 
     @property
     def synced(self) -> bool:
