@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kube.tests.fakes import deployment
+from kube.client import MERGE_PATCH
+from kube.replicatargets import object_path, target_collection_path
+from kube.tests.fakes import deployment, replica_target
 from kube.views import DeploymentView, DesiredStateView, ReconcileView
 from replicant.v1 import replicant_pb2 as pb
 from server import encoding
-from server.tests.conftest import DEPLOYMENTS, started
-from server.tests.test_api import DESIRED, FakeDesired
+from server.tests.conftest import DEPLOYMENTS, TARGETS, started
+from server.tests.test_api import UID
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -156,11 +158,10 @@ async def raw_pages(chan: grpc.aio.Channel, size: int) -> list[bytes]:
     raise AssertionError("the listing never ended")
 
 
-def expected_pages(
-    harness: Harness, lookup: FakeDesired, pages: list[bytes], size: int
-) -> list[bytes]:
-    """The oracle over the cache: chunks of the sorted Deployments, with the answers' tokens."""
-    entries = [(v, lookup.get(k)) for k, v in harness.app.deployments.iter_from(None)]
+def expected_pages(harness: Harness, pages: list[bytes], size: int) -> list[bytes]:
+    """The oracle over the cache and the stored ReplicaTargets: chunks of the sorted Deployments,
+    with the answers' tokens."""
+    entries = [(v, harness.desired(k)) for k, v in harness.app.deployments.iter_from(None)]
     chunks = [entries[i : i + size] for i in range(0, len(entries), size)] or [[]]
     assert len(chunks) == len(pages)
     out = []
@@ -182,12 +183,13 @@ async def until(check: Callable[[], bool]) -> None:
 async def test_listed_pages_are_the_message_built_ones_before_and_after_updates_and_deletes(
     pki: Path, kube: FakeKube
 ) -> None:
-    lookup = FakeDesired()  # apps/web managed, the rest not
-    async with started(pki, kube, desired=lookup, store=lookup) as harness:
+    kube.objects[TARGETS] = [replica_target("apps", "web", 5, uid=UID)]  # the rest unmanaged
+    async with started(pki, kube) as harness:
         await harness.wait_ready()
+        targets = next(i for i in harness.app.informers if i.path == TARGETS)
         async with harness.channel("reader") as chan:
             pages = await raw_pages(chan, 2)
-            assert pages == expected_pages(harness, lookup, pages, 2)
+            assert pages == expected_pages(harness, pages, 2)
             assert ("batch", "jobs") in harness.app.encoded
 
             watch = next(w for w in kube.watches if w.path == DEPLOYMENTS)
@@ -197,13 +199,19 @@ async def test_listed_pages_are_the_message_built_ones_before_and_after_updates_
             watch.events.put_nowait(
                 {"type": "DELETED", "object": deployment("batch", "jobs", rv=201)}
             )
-            lookup.stored[("apps", "web")] = desired(replicas=8)  # a new desired state
-            lookup.stored[("tools", "grafana")] = DESIRED  # newly managed
+            # A new desired state, and a newly managed Deployment, written by another client.
+            web = {"spec": {"replicas": 8}}
+            await kube.request(
+                "PATCH", object_path("apps", "web"), body=web, content_type=MERGE_PATCH
+            )
+            grafana = replica_target("tools", "grafana", 5, uid=UID)
+            await kube.request("POST", target_collection_path("tools"), body=grafana)
             await until(lambda: harness.app.deployments.get(("batch", "jobs")) is None)
+            await until(lambda: targets.get(("tools", "grafana")) is not None)
             assert ("batch", "jobs") not in harness.app.encoded  # dropped with its Deployment
 
             after = await raw_pages(chan, 2)
-            assert after == expected_pages(harness, lookup, after, 2)
+            assert after == expected_pages(harness, after, 2)
             listed = [
                 (d.ref.namespace, d.ref.name, d.current.spec_replicas, d.desired.replicas)
                 for raw in after
@@ -227,7 +235,7 @@ async def test_get_answers_the_message_built_bytes(harness: Harness) -> None:
     cached = harness.app.deployments.get(key)
     assert cached is not None
     expected = pb.GetReplicasResponse(
-        deployment=encoding.deployment_message(cached, harness.app.servicer.desired.get(key))
+        deployment=encoding.deployment_message(cached, harness.desired(key))
     )
     expected.as_of.CopyFrom(pb.GetReplicasResponse.FromString(raw).as_of)
     assert raw == expected.SerializeToString()
