@@ -81,8 +81,8 @@ class ReplicaService:
         self._deployments = deployments
         self._readiness = readiness
         self._tokens = tokens
-        self.desired = desired
-        self.store = store
+        self._desired = desired
+        self._store = store
         self._encoded = encoded
 
     def get_replicas(self, request: pb.GetReplicasRequest, caller: authz.Caller) -> bytes:
@@ -90,7 +90,7 @@ class ReplicaService:
         key = validation.ref(request.ref)
         self._require_ready()
         view = self._lookup(key, caller.read)
-        framed = self._encoded.framed(view, self.desired.get(key))
+        framed = self._encoded.framed(view, self._desired.get(key))
         return encoding.get_response(framed, self._readiness.as_of())
 
     def list_deployments(self, request: pb.ListDeploymentsRequest, caller: authz.Caller) -> bytes:
@@ -112,7 +112,7 @@ class ReplicaService:
         page = list(itertools.islice(items, size + 1))
         more = len(page) > size
         page = page[:size]
-        framed, desired = self._encoded.framed, self.desired.get
+        framed, desired = self._encoded.framed, self._desired.get
         return encoding.list_response(
             [framed(view, desired(key)) for key, view in page],
             self._tokens.encode(page[-1][0], scope) if more else "",
@@ -130,7 +130,7 @@ class ReplicaService:
         self._lookup(key, caller.read)
         if not caller.write.allows(key[0]):  # the caller may read here, so this reveals nothing
             raise PermissionDeniedError(f"caller has no writer role in namespace {key[0]}")
-        stored = await self.store.set(key, replicas, caller.identity, expected)
+        stored = await self._store.set(key, replicas, caller.identity, expected)
         return pb.SetReplicasResponse(desired=encoding.desired_message(stored))
 
     def _require_ready(self) -> None:
