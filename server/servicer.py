@@ -105,17 +105,23 @@ class ReplicaService:
         # even for a forged token. TODO: iterate only the granted namespaces if grants ever get
         # much smaller than the cache.
         visible = not namespace or grant.allows(namespace)
-        items = self._deployments.iter_from(after, namespace) if visible else iter(())
-        if grant.namespaces is not None:  # a grant of every namespace needs no filter
-            items = (item for item in items if grant.allows(item[0][0]))
-        # One extra item tells whether another page follows.
-        page = list(itertools.islice(items, size + 1))
-        more = len(page) > size
-        page = page[:size]
-        framed, desired = self._encoded.framed, self._desired.get
+
+        def build() -> encoding.Page:
+            items = self._deployments.iter_from(after, namespace) if visible else iter(())
+            if grant.namespaces is not None:  # a grant of every namespace needs no filter
+                items = (item for item in items if grant.allows(item[0][0]))
+            # One extra item tells whether another page follows.
+            page = list(itertools.islice(items, size + 1))
+            more = len(page) > size
+            framed, desired = self._encoded.framed, self._desired.get
+            body = b"".join([framed(view, desired(key)) for key, view in page[:size]])
+            return body, page[size - 1][0] if more else None
+
+        # The scope holds the namespace and the grant's fingerprint: what the page shows.
+        body, last = self._encoded.page((scope, after, size), build)
         return encoding.list_response(
-            [framed(view, desired(key)) for key, view in page],
-            self._tokens.encode(page[-1][0], scope) if more else "",
+            body,
+            self._tokens.encode(last, scope) if last is not None else "",
             self._readiness.as_of(),
         )
 

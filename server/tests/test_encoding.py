@@ -80,7 +80,8 @@ def test_a_page_joined_from_encodings_is_the_message_built_page(
     as_of: datetime | None,
 ) -> None:
     encoded = encoding.EncodedDeployments()
-    page = encoding.list_response([encoded.framed(v, d) for v, d in entries], token, as_of)
+    body = b"".join([encoded.framed(v, d) for v, d in entries])
+    page = encoding.list_response(body, token, as_of)
     assert page == oracle_list(entries, token, as_of)
 
 
@@ -136,6 +137,28 @@ def test_forget_drops_the_entry() -> None:
     encoded.forget(("apps", "a"), view("a"), None)
     assert ("apps", "a") not in encoded
     assert len(encoded) == 0
+
+
+def test_a_kept_page_is_reused_until_any_change_and_their_number_is_bounded() -> None:
+    encoded, builds = encoding.EncodedDeployments(), []
+
+    def build() -> encoding.Page:
+        builds.append(1)
+        return b"body", None
+
+    first = encoded.page("p", build)
+    again = encoded.page("p", build)
+    encoded.changed(("apps", "web"), None, None)  # a ReplicaTarget changed
+    after_target = encoded.page("p", build)
+    encoded.forget(("apps", "api"), None, None)  # a Deployment changed
+    encoded.page("p", build)
+    for number in range(encoding.MAX_PAGES + 1):
+        encoded.page(number, build)
+
+    assert first is again
+    assert after_target == first
+    assert len(builds) == 3 + encoding.MAX_PAGES + 1
+    assert len(encoded._pages) <= encoding.MAX_PAGES
 
 
 # -- over mTLS, against the cache -------------------------------------------------------------
@@ -221,6 +244,33 @@ async def test_listed_pages_are_the_message_built_ones_before_and_after_updates_
             assert ("apps", "web", 2, 8) in listed
             assert ("tools", "grafana", 1, 5) in listed
             assert all(name != "jobs" for _, name, _, _ in listed)
+
+
+@pytest.mark.asyncio
+async def test_a_listed_page_shows_a_desired_state_that_changed_alone(
+    pki: Path, kube: FakeKube
+) -> None:
+    kube.objects[TARGETS] = [replica_target("apps", "web", 5, uid=UID)]
+    async with started(pki, kube) as harness:
+        await harness.wait_ready()
+        targets = next(i for i in harness.app.informers if i.path == TARGETS)
+        async with harness.channel("reader") as chan:
+            before = await raw_pages(chan, 500)
+            patch = {"spec": {"replicas": 8}}
+            await kube.request(
+                "PATCH", object_path("apps", "web"), body=patch, content_type=MERGE_PATCH
+            )
+            await until(lambda: (t := targets.get(("apps", "web"))) is not None and t.replicas == 8)
+            after = await raw_pages(chan, 500)
+
+    assert after == expected_pages(harness, after, 500)
+    assert after != before
+    web = [
+        d
+        for d in pb.ListDeploymentsResponse.FromString(after[0]).deployments
+        if d.ref.name == "web"
+    ]
+    assert web[0].desired.replicas == 8
 
 
 @pytest.mark.asyncio
