@@ -114,6 +114,8 @@ class App:
         self.encoded = EncodedDeployments()
         for informer in self.deployments.informers:  # no encoding outlives its Deployment
             informer.subscribe(self.encoded.forget)
+        for informer in targets.informers:  # no kept page outlives a desired state it shows
+            informer.subscribe(self.encoded.changed)
         self.servicer = ReplicaService(
             self.deployments,
             self.readiness,

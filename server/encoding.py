@@ -12,6 +12,12 @@ ListDeploymentsResponse.deployments are both field 1, so a response is a join of
 its later fields in field order, which is exactly what SerializeToString writes for the same message
 (server/tests/test_encoding.py holds `deployment_message` and the response messages as the oracle).
 The servicer returns these bytes and its handlers have no response serializer (server/servicer.py).
+
+Pages are kept too: a dashboard polls the same pages of an unchanged cache, and joining 500 entries
+costs as much again as sending them. A page's body is reused only until anything changes in the
+Deployment or ReplicaTarget caches (`forget`, `changed`: every kept page goes), and at most
+MAX_PAGES bodies are kept, so a page can never show a state the caches have left and the memory
+stays a few MiB. Tokens and as_of are added per call.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import TYPE_CHECKING, Final
 from replicant.v1 import replicant_pb2 as pb
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Hashable
 
     from kube.informer import Key
     from kube.views import DeploymentView, DesiredStateView
@@ -33,6 +39,9 @@ _GET_AS_OF: Final = b"\x12"  # GetReplicasResponse.as_of
 _LIST_TOKEN: Final = b"\x12"  # ListDeploymentsResponse.next_page_token
 _LIST_AS_OF: Final = b"\x1a"  # ListDeploymentsResponse.as_of
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+# Page bodies kept at once: at most 500 entries of ~40 bytes each, so about 1.3 MiB.
+MAX_PAGES: Final = 64
+Page = tuple[bytes, "Key | None"]  # the joined entries, and the last key if another page follows
 
 
 class EncodedDeployments:
@@ -40,6 +49,7 @@ class EncodedDeployments:
 
     def __init__(self) -> None:
         self._entries: dict[Key, tuple[DeploymentView, DesiredStateView | None, bytes]] = {}
+        self._pages: dict[Hashable, Page] = {}
 
     def framed(self, view: DeploymentView, desired: DesiredStateView | None) -> bytes:
         key = (view.namespace, view.name)
@@ -50,10 +60,24 @@ class EncodedDeployments:
         self._entries[key] = (view, desired, framed)
         return framed
 
+    def page(self, memo: Hashable, build: Callable[[], Page]) -> Page:
+        """The page body kept under `memo` (what selects the page), else `build()`, kept."""
+        kept = self._pages.get(memo)
+        if kept is None:
+            if len(self._pages) >= MAX_PAGES:
+                self._pages.clear()
+            kept = self._pages[memo] = build()
+        return kept
+
     def forget(self, key: Key, old: object, new: object) -> None:
-        """Informer subscriber: the Deployment changed or went, so its entry is stale."""
-        del old, new
+        """Deployment informer subscriber: the Deployment changed or went, so its entry is stale."""
         self._entries.pop(key, None)
+        self.changed(key, old, new)
+
+    def changed(self, key: Key, old: object, new: object) -> None:
+        """Informer subscriber (ReplicaTargets too): kept pages may show the old state."""
+        del key, old, new
+        self._pages.clear()
 
     def __contains__(self, key: Key) -> bool:
         return key in self._entries
@@ -67,9 +91,9 @@ def get_response(framed: bytes, as_of: datetime | None) -> bytes:
     return framed if as_of is None else framed + _field(_GET_AS_OF, _timestamp(as_of))
 
 
-def list_response(framed: Iterable[bytes], next_page_token: str, as_of: datetime | None) -> bytes:
-    """ListDeploymentsResponse bytes: the framed Deployments, next_page_token, as_of."""
-    parts = list(framed)
+def list_response(body: bytes, next_page_token: str, as_of: datetime | None) -> bytes:
+    """ListDeploymentsResponse bytes: the joined framed Deployments, next_page_token, as_of."""
+    parts = [body]
     if next_page_token:  # proto3: an empty string is not written
         parts.append(_field(_LIST_TOKEN, next_page_token.encode()))
     if as_of is not None:

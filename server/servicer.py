@@ -81,8 +81,8 @@ class ReplicaService:
         self._deployments = deployments
         self._readiness = readiness
         self._tokens = tokens
-        self.desired = desired
-        self.store = store
+        self._desired = desired
+        self._store = store
         self._encoded = encoded
 
     def get_replicas(self, request: pb.GetReplicasRequest, caller: authz.Caller) -> bytes:
@@ -90,7 +90,7 @@ class ReplicaService:
         key = validation.ref(request.ref)
         self._require_ready()
         view = self._lookup(key, caller.read)
-        framed = self._encoded.framed(view, self.desired.get(key))
+        framed = self._encoded.framed(view, self._desired.get(key))
         return encoding.get_response(framed, self._readiness.as_of())
 
     def list_deployments(self, request: pb.ListDeploymentsRequest, caller: authz.Caller) -> bytes:
@@ -105,17 +105,23 @@ class ReplicaService:
         # even for a forged token. TODO: iterate only the granted namespaces if grants ever get
         # much smaller than the cache.
         visible = not namespace or grant.allows(namespace)
-        items = self._deployments.iter_from(after, namespace) if visible else iter(())
-        if grant.namespaces is not None:  # a grant of every namespace needs no filter
-            items = (item for item in items if grant.allows(item[0][0]))
-        # One extra item tells whether another page follows.
-        page = list(itertools.islice(items, size + 1))
-        more = len(page) > size
-        page = page[:size]
-        framed, desired = self._encoded.framed, self.desired.get
+
+        def build() -> encoding.Page:
+            items = self._deployments.iter_from(after, namespace) if visible else iter(())
+            if grant.namespaces is not None:  # a grant of every namespace needs no filter
+                items = (item for item in items if grant.allows(item[0][0]))
+            # One extra item tells whether another page follows.
+            page = list(itertools.islice(items, size + 1))
+            more = len(page) > size
+            framed, desired = self._encoded.framed, self._desired.get
+            body = b"".join([framed(view, desired(key)) for key, view in page[:size]])
+            return body, page[size - 1][0] if more else None
+
+        # The scope holds the namespace and the grant's fingerprint: what the page shows.
+        body, last = self._encoded.page((scope, after, size), build)
         return encoding.list_response(
-            [framed(view, desired(key)) for key, view in page],
-            self._tokens.encode(page[-1][0], scope) if more else "",
+            body,
+            self._tokens.encode(last, scope) if last is not None else "",
             self._readiness.as_of(),
         )
 
@@ -130,7 +136,7 @@ class ReplicaService:
         self._lookup(key, caller.read)
         if not caller.write.allows(key[0]):  # the caller may read here, so this reveals nothing
             raise PermissionDeniedError(f"caller has no writer role in namespace {key[0]}")
-        stored = await self.store.set(key, replicas, caller.identity, expected)
+        stored = await self._store.set(key, replicas, caller.identity, expected)
         return pb.SetReplicasResponse(desired=encoding.desired_message(stored))
 
     def _require_ready(self) -> None:

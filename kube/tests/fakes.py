@@ -2,26 +2,34 @@
 
 Lists are paged like the real thing; a watch-list (sendInitialEvents) streams the objects, then the
 bookmark that ends them, and counts as a list; each watch is then fed from a queue the test writes
-to; failures are injected per call. Only what the informer and the probe use is modelled, plus a
-create that echoes its object: the leader Lease is refused (the API's tests never lead), other
-writes are recorded in `writes`.
+to; failures are injected per call. Only what the informer, the probe and the API's writes use is
+modelled. A namespaced object lives in its all-namespaces collection (what the server's tests
+watch): GET of one, POST (409 if it exists), merge PATCH and JSON PATCH (a failed `test` op is a
+422, applied all or nothing), each write bumping resourceVersion, a spec change the generation,
+and telling the collection's watches. Every write is recorded in `writes` and then waits for
+`writes_released`. The leader Lease is refused (the API's tests never lead). Status subresources,
+deletes and namespaced lists of written objects are not modelled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kube.client import JSON_PATCH, MERGE_PATCH
 from kube.errors import (
     AccessDeniedError,
     ApiUnavailableError,
+    ConflictError,
     InvalidError,
     KubeError,
     NotFoundError,
 )
 from kube.informer import INITIAL_EVENTS_END
+from kube.replicatargets import API_VERSION, KIND, REQUESTED_AT, REQUESTED_BY
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -41,6 +49,32 @@ def deployment(ns: str, name: str, replicas: int = 1, rv: int = 1, ready: int = 
         },
         "spec": {"replicas": replicas},
         "status": {"replicas": replicas, "readyReplicas": ready, "observedGeneration": 1},
+    }
+
+
+def replica_target(
+    ns: str,
+    name: str,
+    replicas: int,
+    *,
+    uid: str,
+    generation: int = 1,
+    requested_by: str = "",
+    requested_at: str = "2026-01-02T03:04:05Z",
+    conditions: list[JSONObject] | None = None,
+) -> JSONObject:
+    """A ReplicaTarget as the API server stores it (uid must be a UUID: it is half a version)."""
+    meta = {"namespace": ns, "name": name, "uid": uid, "generation": generation}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {
+            **meta,
+            "resourceVersion": "1",
+            "annotations": {REQUESTED_BY: requested_by, REQUESTED_AT: requested_at},
+        },
+        "spec": {"deploymentName": name, "replicas": replicas},
+        "status": {"conditions": conditions or []},
     }
 
 
@@ -73,7 +107,11 @@ class FakeKube:
         self.cut_watch_list = False  # watch-lists end before their end bookmark
         # Sent after a watch-list's objects, before its end bookmark.
         self.initial_extras: list[JSONObject] = []
-        self.writes: list[tuple[str, str, object]] = []
+        self.writes: list[tuple[str, str, object]] = []  # every write sent, answered or not
+        self.gets: list[str] = []  # paths of GETs of one object
+        # Cleared, writes wait here (recorded, not yet applied): calls in flight at shutdown.
+        self.writes_released = asyncio.Event()
+        self.writes_released.set()
 
     async def request(
         self,
@@ -87,6 +125,9 @@ class FakeKube:
         expect_json: bool = True,
     ) -> JSONObject:
         await asyncio.sleep(0)
+        if method != "GET" and "/leases" not in path:
+            self.writes.append((method, path, body))
+            await self.writes_released.wait()
         if self.down:
             raise ApiUnavailableError("down")
         if path in ("/readyz", "/version"):
@@ -94,7 +135,10 @@ class FakeKube:
         if "/leases" in path:
             raise AccessDeniedError("leases are not modelled")
         if method != "GET":
-            return self._write(method, path, body)
+            return self._write(method, path, body, content_type)
+        if _locate(path)[2]:
+            self.gets.append(path)
+            return copy.deepcopy(self._find(path)[1])
         query = dict(query or {})
         self._start_list(path, query)
         items = self.objects.get(path, [])
@@ -126,15 +170,54 @@ class FakeKube:
         }
         return [*events, {"type": "BOOKMARK", "object": {"metadata": meta}}]
 
-    def _write(self, method: str, path: str, body: object) -> JSONObject:
-        """A create answers with its object, as stored; nothing else exists to change."""
-        self.writes.append((method, path, body))
-        if method != "POST" or not isinstance(body, dict):
-            raise NotFoundError("not found")
+    def _find(self, path: str) -> tuple[list[JSONObject], JSONObject]:
+        """The stored object a namespaced object path names, and the collection holding it."""
+        collection, namespace, name = _locate(path)
+        items = self.objects.get(collection, [])
+        for obj in items:
+            meta = obj.get("metadata") or {}
+            if (meta.get("namespace"), meta.get("name")) == (namespace, name):
+                return items, obj
+        raise NotFoundError("not found", status=404)
+
+    def _write(self, method: str, path: str, body: object, content_type: str) -> JSONObject:
+        """POST to a namespaced collection, PATCH of one of its objects; stored and watched."""
+        collection, namespace, name = _locate(path)
+        if method == "POST" and collection and not name and isinstance(body, dict):
+            name = str(body.get("metadata", {}).get("name", ""))
+            with contextlib.suppress(NotFoundError):
+                self._find(f"{path}/{name}")
+                raise ConflictError("already exists", status=409)
+            meta = {"namespace": namespace, "uid": _uuid(self.resource_version), "generation": 1}
+            stored = copy.deepcopy(body)
+            stored["metadata"] = {**stored.get("metadata", {}), **meta}
+            self.objects.setdefault(collection, []).append(stored)
+            event, scope = "ADDED", path
+        elif method == "PATCH" and name:
+            items, current = self._find(path)
+            if content_type == JSON_PATCH and isinstance(body, list):
+                stored = _json_patch(current, body)
+            elif content_type == MERGE_PATCH:
+                stored = _merge_patch(copy.deepcopy(current), body)
+            else:
+                raise InvalidError("unsupported patch", status=415)
+            # The server owns identity and generation: a patch cannot change them.
+            meta = current["metadata"]
+            spec_changed = stored.get("spec") != current.get("spec")
+            stored["metadata"] |= {
+                "uid": meta["uid"],
+                "generation": meta["generation"] + int(spec_changed),
+            }
+            items[items.index(current)] = stored
+            event, scope = "MODIFIED", path.rsplit("/", 1)[0]
+        else:
+            raise NotFoundError("not modelled", status=404)
         self.resource_version += 1
-        meta = {"uid": f"uid-{len(self.writes)}", "generation": 1}
-        meta |= {"resourceVersion": str(self.resource_version)}
-        return {**body, "metadata": {**body.get("metadata", {}), **meta}}
+        stored["metadata"]["resourceVersion"] = str(self.resource_version)
+        for watch in self.watches:  # of all namespaces, or of this one
+            if watch.path in (collection, scope):
+                watch.events.put_nowait({"type": event, "object": copy.deepcopy(stored)})
+        return copy.deepcopy(stored)
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -172,6 +255,53 @@ class FakeKube:
     def end_watches(self) -> None:
         for watch in self.watches:
             watch.events.put_nowait(None)
+
+
+def _locate(path: str) -> tuple[str, str, str]:
+    """(all-namespaces collection, namespace, name or "") of a namespaced path, else empty."""
+    head, namespaced, rest = path.partition("/namespaces/")
+    parts = rest.split("/")
+    if not namespaced or len(parts) not in (2, 3):
+        return "", "", ""
+    return f"{head}/{parts[1]}", parts[0], parts[2] if len(parts) == 3 else ""
+
+
+def _uuid(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012d}"
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386, into `target` in place: objects merge key by key, null deletes, else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = target if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merge_patch(out.get(key), value)
+    return out
+
+
+def _json_patch(target: JSONObject, ops: list[Any]) -> JSONObject:
+    """RFC 6902's test, add and replace on object members; any failure rejects the whole patch."""
+    out = copy.deepcopy(target)
+    for op in ops:
+        *parents, last = [
+            part.replace("~1", "/").replace("~0", "~") for part in op["path"].split("/")[1:]
+        ]
+        node: Any = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or (op["op"] != "add" and last not in node):
+            raise InvalidError(f"no path {op['path']}", status=422)
+        if op["op"] == "test" and node[last] != op["value"]:
+            raise InvalidError(f"test failed at {op['path']}", status=422)
+        if op["op"] in ("add", "replace"):
+            node[last] = copy.deepcopy(op["value"])
+        elif op["op"] != "test":
+            raise InvalidError(f"op {op['op']} is not modelled", status=422)
+    return out
 
 
 async def _drain(watch: Watch) -> AsyncIterator[JSONObject]:

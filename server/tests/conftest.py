@@ -11,6 +11,8 @@ import grpc
 import pytest
 import pytest_asyncio
 
+from kube.desired import desired_state_view
+from kube.replicatargets import REQUESTED_BY, parse_replica_target
 from kube.tests.fakes import FakeKube, deployment
 from replicant.v1 import replicant_pb2_grpc
 from server import tls
@@ -22,8 +24,10 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
+    from kube.client import JSONObject
+    from kube.informer import Key
     from kube.probe import ApiServerProbe
-    from server.servicer import DesiredStateLookup, DesiredStateStore
+    from kube.views import DesiredStateView
 
 
 @pytest_asyncio.fixture(autouse=True)
@@ -45,6 +49,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 READER = devcerts.READER_ID
 WRITER = devcerts.WRITER_ID
 DEPLOYMENTS = "/apis/apps/v1/deployments"
+# The app watches all namespaces; the fake API server keeps every ReplicaTarget here.
+TARGETS = "/apis/replicant.dev/v1alpha1/replicatargets"
 
 
 def make_config(pki: Path, **overrides: object) -> Config:
@@ -89,6 +95,25 @@ class Harness:
     kube: FakeKube
     pki: Path
 
+    def target(self, namespace: str, name: str) -> JSONObject | None:
+        """The ReplicaTarget as the fake API server stores it."""
+        for obj in self.kube.objects.get(TARGETS, []):
+            if (obj["metadata"]["namespace"], obj["metadata"]["name"]) == (namespace, name):
+                return obj
+        return None
+
+    def desired(self, key: Key) -> DesiredStateView | None:
+        """What the API should show as desired, straight from the stored object (an oracle)."""
+        stored = self.target(*key)
+        return None if stored is None else desired_state_view(parse_replica_target(stored))
+
+    def requested_by(self) -> list[str]:
+        """Who each stored ReplicaTarget names as having asked for it."""
+        return [
+            obj["metadata"]["annotations"][REQUESTED_BY]
+            for obj in self.kube.objects.get(TARGETS, [])
+        ]
+
     def channel(self, who: str = "reader") -> grpc.aio.Channel:
         return channel(self.pki, self.app.grpc_port, who)
 
@@ -106,8 +131,6 @@ async def started(
     pki: Path,
     kube: FakeKube,
     *,
-    desired: DesiredStateLookup | None = None,
-    store: DesiredStateStore | None = None,
     probe: ApiServerProbe | None = None,
     **config: Any,
 ) -> AsyncIterator[Harness]:
@@ -123,11 +146,6 @@ async def started(
         page_token_keys=files.page_token_keys,
         probe=probe,
     )
-    # The API's tests script the desired state in memory instead of through the fake API server.
-    if desired is not None:
-        app.servicer.desired = desired
-    if store is not None:
-        app.servicer.store = store
     await app.start()
     try:
         yield Harness(app, kube, pki)

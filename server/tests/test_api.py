@@ -8,22 +8,23 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
-from kube.errors import ApiUnavailableError, StaleVersionError
+from kube.errors import ApiUnavailableError
 from kube.probe import ApiServerProbe
-from kube.views import DesiredStateView, ReconcileView
+from kube.tests.fakes import replica_target
 from replicant.v1 import replicant_pb2 as pb
 from replicant.v1 import replicant_pb2_grpc
-from server.tests.conftest import Harness, started, stub
+from server.tests.conftest import TARGETS, WRITER, Harness, started, stub
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
     from pathlib import Path
 
     from google.protobuf.timestamp_pb2 import Timestamp
 
-    from kube.informer import Key
+    from kube.client import JSONObject
     from kube.tests.fakes import FakeKube
 
 pytestmark = pytest.mark.asyncio
@@ -42,42 +43,49 @@ async def code_of(call: object) -> grpc.StatusCode:
 
 
 UID = "6f1c1a52-0b5e-4c59-9a53-2d2f1d3c8e01"
-DESIRED = DesiredStateView(
-    replicas=5,
-    requested_by="spiffe://replicant.dev/client/writer",
-    requested_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-    version=f"{UID}:42",
-    reconcile=ReconcileView(
-        converged=False, reason="Progressing", message="", observed_generation=1
-    ),
-)
+REQUESTED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-class FakeDesired:
-    """DesiredStateLookup + DesiredStateStore in memory."""
+def web_target() -> JSONObject:
+    """apps/web's ReplicaTarget: 5 asked for by the writer; spec 42 not yet reconciled."""
+    progressing = {
+        "type": "Reconciled",
+        "status": "False",
+        "reason": "Progressing",
+        "message": "",
+        "lastTransitionTime": "2026-01-02T03:04:06Z",
+        "observedGeneration": 1,
+    }
+    return replica_target(
+        "apps",
+        "web",
+        5,
+        uid=UID,
+        generation=42,
+        requested_by=WRITER,
+        requested_at="2026-01-02T03:04:05Z",
+        conditions=[progressing],
+    )
 
-    def __init__(self) -> None:
-        self.synced = True
-        self.stored: dict[Key, DesiredStateView] = {("apps", "web"): DESIRED}
-        self.calls: list[tuple[Key, int, str, str]] = []
-        self.release = asyncio.Event()
-        self.release.set()
-        self.entered = 0
 
-    def get(self, key: Key) -> DesiredStateView | None:
-        return self.stored.get(key)
+def written_replicas(kube: FakeKube) -> list[object]:
+    """spec.replicas of every write sent to the fake API server, in order."""
+    return [body["spec"]["replicas"] for _, _, body in kube.writes if isinstance(body, dict)]
 
-    async def set(
-        self, key: Key, replicas: int, requested_by: str, expected_version: str
-    ) -> DesiredStateView:
-        self.entered += 1
-        await self.release.wait()
-        self.calls.append((key, replicas, requested_by, expected_version))
-        if expected_version and expected_version != DESIRED.version:
-            raise StaleVersionError("stale")
-        view = DesiredStateView(replicas, requested_by, DESIRED.requested_at, f"{UID}:43", None)
-        self.stored[key] = view
-        return view
+
+@pytest_asyncio.fixture
+async def managed(pki: Path, kube: FakeKube) -> AsyncIterator[Harness]:
+    """The harness with apps/web's ReplicaTarget stored in the fake API server."""
+    kube.objects[TARGETS] = [web_target()]
+    async with started(pki, kube) as running:
+        await running.wait_ready()
+        yield running
+
+
+def set_web(expected_version: str, replicas: int = 4) -> pb.SetReplicasRequest:
+    return pb.SetReplicasRequest(
+        ref=ref(name="web"), replicas=replicas, expected_version=expected_version
+    )
 
 
 # -- GetReplicas ------------------------------------------------------------------------------
@@ -131,19 +139,16 @@ async def test_caller_without_role_is_denied_before_any_lookup(harness: Harness)
     assert {existing, missing, invalid, listing} == {grpc.StatusCode.PERMISSION_DENIED}
 
 
-async def test_get_replicas_fills_desired_from_the_replicatarget_lookup(
-    pki: Path, kube: FakeKube
-) -> None:
-    desired = FakeDesired()
-    async with started(pki, kube, desired=desired) as running:
-        await running.wait_ready()
-        async with running.channel("reader") as chan:
-            web = await stub(chan).GetReplicas(pb.GetReplicasRequest(ref=ref(name="web")))
-            api = await stub(chan).GetReplicas(pb.GetReplicasRequest(ref=ref(name="api")))
+async def test_get_replicas_fills_desired_from_the_replicatarget_cache(managed: Harness) -> None:
+    async with managed.channel("reader") as chan:
+        web = await stub(chan).GetReplicas(pb.GetReplicasRequest(ref=ref(name="web")))
+        api = await stub(chan).GetReplicas(pb.GetReplicasRequest(ref=ref(name="api")))
     assert web.deployment.desired.replicas == 5
+    assert web.deployment.desired.requested_by == WRITER
     assert web.deployment.desired.version == f"{UID}:42"
     assert web.deployment.desired.reconcile.reason == "Progressing"
-    assert web.deployment.desired.requested_at.ToDatetime(tzinfo=UTC) == DESIRED.requested_at
+    assert not web.deployment.desired.reconcile.converged
+    assert web.deployment.desired.requested_at.ToDatetime(tzinfo=UTC) == REQUESTED_AT
     assert not api.deployment.HasField("desired")
 
 
@@ -212,29 +217,65 @@ async def test_set_replicas_creates_the_replicatarget_through_the_api_server(
     assert annotations["replicant.dev/requested-by"] == "spiffe://replicant.dev/client/writer"
 
 
-async def test_set_replicas_records_desired_state_with_caller_identity(
-    pki: Path, kube: FakeKube
+async def test_set_replicas_records_the_caller_as_requested_by(harness: Harness) -> None:
+    async with harness.channel("writer") as chan:
+        response = await stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref(), replicas=4))
+    stored = harness.target("apps", "api")
+    assert stored is not None
+    assert harness.requested_by() == [WRITER]
+    assert response.desired.requested_by == WRITER
+    assert response.desired.version == f"{stored['metadata']['uid']}:1"
+
+
+async def test_set_replicas_with_the_current_version_updates_the_replicatarget(
+    managed: Harness,
 ) -> None:
-    desired = FakeDesired()
-    async with started(pki, kube, desired=desired, store=desired) as app:
-        await app.wait_ready()
-        async with app.channel("writer") as chan:
-            response = await stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref(), replicas=4))
-            stale = await code_of(
-                stub(chan).SetReplicas(
-                    pb.SetReplicasRequest(ref=ref(), replicas=4, expected_version=f"{UID}:7")
-                )
-            )
-            malformed = await code_of(
-                stub(chan).SetReplicas(
-                    pb.SetReplicasRequest(ref=ref(), replicas=4, expected_version="7")
-                )
-            )
-    assert response.desired.replicas == 4
-    assert response.desired.version == f"{UID}:43"
-    assert desired.calls[0] == (("apps", "api"), 4, "spiffe://replicant.dev/client/writer", "")
-    assert (stale, malformed) == (grpc.StatusCode.ABORTED, grpc.StatusCode.INVALID_ARGUMENT)
-    assert len(desired.calls) == 2  # the malformed one never reached the store
+    async with managed.channel("writer") as chan:
+        response = await stub(chan).SetReplicas(set_web(f"{UID}:42"))
+    stored = managed.target("apps", "web")
+    assert stored is not None
+    assert (response.desired.replicas, response.desired.version) == (4, f"{UID}:43")
+    assert (stored["spec"]["replicas"], stored["metadata"]["generation"]) == (4, 43)
+
+
+async def test_set_replicas_with_a_stale_version_is_aborted_before_writing(
+    managed: Harness,
+) -> None:
+    async with managed.channel("writer") as chan:
+        code = await code_of(stub(chan).SetReplicas(set_web(f"{UID}:7")))
+    assert code == grpc.StatusCode.ABORTED
+    assert managed.kube.writes == []
+    assert managed.target("apps", "web") == web_target()
+
+
+async def test_set_replicas_is_aborted_when_the_spec_changes_between_read_and_write(
+    managed: Harness,
+) -> None:
+    managed.kube.writes_released.clear()
+    async with managed.channel("writer") as chan:
+        call = asyncio.ensure_future(stub(chan).SetReplicas(set_web(f"{UID}:42")))
+        for _ in range(500):  # bounded: until the compare-and-set patch is at the API server
+            if managed.kube.writes:
+                break
+            await asyncio.sleep(0.01)
+        another = managed.target("apps", "web")  # the stored object itself
+        assert another is not None
+        another["spec"]["replicas"] = 6  # another writer's spec lands first
+        another["metadata"]["generation"] = 43
+        managed.kube.writes_released.set()
+        code = await code_of(call)
+    assert code == grpc.StatusCode.ABORTED  # the patch's `test` op failed inside the API server
+    assert [method for method, _, _ in managed.kube.writes] == ["PATCH"]
+    assert (another["spec"]["replicas"], another["metadata"]["generation"]) == (6, 43)
+
+
+async def test_set_replicas_with_a_malformed_version_never_reaches_the_api_server(
+    managed: Harness,
+) -> None:
+    async with managed.channel("writer") as chan:
+        code = await code_of(stub(chan).SetReplicas(set_web("7")))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert (managed.kube.gets, managed.kube.writes) == ([], [])
 
 
 async def test_reader_calling_set_replicas_is_denied(harness: Harness) -> None:
@@ -250,18 +291,16 @@ async def test_set_replicas_rejects_out_of_range_counts(harness: Harness, replic
         assert await code_of(call) == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_set_replicas_without_a_count_is_invalid_not_zero(pki: Path, kube: FakeKube) -> None:
-    desired = FakeDesired()
-    async with started(pki, kube, desired=desired, store=desired) as app:
-        await app.wait_ready()
-        async with app.channel("writer") as chan:
-            with pytest.raises(grpc.aio.AioRpcError) as missing:
-                await stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref()))
-            zero = await stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref(), replicas=0))
+async def test_set_replicas_without_a_count_is_invalid_not_zero(harness: Harness) -> None:
+    async with harness.channel("writer") as chan:
+        with pytest.raises(grpc.aio.AioRpcError) as missing:
+            await stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref()))
+        zero = await stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref(), replicas=0))
     assert missing.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert missing.value.details() == "replicas is required"
     assert zero.desired.replicas == 0
-    assert [call[1] for call in desired.calls] == [0]  # only the explicit zero was stored
+    # Only the explicit zero was written (a patch, then the create the 404 calls for).
+    assert written_replicas(harness.kube) == [0, 0]
 
 
 async def test_set_replicas_of_unknown_deployment_is_not_found(harness: Harness) -> None:
@@ -380,9 +419,8 @@ def age(as_of: Timestamp) -> float:
 async def test_a_warm_cache_answers_reads_through_an_api_server_outage_and_says_how_old(
     pki: Path, kube: FakeKube
 ) -> None:
-    desired = FakeDesired()
     probe = ApiServerProbe(kube, interval=0.02, timeout=0.1, stale_after=0.1)
-    async with started(pki, kube, desired=desired, store=desired, probe=probe) as app:
+    async with started(pki, kube, probe=probe) as app:
         await app.wait_ready()
         async with app.channel("writer") as chan:
             replicas = stub(chan)
@@ -400,7 +438,7 @@ async def test_a_warm_cache_answers_reads_through_an_api_server_outage_and_says_
             readyz = app.app.http.route("GET", "/readyz")[0]
             kubernetes_readyz = app.app.http.route("GET", "/readyz/kubernetes")[0]
             write = await code_of(
-                replicas.SetReplicas(pb.SetReplicasRequest(ref=ref(), replicas=2))
+                replicas.SetReplicas(pb.SetReplicasRequest(ref=ref(), replicas=3))
             )
 
             kube.down = False
@@ -414,7 +452,8 @@ async def test_a_warm_cache_answers_reads_through_an_api_server_outage_and_says_
     assert [d.ref.name for d in later.deployments] == ["api", "web", "jobs", "reports", "grafana"]
     assert (overall, readyz, kubernetes_readyz) == ("SERVING", 200, 503)
     assert write == grpc.StatusCode.UNAVAILABLE
-    assert [call[1] for call in desired.calls] == [2]  # only the write after recovery
+    # Only the write after recovery reached the API server (a patch, then the create).
+    assert set(written_replicas(kube)) == {2}
     assert after.desired.replicas == 2
 
 

@@ -15,7 +15,7 @@ from replicant.v1 import replicant_pb2 as pb
 from server.audit import AccessLog
 from server.tests import certs
 from server.tests.conftest import READER, WRITER, started, stub
-from server.tests.test_api import FakeDesired, code_of, ref
+from server.tests.test_api import code_of, ref
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -52,9 +52,8 @@ def unnamed(pki: Path, tmp_path: Path) -> Path:
 async def test_every_write_refusal_and_error_is_one_line_at_once_with_the_identity(
     unnamed: Path, kube: FakeKube, caplog: pytest.LogCaptureFixture
 ) -> None:
-    lookup = FakeDesired()
     set_api = pb.SetReplicasRequest(ref=ref(), replicas=4)
-    async with started(unnamed, kube, desired=lookup, store=lookup) as harness:
+    async with started(unnamed, kube) as harness:
         await harness.wait_ready()
         with caplog.at_level(logging.INFO, logger="replicant.access"):
             async with harness.channel("writer") as chan:

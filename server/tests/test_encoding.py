@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kube.tests.fakes import deployment
+from kube.client import MERGE_PATCH
+from kube.replicatargets import object_path, target_collection_path
+from kube.tests.fakes import deployment, replica_target
 from kube.views import DeploymentView, DesiredStateView, ReconcileView
 from replicant.v1 import replicant_pb2 as pb
 from server import encoding
-from server.tests.conftest import DEPLOYMENTS, started
-from server.tests.test_api import DESIRED, FakeDesired
+from server.tests.conftest import DEPLOYMENTS, TARGETS, started
+from server.tests.test_api import UID
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -78,7 +80,8 @@ def test_a_page_joined_from_encodings_is_the_message_built_page(
     as_of: datetime | None,
 ) -> None:
     encoded = encoding.EncodedDeployments()
-    page = encoding.list_response([encoded.framed(v, d) for v, d in entries], token, as_of)
+    body = b"".join([encoded.framed(v, d) for v, d in entries])
+    page = encoding.list_response(body, token, as_of)
     assert page == oracle_list(entries, token, as_of)
 
 
@@ -136,6 +139,28 @@ def test_forget_drops_the_entry() -> None:
     assert len(encoded) == 0
 
 
+def test_a_kept_page_is_reused_until_any_change_and_their_number_is_bounded() -> None:
+    encoded, builds = encoding.EncodedDeployments(), []
+
+    def build() -> encoding.Page:
+        builds.append(1)
+        return b"body", None
+
+    first = encoded.page("p", build)
+    again = encoded.page("p", build)
+    encoded.changed(("apps", "web"), None, None)  # a ReplicaTarget changed
+    after_target = encoded.page("p", build)
+    encoded.forget(("apps", "api"), None, None)  # a Deployment changed
+    encoded.page("p", build)
+    for number in range(encoding.MAX_PAGES + 1):
+        encoded.page(number, build)
+
+    assert first is again
+    assert after_target == first
+    assert len(builds) == 3 + encoding.MAX_PAGES + 1
+    assert len(encoded._pages) <= encoding.MAX_PAGES
+
+
 # -- over mTLS, against the cache -------------------------------------------------------------
 
 
@@ -156,11 +181,10 @@ async def raw_pages(chan: grpc.aio.Channel, size: int) -> list[bytes]:
     raise AssertionError("the listing never ended")
 
 
-def expected_pages(
-    harness: Harness, lookup: FakeDesired, pages: list[bytes], size: int
-) -> list[bytes]:
-    """The oracle over the cache: chunks of the sorted Deployments, with the answers' tokens."""
-    entries = [(v, lookup.get(k)) for k, v in harness.app.deployments.iter_from(None)]
+def expected_pages(harness: Harness, pages: list[bytes], size: int) -> list[bytes]:
+    """The oracle over the cache and the stored ReplicaTargets: chunks of the sorted Deployments,
+    with the answers' tokens."""
+    entries = [(v, harness.desired(k)) for k, v in harness.app.deployments.iter_from(None)]
     chunks = [entries[i : i + size] for i in range(0, len(entries), size)] or [[]]
     assert len(chunks) == len(pages)
     out = []
@@ -182,12 +206,13 @@ async def until(check: Callable[[], bool]) -> None:
 async def test_listed_pages_are_the_message_built_ones_before_and_after_updates_and_deletes(
     pki: Path, kube: FakeKube
 ) -> None:
-    lookup = FakeDesired()  # apps/web managed, the rest not
-    async with started(pki, kube, desired=lookup, store=lookup) as harness:
+    kube.objects[TARGETS] = [replica_target("apps", "web", 5, uid=UID)]  # the rest unmanaged
+    async with started(pki, kube) as harness:
         await harness.wait_ready()
+        targets = next(i for i in harness.app.informers if i.path == TARGETS)
         async with harness.channel("reader") as chan:
             pages = await raw_pages(chan, 2)
-            assert pages == expected_pages(harness, lookup, pages, 2)
+            assert pages == expected_pages(harness, pages, 2)
             assert ("batch", "jobs") in harness.app.encoded
 
             watch = next(w for w in kube.watches if w.path == DEPLOYMENTS)
@@ -197,13 +222,19 @@ async def test_listed_pages_are_the_message_built_ones_before_and_after_updates_
             watch.events.put_nowait(
                 {"type": "DELETED", "object": deployment("batch", "jobs", rv=201)}
             )
-            lookup.stored[("apps", "web")] = desired(replicas=8)  # a new desired state
-            lookup.stored[("tools", "grafana")] = DESIRED  # newly managed
+            # A new desired state, and a newly managed Deployment, written by another client.
+            web = {"spec": {"replicas": 8}}
+            await kube.request(
+                "PATCH", object_path("apps", "web"), body=web, content_type=MERGE_PATCH
+            )
+            grafana = replica_target("tools", "grafana", 5, uid=UID)
+            await kube.request("POST", target_collection_path("tools"), body=grafana)
             await until(lambda: harness.app.deployments.get(("batch", "jobs")) is None)
+            await until(lambda: targets.get(("tools", "grafana")) is not None)
             assert ("batch", "jobs") not in harness.app.encoded  # dropped with its Deployment
 
             after = await raw_pages(chan, 2)
-            assert after == expected_pages(harness, lookup, after, 2)
+            assert after == expected_pages(harness, after, 2)
             listed = [
                 (d.ref.namespace, d.ref.name, d.current.spec_replicas, d.desired.replicas)
                 for raw in after
@@ -213,6 +244,33 @@ async def test_listed_pages_are_the_message_built_ones_before_and_after_updates_
             assert ("apps", "web", 2, 8) in listed
             assert ("tools", "grafana", 1, 5) in listed
             assert all(name != "jobs" for _, name, _, _ in listed)
+
+
+@pytest.mark.asyncio
+async def test_a_listed_page_shows_a_desired_state_that_changed_alone(
+    pki: Path, kube: FakeKube
+) -> None:
+    kube.objects[TARGETS] = [replica_target("apps", "web", 5, uid=UID)]
+    async with started(pki, kube) as harness:
+        await harness.wait_ready()
+        targets = next(i for i in harness.app.informers if i.path == TARGETS)
+        async with harness.channel("reader") as chan:
+            before = await raw_pages(chan, 500)
+            patch = {"spec": {"replicas": 8}}
+            await kube.request(
+                "PATCH", object_path("apps", "web"), body=patch, content_type=MERGE_PATCH
+            )
+            await until(lambda: (t := targets.get(("apps", "web"))) is not None and t.replicas == 8)
+            after = await raw_pages(chan, 500)
+
+    assert after == expected_pages(harness, after, 500)
+    assert after != before
+    web = [
+        d
+        for d in pb.ListDeploymentsResponse.FromString(after[0]).deployments
+        if d.ref.name == "web"
+    ]
+    assert web[0].desired.replicas == 8
 
 
 @pytest.mark.asyncio
@@ -227,7 +285,7 @@ async def test_get_answers_the_message_built_bytes(harness: Harness) -> None:
     cached = harness.app.deployments.get(key)
     assert cached is not None
     expected = pb.GetReplicasResponse(
-        deployment=encoding.deployment_message(cached, harness.app.servicer.desired.get(key))
+        deployment=encoding.deployment_message(cached, harness.desired(key))
     )
     expected.as_of.CopyFrom(pb.GetReplicasResponse.FromString(raw).as_of)
     assert raw == expected.SerializeToString()

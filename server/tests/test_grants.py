@@ -10,7 +10,6 @@ import pytest_asyncio
 
 from replicant.v1 import replicant_pb2 as pb
 from server.tests.conftest import READER, WRITER, started, stub
-from server.tests.test_identity import RecordingStore
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -28,15 +27,7 @@ WRITERS = frozenset({f"{WRITER}=apps"})
 
 @pytest_asyncio.fixture
 async def granted(pki: Path, kube: FakeKube) -> AsyncIterator[Harness]:
-    store = RecordingStore()
-    async with started(
-        pki,
-        kube,
-        desired=store,
-        store=store,
-        readers=READERS,
-        writers=WRITERS,
-    ) as app:
+    async with started(pki, kube, readers=READERS, writers=WRITERS) as app:
         await app.wait_ready()
         yield app
 
@@ -119,3 +110,6 @@ async def test_writer_cannot_set_outside_its_grant(granted: Harness) -> None:
     )
     assert unseen == (grpc.StatusCode.NOT_FOUND, "deployment tools/grafana not found")
     assert missing == (grpc.StatusCode.NOT_FOUND, "deployment tools/nope not found")
+    # Only the granted write reached the API server.
+    assert granted.target("apps", "api") is not None
+    assert granted.requested_by() == [WRITER]

@@ -21,7 +21,6 @@ from grpc_reflection.v1alpha import (  # type: ignore[import-untyped]
 )
 from prometheus_client import generate_latest
 
-from kube.views import DesiredStateView
 from replicant.v1 import replicant_pb2 as pb
 from server.tests import certs
 from server.tests.conftest import WRITER, channel, started, stub
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from kube.informer import Key
     from kube.tests.fakes import FakeKube
     from server.tests.conftest import Harness
 
@@ -41,24 +39,6 @@ DNS_WRITER = "dns-writer.acc.test"
 SET = pb.SetReplicasRequest(ref=pb.DeploymentRef(namespace="apps", name="api"), replicas=7)
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE  # the handshake failed: no call happened
-
-
-class RecordingStore:
-    """DesiredStateLookup + DesiredStateStore that remembers who each write names."""
-
-    synced = True
-
-    def __init__(self) -> None:
-        self.requested_by: list[str] = []
-
-    def get(self, key: Key) -> DesiredStateView | None:
-        return None
-
-    async def set(
-        self, key: Key, replicas: int, requested_by: str, expected_version: str
-    ) -> DesiredStateView:
-        self.requested_by.append(requested_by)
-        return DesiredStateView(replicas, requested_by, None, "1", None)
 
 
 @pytest.fixture
@@ -89,15 +69,10 @@ def crafted(pki: Path, tmp_path: Path) -> Path:
 
 
 @pytest_asyncio.fixture
-async def writer_app(
-    crafted: Path, kube: FakeKube
-) -> AsyncIterator[tuple[Harness, RecordingStore]]:
-    store = RecordingStore()
-    async with started(
-        crafted, kube, desired=store, store=store, writers=frozenset({WRITER, DNS_WRITER})
-    ) as running:
+async def writer_app(crafted: Path, kube: FakeKube) -> AsyncIterator[Harness]:
+    async with started(crafted, kube, writers=frozenset({WRITER, DNS_WRITER})) as running:
         await running.wait_ready()
-        yield running, store
+        yield running
 
 
 async def set_code(pki: Path, port: int, who: str, ca: str = "ca.crt") -> grpc.StatusCode:
@@ -131,21 +106,22 @@ async def set_code(pki: Path, port: int, who: str, ca: str = "ca.crt") -> grpc.S
     ],
 )
 async def test_only_the_exact_certificate_name_is_an_identity(
-    writer_app: tuple[Harness, RecordingStore],
+    writer_app: Harness,
     crafted: Path,
     caplog: pytest.LogCaptureFixture,
     who: str,
     expected: grpc.StatusCode,
 ) -> None:
-    app, store = writer_app
     with caplog.at_level(logging.INFO, logger="replicant.access"):
-        code = await set_code(crafted, app.app.grpc_port, who)
+        code = await set_code(crafted, writer_app.app.grpc_port, who)
     assert code == expected
     logged = {getattr(r, "identity", None) for r in caplog.records if r.name == "replicant.access"}
     if expected == grpc.StatusCode.OK:
-        assert logged == set(store.requested_by) == {DNS_WRITER if who == "good-dns" else WRITER}
+        # The ReplicaTarget the API server stores names the caller.
+        named = {DNS_WRITER if who == "good-dns" else WRITER}
+        assert logged == set(writer_app.requested_by()) == named
     else:
-        assert store.requested_by == []
+        assert writer_app.kube.writes == []
         assert logged <= {""}  # a refused caller is logged without a name
 
 
@@ -165,13 +141,13 @@ async def test_server_certificate_is_no_client_even_when_both_share_a_ca(
         server_ca_client = await set_code(crafted, app.app.grpc_port, "from-server-ca")
     assert server_cert == UNAVAILABLE
     assert server_no_eku == UNAUTHENTICATED
-    assert server_ca_client == grpc.StatusCode.OK  # accepted, and written through the store
+    assert server_ca_client == grpc.StatusCode.OK  # accepted, and written to the API server
 
 
 async def test_refused_certificates_are_counted_and_logged_once_per_reason(
-    writer_app: tuple[Harness, RecordingStore], crafted: Path, caplog: pytest.LogCaptureFixture
+    writer_app: Harness, crafted: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app, _ = writer_app
+    app = writer_app
     with caplog.at_level(logging.WARNING, logger="replicant.security"):
         for _ in range(3):
             await set_code(crafted, app.app.grpc_port, "nul-uri")
@@ -221,14 +197,13 @@ SERVED = [_health_check, _health_watch, _reflection, _get, _list, _set]
 
 @pytest.mark.parametrize("call", SERVED, ids=lambda call: call.__name__.lstrip("_"))
 async def test_every_served_method_refuses_a_certificate_without_an_identity(
-    writer_app: tuple[Harness, RecordingStore], crafted: Path, call: Any
+    writer_app: Harness, crafted: Path, call: Any
 ) -> None:
-    app, store = writer_app
-    async with channel(crafted, app.app.grpc_port, "no-eku") as chan:
+    async with channel(crafted, writer_app.app.grpc_port, "no-eku") as chan:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await call(chan)
     assert err.value.code() == UNAUTHENTICATED
-    assert store.requested_by == []
+    assert writer_app.kube.writes == []
 
 
 @pytest.mark.parametrize(
@@ -245,12 +220,9 @@ async def test_trust_domain_accepts_only_its_spiffe_ids(
     crafted: Path, kube: FakeKube, uri: str, expected: grpc.StatusCode
 ) -> None:
     certs.issue(crafted, crafted, "td", uris=[uri] if uri else [], dns=[DNS_WRITER])
-    store = RecordingStore()
     async with started(
         crafted,
         kube,
-        desired=store,
-        store=store,
         writers=frozenset({uri or DNS_WRITER}),
         trust_domain="replicant.dev",
     ) as app:

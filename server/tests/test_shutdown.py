@@ -13,7 +13,6 @@ from kube.backoff import Backoff
 from replicant.v1 import replicant_pb2 as pb
 from server import health
 from server.tests.conftest import channel, started, stub
-from server.tests.test_api import FakeDesired
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,15 +35,14 @@ async def http_get(port: int, path: str) -> str:
 async def test_stop_lets_in_flight_calls_finish_and_turns_health_off_first(
     pki: Path, kube: FakeKube
 ) -> None:
-    desired = FakeDesired()
-    desired.release.clear()  # SetReplicas blocks inside the store until released
     request = pb.SetReplicasRequest(ref=pb.DeploymentRef(namespace="apps", name="api"), replicas=2)
-    async with started(pki, kube, desired=desired, store=desired) as app:
+    async with started(pki, kube) as app:
         await app.wait_ready()
+        kube.writes_released.clear()  # the API server holds every write until released
         async with app.channel("writer") as chan:
             calls = [asyncio.ensure_future(stub(chan).SetReplicas(request)) for _ in range(5)]
-            for _ in range(500):  # bounded: wait until all five are inside the handler
-                if desired.entered == 5:
+            for _ in range(500):  # bounded: wait until all five writes are at the API server
+                if len(kube.writes) == 5:
                     break
                 await asyncio.sleep(0.01)
             stopping = asyncio.create_task(app.app.stop())
@@ -53,11 +51,14 @@ async def test_stop_lets_in_flight_calls_finish_and_turns_health_off_first(
                     break
                 await asyncio.sleep(0.01)
             readyz = await http_get(app.app.http_port, "/readyz")
-            desired.release.set()
+            kube.writes_released.set()
             responses = await asyncio.gather(*calls)
             await stopping
     assert readyz.startswith("HTTP/1.1 503")
     assert [r.desired.replicas for r in responses] == [2] * 5
+    stored = app.target("apps", "api")
+    assert stored is not None
+    assert stored["spec"]["replicas"] == 2
 
 
 async def test_calls_after_stop_are_refused_not_hung(pki: Path, kube: FakeKube) -> None:
