@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # Plain requests (list pages, probes, writes): bounded in total so nothing waits forever.
 DEFAULT_TOTAL_S: Final = 30.0
+# One watch event is one object (etcd stores at most ~1.5 MiB each): far beyond is a broken stream.
+MAX_EVENT_BYTES: Final = 16 * 2**20
 CONNECT_S: Final = 5.0
 
 
@@ -167,17 +169,22 @@ async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[JSONObject]:
     Why not `async for line in content` (readline): per line it costs about half as much as
     decoding the line, which adds up in a watch-list's initial state (10,000 objects at once)."""
     partial: list[bytes] = []  # the start of a line that the next chunk completes
+    pending = 0  # its length: bounded, so a line that never ends cannot take all memory
     try:
         async for chunk in content.iter_any():
             *lines, rest = chunk.split(b"\n")
             if lines:
                 lines[0] = b"".join([*partial, lines[0]])
                 partial.clear()
+                pending = 0
                 for line in lines:
                     if line.strip():
                         yield _decode_line(line)
             if rest:
                 partial.append(rest)
+                pending += len(rest)
+                if pending > MAX_EVENT_BYTES:
+                    raise KubeError(f"watch event longer than {MAX_EVENT_BYTES} bytes")
         if last := b"".join(partial).strip():
             yield _decode_line(last)
     except KubeError:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 
-from kube.client import _lines
+from kube.client import MAX_EVENT_BYTES, _lines
 from kube.errors import ApiUnavailableError, KubeError
 
 if TYPE_CHECKING:
@@ -58,6 +58,14 @@ async def test_blank_lines_are_skipped_and_a_last_line_without_newline_is_kept()
 async def test_a_line_that_is_not_a_json_object_fails_the_stream(line: bytes) -> None:
     with pytest.raises(KubeError):
         await decoded(Chunks(event(0), line, event(1)))
+
+
+@pytest.mark.asyncio
+async def test_a_line_that_never_ends_fails_the_stream_instead_of_filling_memory() -> None:
+    chunk = b"x" * 2**20
+    chunks = Chunks(*([chunk] * (MAX_EVENT_BYTES // len(chunk) + 2)))
+    with pytest.raises(KubeError, match="longer than"):
+        await decoded(chunks)
 
 
 @pytest.mark.asyncio
