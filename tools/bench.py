@@ -56,6 +56,7 @@ NAMESPACE = "replicant-bench"
 NAMESPACE_10K = "replicant-bench-10k"
 COUNT, COUNT_10K = 1000, 10_000
 PAGE_SIZE = 500
+FIXED_RPS = 2000  # below either server's capacity on 2 cores (about 2,600 List pages/s)
 ROUNDS = 5
 PHASE_SECONDS = 4.0
 WARMUP_SECONDS = 1.0
@@ -76,16 +77,28 @@ LIST_REQUEST = {"namespace": NAMESPACE, "page_size": PAGE_SIZE}
 class Phase:
     method: str
     concurrency: int
+    rps: int = 0  # calls offered per second; 0: as many as the server answers
 
     @property
     def request(self) -> dict[str, Any]:
         return GET_REQUEST if self.method == "GetReplicas" else LIST_REQUEST
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} c={self.concurrency}" + (f" at {self.rps}/s" if self.rps else "")
 
 
 GET_C1, GET_C50, LIST_C50 = (
     Phase("GetReplicas", 1),
     Phase("GetReplicas", 50),
     Phase("ListDeployments", 50),
+)
+# The same offered rate for both servers, below either's capacity: each does the same batching, so
+# CPU per call is the work per call. Flat out, the slower server batches less per wakeup, which
+# inflates its CPU per call (and ghz's) beyond the work it adds.
+GET_FIXED, LIST_FIXED = (
+    Phase("GetReplicas", 50, rps=FIXED_RPS),
+    Phase("ListDeployments", 50, rps=FIXED_RPS),
 )
 
 
@@ -294,7 +307,7 @@ class Load:
         argv = bench_load.ghz_argv(
             self.ghz, self.protoset, self.pki, server.port,
             method=phase.method, request=phase.request,
-            concurrency=phase.concurrency, seconds=seconds,
+            concurrency=phase.concurrency, seconds=seconds, rps=phase.rps,
         )  # fmt: skip
         cpu_before = cpu_seconds(server.pid)
         result = bench_load.run_ghz(argv, seconds)
@@ -312,7 +325,10 @@ class Load:
 
 
 def record(results: Results, server: str, phase: Phase, sample: Sample) -> None:
-    name = f"{phase.method} c={phase.concurrency}"
+    name = phase.name
+    if phase.rps:
+        results.add(server, f"{name} CPU per call", sample.cpu_per_call_s, sample.load1)
+        return
     if phase.concurrency > 1:
         results.add(server, f"{name} calls/s", sample.calls_per_s, sample.load1)
         results.add(server, f"{name} CPU per call", sample.cpu_per_call_s, sample.load1)
@@ -330,7 +346,7 @@ def run_round(
     for server in ordered:
         load.run(server, GET_C50, WARMUP_SECONDS)
     before = deployment_requests(kubeconfig)
-    for phase in (GET_C1, GET_C50, LIST_C50):
+    for phase in (GET_C1, GET_C50, LIST_C50, GET_FIXED, LIST_FIXED):
         for server in ordered:
             sample, failed = load.run(server, phase, PHASE_SECONDS)
             record(results, server.name, phase, sample)
@@ -528,6 +544,10 @@ def _secs(seconds: float) -> str:
 
 # figure label, key in Results, formatter, key of the baseline's figure (if not the same)
 FIGURES: list[tuple[str, str, Callable[[float], str], str | None]] = [
+    (f"GetReplicas CPU per call, {FIXED_RPS:,} calls/s offered (c=50)",
+     f"{GET_FIXED.name} CPU per call", _cpu, None),
+    (f"ListDeployments (500 of 1,000) CPU per call, {FIXED_RPS:,} calls/s offered (c=50)",
+     f"{LIST_FIXED.name} CPU per call", _cpu, None),
     ("GetReplicas CPU per call, c=50", "GetReplicas c=50 CPU per call", _cpu, None),
     ("ListDeployments (500 of 1,000) CPU per call, c=50", "ListDeployments c=50 CPU per call",
      _cpu, None),

@@ -67,13 +67,16 @@ def ghz_argv(
     request: dict[str, Any],
     concurrency: int,
     seconds: float,
+    rps: int = 0,
 ) -> list[str]:
+    """ghz's command line; `rps` > 0 offers that many calls per second, else as many as it can."""
     return [
         str(ghz), "--protoset", str(protoset), "--call", f"{SERVICE}.{method}",
         "--cacert", str(pki / "ca.crt"),
         "--cert", str(pki / "reader.crt"), "--key", str(pki / "reader.key"),
         "-d", json.dumps(request), "-c", str(concurrency),
         "--connections", str(min(concurrency, MAX_CONNECTIONS)),
+        *(["--rps", str(rps)] if rps else []),
         "-z", f"{seconds:g}s", "-O", "json", f"127.0.0.1:{port}",
     ]  # fmt: skip
 

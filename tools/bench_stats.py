@@ -61,10 +61,11 @@ def median(values: Sequence[float]) -> float:
 
 
 def ratio(replicant: float | None, baseline: float | None) -> str:
-    """replicant / baseline as "3.2x"; "n/a" when either is missing or the baseline is 0."""
+    """replicant / baseline as "3.21x" (two decimals: targets such as 1.15x are read off it);
+    "n/a" when either is missing or the baseline is 0."""
     if replicant is None or not baseline:
         return "n/a"
-    return f"{replicant / baseline:.1f}x"
+    return f"{replicant / baseline:.2f}x"
 
 
 @dataclass(frozen=True)

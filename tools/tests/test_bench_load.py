@@ -64,3 +64,13 @@ def test_ghz_argv_shares_connections_and_bounds_the_run(tmp_path: Path) -> None:
     assert argv[argv.index("-z") + 1] == "4s"
     assert argv[argv.index("-d") + 1] == '{"ref": {"name": "x"}}'
     assert argv[-1] == "127.0.0.1:8443"
+    assert "--rps" not in argv
+
+
+def test_ghz_argv_offers_a_fixed_rate_when_asked(tmp_path: Path) -> None:
+    argv = bench_load.ghz_argv(
+        tmp_path / "ghz", tmp_path / "set", tmp_path / "pki", 8443,
+        method="GetReplicas", request={}, concurrency=50, seconds=4.0, rps=2000,
+    )  # fmt: skip
+    assert argv[argv.index("--rps") + 1] == "2000"
+    assert argv[-1] == "127.0.0.1:8443"

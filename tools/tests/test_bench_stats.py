@@ -68,8 +68,9 @@ def test_median_of_rounds() -> None:
 @pytest.mark.parametrize(
     ("replicant", "baseline", "expected"),
     [
-        (3.0, 1.0, "3.0x"),
-        (0.5, 2.0, "0.2x"),
+        (3.0, 1.0, "3.00x"),
+        (0.5, 2.0, "0.25x"),
+        (391.0, 349.0, "1.12x"),
         (None, 1.0, "n/a"),
         (1.0, None, "n/a"),
         (1.0, 0, "n/a"),
