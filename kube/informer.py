@@ -312,11 +312,7 @@ class Informer(Generic[V]):
     # -- store updates --------------------------------------------------------------------------
 
     def _apply(self, event: JSONObject) -> str | None:
-        kind, obj = event.get("type"), event.get("object")
-        if not isinstance(obj, dict):
-            obj = {}
-        if kind == "ERROR":
-            raise from_status(int_or_zero(obj.get("code")), str(obj.get("reason") or ""))
+        kind, obj = _unpack(event)
         meta = obj.get("metadata")
         rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
         if kind in ("ADDED", "MODIFIED"):
@@ -338,11 +334,7 @@ class Informer(Generic[V]):
 
         None while more is to come; "" if the end bookmark has no version (the API always sends one;
         without it the next watch is a watch-list again, which is merely slower)."""
-        kind, obj = event.get("type"), event.get("object")
-        if not isinstance(obj, dict):
-            obj = {}
-        if kind == "ERROR":
-            raise from_status(int_or_zero(obj.get("code")), str(obj.get("reason") or ""))
+        kind, obj = _unpack(event)
         if kind in ("ADDED", "MODIFIED"):
             key, view = self._view(obj)
             if view is None:
@@ -402,6 +394,16 @@ class Informer(Generic[V]):
                 subscriber(key, old, new)
             except Exception:  # a subscriber bug must not stop the cache
                 log.exception("informer subscriber failed", extra={"resource": self.resource})
+
+
+def _unpack(event: JSONObject) -> tuple[object, JSONObject]:
+    """A watch event's type and object; an ERROR event raises its status as a KubeError."""
+    kind, obj = event.get("type"), event.get("object")
+    if not isinstance(obj, dict):
+        obj = {}
+    if kind == "ERROR":
+        raise from_status(int_or_zero(obj.get("code")), str(obj.get("reason") or ""))
+    return kind, obj
 
 
 def _key(obj: JSONObject) -> Key:
