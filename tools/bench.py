@@ -188,12 +188,9 @@ class Server:
 def reader_channel(pki: Path, port: int) -> Any:
     import grpc
 
-    creds = grpc.ssl_channel_credentials(
-        (pki / "ca.crt").read_bytes(),
-        (pki / "reader.key").read_bytes(),
-        (pki / "reader.crt").read_bytes(),
-    )
-    return grpc.secure_channel(f"127.0.0.1:{port}", creds)
+    from tools.server_process import client_credentials
+
+    return grpc.secure_channel(f"127.0.0.1:{port}", client_credentials(pki, "reader"))
 
 
 def poll_until(what: str, predicate: Callable[[], bool], timeout_s: float) -> None:
@@ -367,8 +364,9 @@ async def watch_propagation(kubeconfig: Path, pki: Path, port: int) -> list[floa
     from kube import client as kube_client
     from replicant.v1 import replicant_pb2 as pb
     from replicant.v1 import replicant_pb2_grpc
+    from tools.server_process import client_credentials
 
-    creds = _channel_credentials(pki, "reader")
+    creds = client_credentials(pki, "reader")
     path = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/bench-0001"
     ref = pb.GetReplicasRequest(ref=pb.DeploymentRef(namespace=NAMESPACE, name="bench-0001"))
     samples: list[float] = []
@@ -401,12 +399,13 @@ async def set_to_spec(pki: Path, port: int) -> list[float] | None:
 
     from replicant.v1 import replicant_pb2 as pb
     from replicant.v1 import replicant_pb2_grpc
+    from tools.server_process import client_credentials
 
     ref = pb.DeploymentRef(namespace=NAMESPACE, name="bench-0002")
     samples: list[float] = []
     async with (
-        grpc.aio.secure_channel(f"127.0.0.1:{port}", _channel_credentials(pki, "writer")) as w,
-        grpc.aio.secure_channel(f"127.0.0.1:{port}", _channel_credentials(pki, "reader")) as r,
+        grpc.aio.secure_channel(f"127.0.0.1:{port}", client_credentials(pki, "writer")) as w,
+        grpc.aio.secure_channel(f"127.0.0.1:{port}", client_credentials(pki, "reader")) as r,
     ):
         writer = replicant_pb2_grpc.ReplicaServiceStub(w)
         reader = replicant_pb2_grpc.ReplicaServiceStub(r)
@@ -429,16 +428,6 @@ async def set_to_spec(pki: Path, port: int) -> list[float] | None:
 def _alternating(n: int, first: int) -> Iterator[int]:
     """first, 0, first, 0, ...: after an odd count the Deployment is left at `first`."""
     return ((first if i % 2 == 0 else 0) for i in range(n))
-
-
-def _channel_credentials(pki: Path, who: str) -> Any:
-    import grpc
-
-    return grpc.ssl_channel_credentials(
-        (pki / "ca.crt").read_bytes(),
-        (pki / f"{who}.key").read_bytes(),
-        (pki / f"{who}.crt").read_bytes(),
-    )
 
 
 def replicant_only_rows(kubeconfig: Path, pki: Path, port: int) -> list[Row]:

@@ -30,6 +30,15 @@ START_TIMEOUT_S = 30.0
 POLL_S = 0.1
 
 
+def client_credentials(pki: Path, who: str) -> grpc.ChannelCredentials:
+    """mTLS as the dev PKI's client `who` (reader, writer, ...; tools/devcerts.py)."""
+    return grpc.ssl_channel_credentials(
+        (pki / "ca.crt").read_bytes(),
+        (pki / f"{who}.key").read_bytes(),
+        (pki / f"{who}.crt").read_bytes(),
+    )
+
+
 @dataclass
 class ServerProcess:
     proc: subprocess.Popen[bytes]
@@ -43,12 +52,7 @@ class ServerProcess:
         return [json.loads(line) for line in lines if line.startswith("{")]
 
     def channel(self, who: str = "reader") -> grpc.Channel:
-        creds = grpc.ssl_channel_credentials(
-            (self.pki / "ca.crt").read_bytes(),
-            (self.pki / f"{who}.key").read_bytes(),
-            (self.pki / f"{who}.crt").read_bytes(),
-        )
-        return grpc.secure_channel(f"127.0.0.1:{self.grpc_port}", creds)
+        return grpc.secure_channel(f"127.0.0.1:{self.grpc_port}", client_credentials(self.pki, who))
 
     def stub(self, chan: grpc.Channel) -> replicant_pb2_grpc.ReplicaServiceStub:
         return replicant_pb2_grpc.ReplicaServiceStub(chan)
