@@ -22,6 +22,7 @@ stays a few MiB. Tokens and as_of are added per call.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
@@ -88,7 +89,7 @@ class EncodedDeployments:
 
 def get_response(framed: bytes, as_of: datetime | None) -> bytes:
     """GetReplicasResponse bytes: the framed Deployment, then as_of."""
-    return framed if as_of is None else framed + _field(_GET_AS_OF, _timestamp(as_of))
+    return framed if as_of is None else framed + _as_of_field(_GET_AS_OF, as_of)
 
 
 def list_response(body: bytes, next_page_token: str, as_of: datetime | None) -> bytes:
@@ -97,7 +98,7 @@ def list_response(body: bytes, next_page_token: str, as_of: datetime | None) -> 
     if next_page_token:  # proto3: an empty string is not written
         parts.append(_field(_LIST_TOKEN, next_page_token.encode()))
     if as_of is not None:
-        parts.append(_field(_LIST_AS_OF, _timestamp(as_of)))
+        parts.append(_as_of_field(_LIST_AS_OF, as_of))
     return b"".join(parts)
 
 
@@ -135,6 +136,12 @@ def desired_message(view: DesiredStateView) -> pb.DesiredState:
             )
         )
     return message
+
+
+@functools.lru_cache(maxsize=8)
+def _as_of_field(tag: bytes, at: datetime) -> bytes:
+    """An as_of field, encoded once per as_of: Readiness returns the same one between probes."""
+    return _field(tag, _timestamp(at))
 
 
 def _timestamp(at: datetime) -> bytes:

@@ -67,6 +67,8 @@ class Readiness:
         self._api_server = api_server
         self._clock = clock
         self._wall_clock = wall_clock
+        self._as_of_stamp: float | None = None
+        self._as_of: datetime | None = None
         self.draining = False
 
     @property
@@ -98,14 +100,24 @@ class Readiness:
         return ""
 
     def as_of(self) -> datetime | None:
-        """Wall-clock time the read caches last heard from the API server; None before sync."""
-        heard = [cache.current_as_of for cache in self._caches]
-        if any(at is None for at in heard):
-            return None
-        if (probe := self._api_server.last_ok) is not None:
-            heard.append(probe)
-        oldest = min((at for at in heard if at is not None), default=self._clock())
-        return self._wall_clock() - timedelta(seconds=max(0.0, self._clock() - oldest))
+        """Wall-clock time the read caches last heard from the API server; None before sync.
+
+        Every read carries it, so the clock-time-to-wall-clock conversion is made once per
+        oldest stamp (while healthy, the probe's last answer: a new one every probe interval) and
+        the same datetime is returned until that stamp moves."""
+        oldest = self._api_server.last_ok
+        for cache in self._caches:
+            at = cache.current_as_of
+            if at is None:
+                return None
+            if oldest is None or at < oldest:
+                oldest = at
+        if oldest is None:  # no caches and no probe answer: as of now
+            return self._wall_clock()
+        if oldest != self._as_of_stamp or self._as_of is None:
+            self._as_of_stamp = oldest
+            self._as_of = self._wall_clock() - timedelta(seconds=max(0.0, self._clock() - oldest))
+        return self._as_of
 
     def age_seconds(self) -> float | None:
         as_of = self.as_of()
@@ -132,8 +144,11 @@ async def publish_health(
     *,
     startup_period: float = 0.02,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    on_first_ready: Callable[[], None] = lambda: None,
 ) -> None:
-    """Push readiness and the "kubernetes" check into grpc.health.v1 on change (until cancelled)."""
+    """Push readiness and the "kubernetes" check into grpc.health.v1 on change (until cancelled).
+
+    `on_first_ready` runs once, when readiness is first published as SERVING."""
     current: dict[str, bool] = {}
     ever_ready = False
     while True:
@@ -152,7 +167,9 @@ async def publish_health(
                             "reason": _reason(readiness, service),
                         },
                     )
-        ever_ready = ever_ready or wanted[""]
+        if wanted[""] and not ever_ready:
+            ever_ready = True
+            on_first_ready()
         await sleep(period if ever_ready else startup_period)
 
 

@@ -16,19 +16,23 @@
 The reconciler's (results, duration, queue depth, leader) are listed in reconciler/metrics.py.
 
 Why a registry per App, not prometheus_client's global one: two Apps in one process (tests) must
-not collide. The hot path (`observe_rpc`) only bumps a cached counter and histogram child; every
-figure owned by someone else (informers, probe, readiness, the handshake tap) is read by
-`Metrics.collect` when scraped, so it is never stale and never costs anything between scrapes.
+not collide. The hot path (`observe_rpc`) only adds to plain per-method counts: prometheus_client's
+Counter and Histogram children take a lock and cost a read about 4% of its CPU (issue 14), and
+everything here runs on the event loop. Those counts, and every figure owned by someone else
+(informers, probe, readiness, the handshake tap), are turned into metric families by
+`Metrics.collect` when scraped, so they are never stale and cost nothing between scrapes.
 """
 
 from __future__ import annotations
 
+import itertools
+from bisect import bisect_left
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from prometheus_client import Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
     from kube.informer import InformerStats
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_BUCKET_LABELS = (*map(floatToGoString, BUCKETS), "+Inf")  # as prometheus_client writes `le`
 
 
 @dataclass(frozen=True)
@@ -55,21 +60,8 @@ class Metrics:
     """Counters the interceptor bumps, plus a collector for the figures owned elsewhere."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._requests = Counter(
-            "replicant_grpc_requests",
-            "gRPC requests by method, code.",
-            ["method", "code"],
-            registry=registry,
-        )
-        self._latency = Histogram(
-            "replicant_grpc_request_duration_seconds",
-            "gRPC request latency by method.",
-            ["method"],
-            buckets=BUCKETS,
-            registry=registry,
-        )
-        # Both label children per (method, code): labels() takes a lock and validates each call.
-        self._children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        # Per method: calls by code, and the latency histogram's buckets and sum (`observe_rpc`).
+        self._rpcs: dict[str, _MethodCalls] = {}
         self._caches: list[CacheSource] = []
         # Call refusals share one family with the handshake ones, which are counted outside the
         # event loop (server/handshake_log.py), so this family is collected at scrape time too.
@@ -81,12 +73,12 @@ class Metrics:
         registry.register(self)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
-        children = self._children.get((method, code))
-        if children is None:
-            children = (self._requests.labels(method, code), self._latency.labels(method))
-            self._children[(method, code)] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        calls = self._rpcs.get(method)
+        if calls is None:
+            calls = self._rpcs[method] = _MethodCalls()
+        calls.codes[code] += 1
+        calls.buckets[bisect_left(BUCKETS, seconds)] += 1  # le is inclusive: bisect_left
+        calls.seconds += seconds
 
     def observe_refusal(self, stage: str, reason: str) -> None:
         self._refusals[(stage, reason)] += 1
@@ -96,6 +88,7 @@ class Metrics:
 
     def collect(self) -> Iterator[Metric]:
         """The figures read from their owners when scraped (prometheus_client's collector API)."""
+        yield from self._rpc_families()
         by_resource: dict[str, list[CacheSource]] = defaultdict(list)
         for source in self._caches:
             by_resource[source.resource].append(source)
@@ -123,6 +116,30 @@ class Metrics:
         if (age := self.cache_age()) is not None:  # absent until the caches have synced
             help_text = "Seconds since the read caches last heard from the API server."
             yield GaugeMetricFamily("replicant_cache_age_seconds", help_text, value=round(age, 3))
+
+    def _rpc_families(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "replicant_grpc_requests", "gRPC requests by method, code.", labels=["method", "code"]
+        )
+        latency = HistogramMetricFamily(
+            "replicant_grpc_request_duration_seconds",
+            "gRPC request latency by method.",
+            labels=["method"],
+        )
+        for method, calls in sorted(self._rpcs.items()):
+            for code, count in sorted(calls.codes.items()):
+                requests.add_metric([method, code], count)
+            cumulative = zip(_BUCKET_LABELS, itertools.accumulate(calls.buckets), strict=True)
+            latency.add_metric([method], buckets=list(cumulative), sum_value=calls.seconds)
+        yield requests
+        yield latency
+
+
+@dataclass
+class _MethodCalls:
+    codes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))  # last: +Inf
+    seconds: float = 0.0
 
 
 def _size(sources: list[CacheSource]) -> int:

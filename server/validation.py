@@ -7,6 +7,7 @@ replicas 0..1000, page_size 0..500 (0 means 100), expected_version one this API 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, Final
 
@@ -42,10 +43,18 @@ def namespace(value: str) -> str:
 
 def ref(message: replicant_pb2.DeploymentRef) -> Key:
     """(namespace, name) of a DeploymentRef, or InvalidArgumentError."""
-    ns = namespace(message.namespace)
-    if not is_subdomain(message.name):
+    return _valid_ref(message.namespace, message.name)
+
+
+# Every read names a Deployment, most of them the same few: two regular expressions cost more than
+# the rest of the lookup. Only valid refs are kept (a refusal raises, and lru_cache keeps no
+# exception), at most this many, so the memory stays under 3 MiB whatever callers send.
+@functools.lru_cache(maxsize=4096)
+def _valid_ref(ns: str, name: str) -> Key:
+    namespace(ns)
+    if not is_subdomain(name):
         raise InvalidArgumentError("name must be a DNS-1123 subdomain (lower case, <= 253 chars)")
-    return ns, message.name
+    return ns, name
 
 
 def replicas(request: replicant_pb2.SetReplicasRequest) -> int:
