@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024
 # A background loop that ran this long before crashing was healthy: restart it without delay.
 HEALTHY_RUN_S = 60.0
+SETTLE_HEAP_AFTER_S = 1.0  # after first ready (see _settle_heap_soon)
 SERVICE_NAMES = (
     replicant_pb2.DESCRIPTOR.services_by_name["ReplicaService"].full_name,
     "grpc.health.v1.Health",
@@ -173,7 +174,7 @@ class App:
         background = {
             **self._background,
             "health": lambda: health.publish_health(
-                self.readiness, self.health, on_first_ready=_settle_heap
+                self.readiness, self.health, on_first_ready=_settle_heap_soon
             ),
         }
         for name, factory in background.items():
@@ -206,15 +207,29 @@ class App:
         log.info("stopped")
 
 
-def _settle_heap() -> None:
+def _settle_heap_soon() -> None:
     """Once the caches hold their first state: one full collection, then freeze what survived.
 
     What exists by then (modules, the first cache contents) mostly lives as long as the process.
     Frozen, it is left out of every later collection, so the full collections that a busy server
     runs every few seconds walk only what came after. Collected first, so no garbage cycle is
-    frozen for good; frozen objects are still freed when their last reference goes."""
-    gc.collect()
-    gc.freeze()
+    frozen for good; frozen objects are still freed when their last reference goes. The collection
+    pauses the loop (65 ms here, at 1,000 or 10,000 Deployments), so it runs a moment after
+    SERVING is published rather than in its way."""
+
+    def settle() -> None:
+        began = time.perf_counter()
+        gc.collect()
+        gc.freeze()
+        log.info(
+            "heap frozen",
+            extra={
+                "objects": gc.get_freeze_count(),
+                "pause_ms": round((time.perf_counter() - began) * 1000, 1),
+            },
+        )
+
+    asyncio.get_running_loop().call_later(SETTLE_HEAP_AFTER_S, settle)
 
 
 def _cache_source(informer: Informer[Any]) -> CacheSource:

@@ -18,8 +18,8 @@ The reconciler's (results, duration, queue depth, leader) are listed in reconcil
 Why a registry per App, not prometheus_client's global one: two Apps in one process (tests) must
 not collide. The hot path (`observe_rpc`) only adds to plain per-method counts: prometheus_client's
 Counter and Histogram children take a lock each and cost a read 5 us of CPU under load, these 2 us
-(issue 14), and everything here runs on the event loop. Those counts, and every figure owned by someone else
-(informers, probe, readiness, the handshake tap), are turned into metric families by
+(issue 14); everything here runs on the event loop. Those counts, and every figure owned by
+someone else (informers, probe, readiness, the handshake tap), are turned into metric families by
 `Metrics.collect` when scraped, so they are never stale and cost nothing between scrapes.
 """
 

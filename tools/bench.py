@@ -16,8 +16,10 @@ back to back (who goes first alternates by round):
   * RSS of each server after the reads; API server Deployment GET/LIST during them (must be 0);
   * then replicant alone against the 10,000 (start -> SERVING, RSS).
 
-Each row is the median over rounds. Replicant only, once, in the last round: watch propagation
-(scale through the API -> seen by GetReplicas) and SetReplicas -> Deployment spec.
+Each row is the median over rounds, and its ratio the median of the rounds' ratios (a round
+measures both back to back, so each pair shares the load of its moment). Replicant only, once, in
+the last round: watch propagation (scale through the API -> seen by GetReplicas) and SetReplicas ->
+Deployment spec.
 
 Bounded: every phase has a timeout, and no round starts after ROUND_BUDGET_S; about four minutes
 on 2 cores once the Deployments exist (the first run also creates 11,000, in about a minute).
@@ -44,7 +46,7 @@ from server import cipher_policy
 cipher_policy.apply()  # before grpc is imported (below, lazily)
 
 from tools import bench_load, bench_seed, bench_stats, devcerts  # noqa: E402
-from tools.bench_stats import Row, median, percentile, ratio  # noqa: E402
+from tools.bench_stats import Row, median, paired_ratio, percentile, times  # noqa: E402
 from tools.cluster.paths import REPO_ROOT, bin_dir, resolve_state_dir  # noqa: E402
 
 if TYPE_CHECKING:
@@ -567,13 +569,14 @@ def rows(results: Results) -> list[Row]:
         if mine is None:
             continue
         theirs = results.median_of(BASELINE, baseline_key or key)
+        pairs = results.values[REPLICANT, key], results.values[BASELINE, baseline_key or key]
         loads = results.loads[key]
         out.append(
             Row(
                 label,
                 fmt(mine),
                 fmt(theirs) if theirs is not None else "n/a",
-                ratio(mine, theirs),
+                times(paired_ratio(*pairs)),
                 f"{median(loads):.2f}",
             )
         )
@@ -600,8 +603,8 @@ def main(argv: list[str] | None = None) -> int:
     print(bench_stats.format_table(rows(results)))
     sizes = results.reply_bytes
     print(
-        f"\nratio = replicant / baseline. Reply bytes (GetReplicas, List page): replicant "
-        f"{sizes[REPLICANT]}, baseline {sizes[BASELINE]}.\nCalls failed: "
+        f"\nratio = median over rounds of replicant / baseline. Reply bytes (GetReplicas, List "
+        f"page): replicant {sizes[REPLICANT]}, baseline {sizes[BASELINE]}.\nCalls failed: "
         f"{dict(results.failed_calls)} (ghz ends the calls in flight at a phase's end: "
         f"Unavailable). Watch and Set rows: replicant only. Took {took:.0f} s."
     )

@@ -60,12 +60,23 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def ratio(replicant: float | None, baseline: float | None) -> str:
-    """replicant / baseline as "3.21x" (two decimals: targets such as 1.15x are read off it);
-    "n/a" when either is missing or the baseline is 0."""
-    if replicant is None or not baseline:
-        return "n/a"
-    return f"{replicant / baseline:.2f}x"
+def times(value: float | None) -> str:
+    """A ratio as "1.12x" (two decimals: targets such as 1.15x are read off it); "n/a" for None."""
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def paired_ratio(replicant: Sequence[float], baseline: Sequence[float]) -> float | None:
+    """The median of the rounds' replicant/baseline ratios.
+
+    Each round measures both servers back to back, so a pair shares the machine's load of that
+    moment; a ratio of medians would pair a quiet round's value with a busy one's. With unequal
+    counts there are no pairs: the ratio of the medians. None when either side has no value or a
+    baseline value is 0."""
+    if not replicant or not baseline or not all(baseline):
+        return None
+    if len(replicant) != len(baseline):
+        return median(replicant) / median(baseline)
+    return median([mine / theirs for mine, theirs in zip(replicant, baseline, strict=True)])
 
 
 @dataclass(frozen=True)

@@ -68,18 +68,18 @@ def test_median_of_rounds() -> None:
 @pytest.mark.parametrize(
     ("replicant", "baseline", "expected"),
     [
-        (3.0, 1.0, "3.00x"),
-        (0.5, 2.0, "0.25x"),
-        (391.0, 349.0, "1.12x"),
-        (None, 1.0, "n/a"),
-        (1.0, None, "n/a"),
-        (1.0, 0, "n/a"),
+        # A busy round 3 for the baseline is one outlying pair; a ratio of medians says 0.40x.
+        ([110.0, 330.0, 121.0], [100.0, 300.0, 300.0], "1.10x"),
+        ([110.0, 330.0], [100.0, 300.0, 110.0], "2.00x"),  # unequal counts: the medians
+        ([391.0], [349.0], "1.12x"),
+        ([], [1.0], "n/a"),
+        ([1.0], [0.0], "n/a"),
     ],
 )
-def test_ratio_is_replicant_over_baseline(
-    replicant: float | None, baseline: float | None, expected: str
+def test_paired_ratio_is_the_median_of_each_rounds_ratio(
+    replicant: list[float], baseline: list[float], expected: str
 ) -> None:
-    assert bench_stats.ratio(replicant, baseline) == expected
+    assert bench_stats.times(bench_stats.paired_ratio(replicant, baseline)) == expected
 
 
 def test_format_table_is_markdown_with_padded_columns() -> None:
