@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024
 # A background loop that ran this long before crashing was healthy: restart it without delay.
 HEALTHY_RUN_S = 60.0
-SETTLE_HEAP_AFTER_S = 1.0  # after first ready (see _settle_heap_soon)
+SETTLE_HEAP_AFTER_S = 1.0  # after first ready (see _settle_heap)
 SERVICE_NAMES = (
     replicant_pb2.DESCRIPTOR.services_by_name["ReplicaService"].full_name,
     "grpc.health.v1.Health",
@@ -159,6 +159,7 @@ class App:
         lease = LeaseApi(api, config.leader_election_namespace, config.leader_election_lease)
         self.elector = LeaderElector(lease, config.identity, election, metrics=reconciler_metrics)
         self._tasks: list[asyncio.Task[None]] = []
+        self._settle: asyncio.TimerHandle | None = None  # see _settle_heap
         self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
             **{f"informer:{i.path}": i.run for i in self.informers},
             "apiserver-probe": self.probe.run,
@@ -174,7 +175,7 @@ class App:
         background = {
             **self._background,
             "health": lambda: health.publish_health(
-                self.readiness, self.health, on_first_ready=_settle_heap_soon
+                self.readiness, self.health, on_first_ready=self._settle_heap_soon
             ),
         }
         for name, factory in background.items():
@@ -190,6 +191,9 @@ class App:
             },
         )
 
+    def _settle_heap_soon(self) -> None:
+        self._settle = asyncio.get_running_loop().call_later(SETTLE_HEAP_AFTER_S, _settle_heap)
+
     async def stop(self) -> None:
         """Graceful: not ready first, then let in-flight RPCs finish, then stop everything else."""
         self.readiness.draining = True
@@ -202,34 +206,33 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._settle is not None:  # stopped within a second of first ready
+            self._settle.cancel()
         self.access.flush()  # the reads summed since the last interval
         await self.http.stop()
         log.info("stopped")
 
 
-def _settle_heap_soon() -> None:
+def _settle_heap() -> None:
     """Once the caches hold their first state: one full collection, then freeze what survived.
 
     What exists by then (modules, the first cache contents) mostly lives as long as the process.
     Frozen, it is left out of every later collection, so the full collections that a busy server
     runs every few seconds walk only what came after. Collected first, so no garbage cycle is
-    frozen for good; frozen objects are still freed when their last reference goes. The collection
-    pauses the loop (65 ms here, at 1,000 or 10,000 Deployments), so it runs a moment after
-    SERVING is published rather than in its way."""
-
-    def settle() -> None:
-        began = time.perf_counter()
-        gc.collect()
-        gc.freeze()
-        log.info(
-            "heap frozen",
-            extra={
-                "objects": gc.get_freeze_count(),
-                "pause_ms": round((time.perf_counter() - began) * 1000, 1),
-            },
-        )
-
-    asyncio.get_running_loop().call_later(SETTLE_HEAP_AFTER_S, settle)
+    frozen; a frozen object is still freed when its last reference goes, but one that ends up in a
+    garbage cycle later is never collected (bounded: only what existed at the freeze, once). The
+    collection pauses the loop (65 ms here, at 1,000 or 10,000 Deployments), so it runs a moment
+    after SERVING is published rather than in its way (App._settle_heap_soon)."""
+    began = time.perf_counter()
+    gc.collect()
+    gc.freeze()
+    log.info(
+        "heap frozen",
+        extra={
+            "objects": gc.get_freeze_count(),
+            "pause_ms": round((time.perf_counter() - began) * 1000, 1),
+        },
+    )
 
 
 def _cache_source(informer: Informer[Any]) -> CacheSource:

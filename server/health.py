@@ -114,7 +114,7 @@ class Readiness:
                 oldest = at
         if oldest is None:  # no caches and no probe answer: as of now
             return self._wall_clock()
-        if oldest != self._as_of_stamp or self._as_of is None:
+        if oldest != self._as_of_stamp:
             self._as_of_stamp = oldest
             self._as_of = self._wall_clock() - timedelta(seconds=max(0.0, self._clock() - oldest))
         return self._as_of

@@ -572,8 +572,9 @@ def rows(results: Results) -> list[Row]:
         mine = results.median_of(REPLICANT, key)
         if mine is None:
             continue
-        theirs = results.median_of(BASELINE, baseline_key or key)
-        pairs = results.values[REPLICANT, key], results.values[BASELINE, baseline_key or key]
+        theirs_key = baseline_key or key
+        theirs = results.median_of(BASELINE, theirs_key)
+        pairs = results.values[REPLICANT, key], results.values.get((BASELINE, theirs_key), [])
         loads = results.loads[key]
         out.append(
             Row(

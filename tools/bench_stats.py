@@ -66,10 +66,10 @@ def times(value: float | None) -> str:
 
 
 def paired_ratio(replicant: Sequence[float], baseline: Sequence[float]) -> float | None:
-    """The median of the rounds' replicant/baseline ratios.
+    """The median of the pairs' replicant/baseline ratios (the i-th value of each side).
 
-    Each round measures both servers back to back, so a pair shares the machine's load of that
-    moment; a ratio of medians would pair a quiet round's value with a busy one's. With unequal
+    A pair is measured back to back, so both share the machine's load of that moment; a ratio of
+    medians would set a quiet moment's value against a busy one's. With unequal
     counts there are no pairs: the ratio of the medians. None when either side has no value or a
     baseline value is 0."""
     if not replicant or not baseline or not all(baseline):
