@@ -62,13 +62,14 @@ class ScaleStep:
 class Decision:
     """status to write (after `scale` succeeds, if any), the Event, and when to come back.
 
+    No "again with backoff": a missing Deployment's watch event and the resync wake the key.
+
     corrects_drift: `scale` sets back another writer's change (the drift guard counts it).
     """
 
     status: TargetStatus
     scale: ScaleStep | None = None
     event: EventSpec | None = None
-    requeue_with_backoff: bool = False
     requeue_after: datetime.timedelta | None = None
     corrects_drift: bool = False
 
@@ -104,13 +105,10 @@ def drifted(target: ReplicaTargetView, deployment: DeploymentFacts | None) -> bo
 
 
 def scale_failed(target: ReplicaTargetView, message: str, now: datetime.datetime) -> Decision:
-    """The scale write failed for a reason other than a conflict: say so (once), then retry."""
+    """The scale write was refused (RBAC, validation, admission): say so, once."""
     status = _with_condition(target, "False", cond.SCALE_FAILED, message, now)
-    return Decision(
-        status=status,
-        event=_on_entering(target, cond.SCALE_FAILED, "Warning", message),
-        requeue_with_backoff=True,
-    )
+    event = _on_entering(target, cond.SCALE_FAILED, "Warning", message)
+    return Decision(status=status, event=event)
 
 
 def _missing(target: ReplicaTargetView, now: datetime.datetime) -> Decision:
@@ -119,9 +117,7 @@ def _missing(target: ReplicaTargetView, now: datetime.datetime) -> Decision:
     # Keep deploymentUID: when the Deployment comes back with a new UID, that is a recreate.
     status = dataclasses.replace(status, replicas=None, ready_replicas=None)
     return Decision(
-        status=status,
-        event=_on_entering(target, cond.DEPLOYMENT_MISSING, "Warning", message),
-        requeue_with_backoff=True,
+        status=status, event=_on_entering(target, cond.DEPLOYMENT_MISSING, "Warning", message)
     )
 
 

@@ -106,10 +106,10 @@ def test_decide_takes_one_step_per_case(
     assert condition.observed_generation == rt.generation
 
 
-def test_missing_deployment_backs_off_and_keeps_the_uid_to_spot_a_recreate() -> None:
+def test_missing_deployment_waits_for_its_watch_and_keeps_the_uid_to_spot_a_recreate() -> None:
     decision = decide(target(deployment_uid="dep-1", replicas=3), None, None, NOW)
 
-    assert decision.requeue_with_backoff
+    assert decision.requeue_after is None  # the Deployment's watch event wakes the key
     assert decision.status.deployment_uid == "dep-1"
     assert decision.status.replicas is None
 
@@ -120,7 +120,7 @@ def test_converged_status_records_counts_and_last_applied() -> None:
     status = decision.status
     assert (status.replicas, status.ready_replicas, status.last_applied_replicas) == (3, 1, 3)
     assert status.deployment_uid == "dep-9"
-    assert not decision.requeue_with_backoff
+    assert decision.requeue_after is None
 
 
 def test_a_second_pass_on_a_converged_target_changes_nothing() -> None:
