@@ -1,12 +1,13 @@
 """An in-memory stand-in for the API server behind kube's ApiTransport seam.
 
-Lists are paged like the real thing; each watch is fed from a queue the test writes to; failures are injected per call. Only what the informer, the probe and the API's writes use is
-modelled. A namespaced object lives in its all-namespaces collection (what the server's tests
-watch): GET of one, POST (409 if it exists), merge PATCH and JSON PATCH (a failed `test` op is a
-422, applied all or nothing), each write bumping resourceVersion, a spec change the generation,
-and telling the collection's watches. Every write is recorded in `writes` and then waits for
-`writes_released`. The leader Lease is refused (the API's tests never lead). Status subresources,
-deletes and namespaced lists of written objects are not modelled.
+Lists are paged like the real thing; each watch is fed from a queue the test writes to; failures
+are injected per call. Only what the informer, the probe and the API's writes use is modelled. A
+namespaced object lives in its all-namespaces collection (what the server's tests watch): GET of
+one, POST (409 if it exists), merge PATCH and JSON PATCH (a failed `test` op is a 422, applied all
+or nothing), each write bumping resourceVersion, a spec change the generation, and telling the
+collection's watches. Every write is recorded in `writes` and then waits for `writes_released`. The
+leader Lease is refused (the API's tests never lead). Status subresources, deletes and namespaced
+lists of written objects are not modelled.
 """
 
 from __future__ import annotations
