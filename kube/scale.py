@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REPORTING_COMPONENT: Final = "replicant.dev/reconciler"
+# An Event's name is a DNS subdomain (at most 253); its ".<16 hex>" suffix takes 17 of them.
+_EVENT_NAME_PREFIX_MAX: Final = 253 - 17
+
+
+def event_name(object_name: str) -> str:
+    """client-go's <object>.<unique suffix>, the object name cut so a 253-character one fits."""
+    prefix = object_name[:_EVENT_NAME_PREFIX_MAX].rstrip(".-")  # a label ends alphanumeric
+    return f"{prefix}.{secrets.token_hex(8)}"
 
 
 async def scale_deployment(
@@ -79,10 +87,7 @@ class EventRecorder:
             "kind": "Event",
             # client-go names Events <object>.<unique suffix>; no aggregation here (TODO: a
             # count/patch series if an Event ever repeats often enough to matter).
-            "metadata": {
-                "name": f"{target.name}.{secrets.token_hex(8)}",
-                "namespace": target.namespace,
-            },
+            "metadata": {"name": event_name(target.name), "namespace": target.namespace},
             "involvedObject": {
                 "apiVersion": API_VERSION,
                 "kind": KIND,
