@@ -1,8 +1,8 @@
-"""HorizontalPodAutoscalers (autoscaling/v2), reduced to "which Deployment does it scale".
+"""Which HorizontalPodAutoscaler scales a Deployment, from the HPA informers.
 
-The reconciler must not fight an HPA over spec.replicas, so it needs, from the cache, the HPAs
-whose scaleTargetRef names a Deployment. The index is kept up to date from informer events,
-so a lookup is a dict read, not a scan.
+Requirement: replicant never fights an HPA over spec.replicas (the reconciler leaves such a
+Deployment alone, SetReplicas refuses it). The index follows informer events, so a lookup is a
+dict read.
 """
 
 from __future__ import annotations

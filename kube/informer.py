@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from kube.backoff import Backoff
 from kube.client import ApiTransport, JSONObject
@@ -41,6 +41,14 @@ Converter = Callable[[JSONObject], V]
 Subscriber = Callable[[Key, V | None, V | None], None]
 
 log = logging.getLogger(__name__)
+
+# client-go's reflector: watches end after 5-10 min, jittered "to spread the load on apiserver";
+# the client gives up on a silent connection a margin later (a half-open one must fail, not hang).
+WATCH_TIMEOUT_S: Final = (300, 600)
+READ_TIMEOUT_MARGIN_S: Final = 15.0
+# A watch that ends sooner than this having delivered nothing is a failure (a proxy that closes
+# watches at once must not make the informer spin).
+MIN_WATCH_S: Final = 1.0
 
 # A 404 on a collection means the API server does not serve the kind at all: for ReplicaTargets
 # that is a missing CRD, which only an operator can fix, so say that rather than "not found".
@@ -71,10 +79,6 @@ class Informer(Generic[V]):
         path: str,
         convert: Converter[V],
         page_size: int = 500,
-        # client-go's reflector: 5-10 min, jittered "to spread the load on apiserver".
-        watch_timeout_seconds: tuple[int, int] = (300, 600),
-        read_timeout_margin: float = 15.0,
-        min_watch_seconds: float = 1.0,
         stale_after: float = 8.0,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -85,9 +89,6 @@ class Informer(Generic[V]):
         self._api = api
         self._convert = convert
         self._page_size = page_size
-        self._watch_timeout = watch_timeout_seconds
-        self._read_margin = read_timeout_margin
-        self._min_watch = min_watch_seconds
         self._stale_after = stale_after
         self._backoff = backoff or Backoff()
         self._clock = clock
@@ -143,10 +144,9 @@ class Informer(Generic[V]):
         self._backoff.reset()
         self._retry.set()
 
-    def subscribe(self, subscriber: Subscriber[V]) -> Callable[[], None]:
-        """Call `subscriber(key, old, new)` on every change; returns the unsubscribe function."""
+    def subscribe(self, subscriber: Subscriber[V]) -> None:
+        """Call `subscriber(key, old, new)` on every change."""
         self._subscribers.append(subscriber)
-        return lambda: self._subscribers.remove(subscriber)
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -219,15 +219,14 @@ class Informer(Generic[V]):
 
     async def _watch(self, resource_version: str) -> None:
         """One watch from `resource_version`; raises if it ended at once with nothing delivered."""
-        low, high = self._watch_timeout
-        timeout_seconds = random.randint(low, high)  # noqa: S311 - jitter, not crypto
+        timeout_seconds = random.randint(*WATCH_TIMEOUT_S)  # noqa: S311 - jitter, not crypto
         query: dict[str, str | int | bool] = {
             "watch": True,
             "allowWatchBookmarks": True,
             "timeoutSeconds": timeout_seconds,
             "resourceVersion": resource_version,
         }
-        read_timeout = timeout_seconds + self._read_margin
+        read_timeout = timeout_seconds + READ_TIMEOUT_MARGIN_S
         delivered = False
         async with self._api.stream(self.path, query=query, read_timeout=read_timeout) as events:
             opened, failing_before = self._clock(), self._failing_since
@@ -243,7 +242,7 @@ class Informer(Generic[V]):
                 if not delivered:
                     self._failing_since = failing_before  # no contact worth the name
                 raise
-        if not delivered and self._clock() - opened < self._min_watch:
+        if not delivered and self._clock() - opened < MIN_WATCH_S:
             # Keep counting the outage from where it began, then back off like any failure.
             self._failing_since = failing_before
             raise ApiUnavailableError("watch ended at once without an event")

@@ -1,8 +1,8 @@
-"""API paths of the collections replicant watches, and the Deployment cache built from informers.
+"""One cache over one informer per watched namespace (or one for all namespaces).
 
-Why a cache object over several informers: with `--namespaces a,b` replicant may only hold
-namespace-scoped RBAC, so it runs one informer per namespace; with no namespaces, one cluster-wide
-informer. Callers see one map keyed by (namespace, name) either way.
+Requirement: namespace-scoped RBAC with `--namespaces a,b`: replicant may not list cluster-wide,
+so it runs an informer per namespace; callers see one map keyed by (namespace, name) either way,
+walked in key order for ListDeployments' pages.
 """
 
 from __future__ import annotations

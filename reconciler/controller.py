@@ -1,12 +1,9 @@
-"""The control loop around reconcile(key): event handlers, work queue, workers, resync.
+"""The control loop around reconcile(key): work queue, workers, resync.
 
-Informer subscribers only enqueue keys (never reconcile inline), so a burst of events for
-one object costs one reconcile; workers take keys from the queue, which guarantees no key is
-reconciled by two workers at once; failures come back with capped exponential backoff, except
-a TerminalError (logged and counted, then left until an event wakes the key); a periodic
-resync re-enqueues every ReplicaTarget in case an event was missed. `run` is what
-the leader runs: cancelling it (lost lease, shutdown) stops all reconciling at once. Every
-reconcile is counted by result and timed (reconciler/metrics.py).
+Requirement: every ReplicaTarget is reconciled, once per burst of events, by the leader only.
+Subscribers only enqueue keys; a key is never reconciled by two workers at once; a failure comes
+back with capped backoff, a TerminalError is logged, counted and left until an event wakes the
+key; a resync re-enqueues every target. Cancelling `run` (lost lease, shutdown) stops it all.
 """
 
 from __future__ import annotations

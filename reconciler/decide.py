@@ -1,8 +1,8 @@
 """What one reconcile should do, as a pure function of what the caches show.
 
-Keeping the decision free of I/O is what makes the cases (converged, drift, missing,
-recreated, autoscaled, a drift fight on hold) a table of unit tests; reconcile.py only carries
-it out.
+Requirement: the reconciler's rules (converge, set drift back, wait for a missing Deployment,
+spot a recreated one, leave an HPA's Deployment alone, hold off a drift fight), each a row of a
+unit-test table; reconcile.py carries the decision out.
 """
 
 from __future__ import annotations
@@ -23,22 +23,14 @@ from reconciler import conditions as cond
 if TYPE_CHECKING:
     import datetime
 
+    from kube.views import DeploymentView
+
 # Event reasons beyond the condition reasons (conditions.py) that share their names.
 SCALED: Final = "Scaled"
 DRIFT_CORRECTED: Final = "DriftCorrected"
 DEPLOYMENT_RECREATED: Final = "DeploymentRecreated"
 
 EventType = Literal["Normal", "Warning"]
-
-
-@dataclass(frozen=True)
-class DeploymentFacts:
-    """The parts of a cached Deployment the decision depends on."""
-
-    uid: str
-    resource_version: str
-    spec_replicas: int
-    ready_replicas: int
 
 
 @dataclass(frozen=True)
@@ -76,7 +68,7 @@ class Decision:
 
 def decide(
     target: ReplicaTargetView,
-    deployment: DeploymentFacts | None,
+    deployment: DeploymentView | None,
     autoscaler: str | None,
     now: datetime.datetime,
     drift_hold: datetime.timedelta | None = None,
@@ -96,7 +88,7 @@ def decide(
     return _scale(target, deployment, now)
 
 
-def drifted(target: ReplicaTargetView, deployment: DeploymentFacts | None) -> bool:
+def drifted(target: ReplicaTargetView, deployment: DeploymentView | None) -> bool:
     """spec.replicas moved away from the count replicant applied to this same Deployment."""
     if deployment is None or deployment.spec_replicas == target.replicas:
         return False
@@ -122,7 +114,7 @@ def _missing(target: ReplicaTargetView, now: datetime.datetime) -> Decision:
 
 
 def _autoscaled(
-    target: ReplicaTargetView, deployment: DeploymentFacts, hpa: str, now: datetime.datetime
+    target: ReplicaTargetView, deployment: DeploymentView, hpa: str, now: datetime.datetime
 ) -> Decision:
     message = f"HorizontalPodAutoscaler {hpa} scales this Deployment; replicant leaves it alone"
     status = _with_condition(target, "False", cond.AUTOSCALER_PRESENT, message, now)
@@ -134,7 +126,7 @@ def _autoscaled(
 
 def _held(
     target: ReplicaTargetView,
-    deployment: DeploymentFacts,
+    deployment: DeploymentView,
     hold: datetime.timedelta,
     now: datetime.datetime,
 ) -> Decision:
@@ -154,13 +146,13 @@ def _held(
     )
 
 
-def _recreated(target: ReplicaTargetView, deployment: DeploymentFacts) -> bool:
+def _recreated(target: ReplicaTargetView, deployment: DeploymentView) -> bool:
     previous_uid = target.status.deployment_uid
     return bool(previous_uid) and previous_uid != deployment.uid
 
 
 def _scale(
-    target: ReplicaTargetView, deployment: DeploymentFacts, now: datetime.datetime
+    target: ReplicaTargetView, deployment: DeploymentView, now: datetime.datetime
 ) -> Decision:
     previous = target.status
     if _recreated(target, deployment):
@@ -184,7 +176,7 @@ def _scale(
 
 
 def _converged(
-    target: ReplicaTargetView, deployment: DeploymentFacts, now: datetime.datetime
+    target: ReplicaTargetView, deployment: DeploymentView, now: datetime.datetime
 ) -> TargetStatus:
     """Status once spec.replicas equals the desired count (already, or by our write)."""
     message = f"Deployment spec.replicas is {target.replicas}"
@@ -193,7 +185,7 @@ def _converged(
     return dataclasses.replace(status, last_applied_replicas=target.replicas)
 
 
-def _with_counts(status: TargetStatus, deployment: DeploymentFacts, replicas: int) -> TargetStatus:
+def _with_counts(status: TargetStatus, deployment: DeploymentView, replicas: int) -> TargetStatus:
     return dataclasses.replace(
         status,
         deployment_uid=deployment.uid,

@@ -1,16 +1,12 @@
 """Leader election on a coordination.k8s.io/v1 Lease, in asyncio.
 
-Every replica serves the API; only the holder of the Lease runs the reconciler, so two
-processes never fight over a Deployment. The protocol is client-go's: read the Lease,
-take it if it is free or its holder has not renewed within leaseDurationSeconds (timed
-on our own monotonic clock from when we last saw it change, so clock skew does not
-matter), renew every retry period with a resourceVersion precondition, and give it up
-by reading it and writing an empty holder with leaseDurationSeconds=1 on graceful shutdown.
-
-Why not kubernetes.aio.leaderelection: it cannot release on shutdown and it does not
-bound an API call that hangs, so a leader cut off from the API server would keep
-reconciling past its renew deadline. Here every call is bounded and losing the lease
-(deadline passed, or another holder won a write) cancels the leading task at once.
+Requirement: every replica serves the API; only the Lease holder reconciles. client-go's
+protocol: take the Lease if free or unrenewed for leaseDurationSeconds (on our monotonic clock,
+from when we saw it change: no skew), renew each retry period with a resourceVersion
+precondition, and on shutdown read it and write an empty holder with a 1 s lease. Why not
+kubernetes.aio.leaderelection: it cannot release, and it does not bound a hung call, so a leader
+cut off from the API server would reconcile past its deadline; here losing the lease cancels
+the leading task at once.
 """
 
 from __future__ import annotations
@@ -93,14 +89,6 @@ class LeaderElector:
         self._leading = False
         self._metrics = metrics
         self._clock = clock  # expiry and the renew deadline; asyncio's loop uses the same
-
-    @property
-    def identity(self) -> str:
-        return self._identity
-
-    @property
-    def is_leader(self) -> bool:
-        return self._leading
 
     async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
         """Campaign forever; lead while holding the Lease. Cancel to stop (releases it)."""

@@ -1,17 +1,10 @@
-"""The reconciler's Prometheus metrics, named and shaped like controller-runtime's and client-go's.
+"""The reconciler's Prometheus metrics, shaped like controller-runtime's and client-go's.
 
-    replicant_reconcile_total{controller,result}           counter: result is success, error,
-                                                           requeue_after or terminal
-    replicant_reconcile_errors_total{controller}           counter: reconciles that raised
-                                                           (terminal ones included)
-    replicant_reconcile_time_seconds{controller}           histogram: one reconcile, any result
-    replicant_workqueue_depth{name}                        gauge: keys ready to be processed
-    replicant_leader_election_master_status{name}          gauge: 1 while this replica holds
-                                                           the Lease `name`, else 0
-
-Why its own object: the reconciler must not import the API layer (server), so the composition
-root passes both the same registry. Every series exists from the start (zero on a follower), so
-a dashboard or an alert on `rate()` sees a follower's zeros instead of a missing series.
+Requirement: every reconcile branch is counted. replicant_reconcile_total{result} (success,
+error, requeue_after, terminal), replicant_reconcile_errors_total (terminal included),
+replicant_reconcile_time_seconds, replicant_workqueue_depth and
+replicant_leader_election_master_status. Every series exists from the start (zero on a
+follower), so `rate()` sees zeros, not a missing series.
 """
 
 from __future__ import annotations

@@ -1,20 +1,11 @@
 """reconcile(key): one idempotent pass for one ReplicaTarget, in controller-runtime's shape.
 
-Load the target from the cache (gone: done, the Deployment is left as it is), read the
-Deployment and any HPA from their caches, decide (decide.py), take at most one write
-step, record the Event, write status only if it changed, then return a Result or raise
-(the controller retries a raise with backoff, except a TerminalError). It never asks which
-event woke it.
-
-A scale write the API server refuses for good (RBAC, validation, admission) is terminal, as
-controller-runtime's TerminalError: ScaleFailed on the object, an Event, a `terminal` count,
-and no retry until the spec (generation) or the Deployment (resourceVersion) changes. The
-refused pair is remembered here, so the resync and the event of our own status write find
-nothing new to try.
-
-A 409 on either write means a cache was behind the object, most often because of
-replicant's own previous write: that is a quiet requeue, not a failure. Setting drift back
-goes through a DriftGuard (drift.py), so a fight with another writer is bounded.
+Requirement: the Deployment is driven to the desired count. Load the target from the cache
+(gone: done), decide (decide.py), take at most one write, record the Event, write status only if
+it changed, return a Result or raise. It never asks which event woke it. A 409 means a cache was
+behind (often our own write): a quiet requeue. A scale the API server refuses (RBAC, validation,
+admission) is terminal: ScaleFailed, an Event, no retry until the spec (generation) or the
+Deployment (resourceVersion) changes; the refused pair is remembered here.
 """
 
 from __future__ import annotations
@@ -27,7 +18,6 @@ from typing import TYPE_CHECKING, Protocol
 from kube.errors import AccessDeniedError, ConflictError, InvalidError
 from reconciler.decide import (
     Decision,
-    DeploymentFacts,
     EventSpec,
     ScaleStep,
     decide,
@@ -40,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from kube.replicatargets import ReplicaTargetView, TargetStatus
+    from kube.views import DeploymentView
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +61,7 @@ class World(Protocol):
 
     def target(self, key: Key) -> ReplicaTargetView | None: ...
 
-    def deployment(self, key: Key) -> DeploymentFacts | None: ...
+    def deployment(self, key: Key) -> DeploymentView | None: ...
 
     def autoscaler_for(self, key: Key) -> str | None:
         """Name of an HPA whose scaleTargetRef is this Deployment, if any."""

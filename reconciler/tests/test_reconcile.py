@@ -16,8 +16,9 @@ from kube.errors import (
     KubeError,
 )
 from kube.replicatargets import ReplicaTargetView, TargetStatus
+from kube.views import DeploymentView
 from reconciler import conditions as cond
-from reconciler.decide import DeploymentFacts, EventSpec, ScaleStep
+from reconciler.decide import EventSpec, ScaleStep
 from reconciler.drift import DriftGuard
 from reconciler.reconcile import (
     CONFLICT_REQUEUE_S,
@@ -32,16 +33,24 @@ KEY: Key = ("ns", "web")
 NOW = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
 
 
+def deployment(spec: int) -> DeploymentView:
+    return DeploymentView("ns", "web", "dep-1", "77", spec, spec, spec, spec, spec, 1, 1)
+
+
 class FakeWorld:
     def __init__(self, target: ReplicaTargetView | None, spec: int | None, hpa: str | None = None):
         self.t = target
-        self.d = None if spec is None else DeploymentFacts("dep-1", "77", spec, spec)
+        self.d = (
+            None
+            if spec is None
+            else DeploymentView("ns", "web", "dep-1", "77", spec, spec, spec, spec, spec, 1, 1)
+        )
         self.hpa = hpa
 
     def target(self, key: Key) -> ReplicaTargetView | None:
         return self.t
 
-    def deployment(self, key: Key) -> DeploymentFacts | None:
+    def deployment(self, key: Key) -> DeploymentView | None:
         return self.d
 
     def autoscaler_for(self, key: Key) -> str | None:
