@@ -53,10 +53,6 @@ class Controller:
         self._backoff = backoff or Backoff(base=0.1, cap=30.0, jitter=False)
         self._queue: WorkQueue[Key] | None = None
 
-    @property
-    def running(self) -> bool:
-        return self._queue is not None
-
     def enqueue(self, key: Key) -> None:
         """Informer-subscriber side: a no-op unless this process is leading right now."""
         if self._queue is not None:
