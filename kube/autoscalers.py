@@ -56,14 +56,8 @@ class Autoscalers:
     reconciler requeues them)."""
 
     def __init__(self, api: ApiTransport, namespaces: Sequence[str]) -> None:
-        self.informers: InformerGroup[AutoscalerView] = InformerGroup.build(
-            api,
-            resource="horizontalpodautoscalers",
-            group="autoscaling",
-            version="v2",
-            plural="horizontalpodautoscalers",
-            namespaces=namespaces,
-            convert=autoscaler_view,
+        self.informers: InformerGroup[AutoscalerView] = InformerGroup(
+            api, "autoscaling/v2", "horizontalpodautoscalers", namespaces, autoscaler_view
         )
         self._by_deployment: defaultdict[Key, set[str]] = defaultdict(set)
         self.on_retarget: list[Callable[[Key], None]] = []

@@ -141,12 +141,4 @@ def target_collection_path(namespace: str) -> str:
 def replica_target_informers(
     api: ApiTransport, namespaces: Sequence[str]
 ) -> InformerGroup[ReplicaTargetView]:
-    return InformerGroup.build(
-        api,
-        resource=PLURAL,
-        group=GROUP,
-        version=VERSION,
-        plural=PLURAL,
-        namespaces=namespaces,
-        convert=parse_replica_target,
-    )
+    return InformerGroup(api, API_VERSION, PLURAL, namespaces, parse_replica_target)

@@ -79,12 +79,4 @@ def deployment_view(obj: JSONObject) -> DeploymentView:
 def deployment_informers(
     api: ApiTransport, namespaces: Sequence[str]
 ) -> InformerGroup[DeploymentView]:
-    return InformerGroup.build(
-        api,
-        resource="deployments",
-        group="apps",
-        version="v1",
-        plural="deployments",
-        namespaces=namespaces,
-        convert=deployment_view,
-    )
+    return InformerGroup(api, "apps/v1", "deployments", namespaces, deployment_view)
