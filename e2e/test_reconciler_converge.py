@@ -331,9 +331,9 @@ def test_a_refused_scale_is_terminal_until_the_deployment_changes(
                    lambda: count("terminal") == 1 and count("success") >= 1)  # fmt: skip
         after_refusal = (count("terminal"), count("error"))
         kubectl("annotate", "deployment", "web", "touched=yes", "-n", namespace)
-        eventually("a retry once the Deployment changed", lambda: count("terminal") == 2)
+        eventually("a retry once the Deployment changed", lambda: count("terminal") >= 2)
 
-    assert "13 replicas are not allowed here" in condition["message"]
+    assert condition["message"].startswith("scale write refused")
     assert after_refusal == (1.0, 0.0)  # no retry with backoff
     assert len(events(kubectl, namespace, "ScaleFailed")) == 1
     set_replicas(server, namespace, "web", 4)
