@@ -1,9 +1,9 @@
 """The chart installed on a real API server: RBAC matrix, Pod Security, NOTES, lookups.
 
 kwok runs the pods (they become Ready without an image), so what is tested is what
-the API server decides: admission (the `restricted` Pod Security Standard), RBAC as the
-ServiceAccount sees it (`kubectl auth can-i --as`), what `helm install` prints, and what
-the chart renders when it can see the cluster (`helm template --dry-run=server`).
+the API server decides: admission (the `restricted` Pod Security Standard, the ReplicaTarget
+policy), RBAC as the ServiceAccount sees it (`kubectl auth can-i --as`), what `helm install`
+prints, and what the chart renders when it can see the cluster (`helm template --dry-run=server`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ import yaml
 
 from charts import helmtool
 from e2e.cluster_fixtures import get_json
+from e2e.reconciler_support import replica_target
 from replicant.v1 import replicant_pb2
 from tools import devcerts
 from tools.ci import skip_or_fail
 from tools.server_process import eventually, start_server
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Iterator
     from pathlib import Path
 
@@ -222,6 +224,49 @@ def test_watching_all_namespaces_grants_cluster_wide_reads_only(
     finally:
         # The ClusterRole outlives the namespace: remove the release explicitly.
         installed.helm("uninstall", installed.name, "--wait", check=False)
+
+
+POLICY_REFUSAL = "may create a ReplicaTarget or change its spec or replicant.dev/requested-*"
+
+
+def test_only_replicant_may_write_a_replicatarget_spec_others_may_read_label_and_delete(
+    kubectl: Kubectl, release: helmtool.Release
+) -> None:
+    """The confused deputy: RBAC on replicatargets must not be a way to scale past the grants."""
+    namespace = release.namespace
+    kubectl("create", "role", "rt-editor", "--verb=*",
+            "--resource=replicatargets.replicant.dev", "-n", namespace)  # fmt: skip
+    kubectl("create", "rolebinding", "rt-editor", "--role=rt-editor", "--user=mallory",
+            "-n", namespace)  # fmt: skip
+    manifest = json.dumps(replica_target(namespace, "web", 3))
+
+    def as_user(user: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return kubectl(*args, f"--as={user}", "-n", namespace, check=False, stdin=manifest)
+
+    def refused(result: subprocess.CompletedProcess[str]) -> bool:
+        return result.returncode != 0 and POLICY_REFUSAL in result.stderr
+
+    mallory, replicant = "mallory", release.service_account
+    # The API server loads a new policy within a second or so; a dry run changes nothing.
+    eventually("the policy in force", lambda: refused(
+        as_user(mallory, "create", "--dry-run=server", "-f", "-")))  # fmt: skip
+
+    created_by_mallory = as_user(mallory, "create", "-f", "-")
+    created_by_replicant = as_user(replicant, "create", "-f", "-")
+    rt = ("replicatarget", "web")
+    spec = as_user(mallory, "patch", *rt, "--type=merge", "-p", '{"spec":{"replicas":9}}')
+    requested_by = as_user(mallory, "annotate", "--overwrite", *rt,
+                           "replicant.dev/requested-by=spiffe://example.org/admin")  # fmt: skip
+    read = as_user(mallory, "get", *rt)
+    labelled = as_user(mallory, "label", *rt, "team=a")
+    respecced = as_user(replicant, "patch", *rt, "--type=merge", "-p", '{"spec":{"replicas":4}}')
+    deleted = as_user(mallory, "delete", *rt)
+
+    assert refused(created_by_mallory)
+    assert created_by_replicant.returncode == 0, created_by_replicant.stderr
+    assert refused(spec)
+    assert refused(requested_by)
+    assert [r.returncode for r in (read, labelled, respecced, deleted)] == [0, 0, 0, 0]
 
 
 def service_account_kubeconfig(kubectl: Kubectl, release: helmtool.Release, out: Path) -> Path:

@@ -4,6 +4,7 @@ deleted) behaves as specified."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -272,3 +273,91 @@ def test_deleted_target_leaves_the_deployment_alone(
     assert reconciled(kubectl, namespace, "web") is None
     assert spec_replicas(kubectl, namespace, "web") == 4
     assert not events(kubectl, namespace, "DriftCorrected")
+
+
+@contextlib.contextmanager
+def scale_refused_at(kubectl: Kubectl, namespace: str, replicas: int) -> Iterator[None]:
+    """An admission policy that refuses scaling to `replicas` in `namespace`: a refusal that only
+    a person can lift, from the real API server's admission chain."""
+    name = f"refuse-{namespace}"[:253]
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["UPDATE"],
+                "resources": ["deployments/scale"],
+            }]},
+            "validations": [{"expression": f"object.spec.replicas != {replicas}",
+                             "message": f"{replicas} replicas are not allowed here"}],
+        },
+    }  # fmt: skip
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name, "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {
+                "matchLabels": {"kubernetes.io/metadata.name": namespace}}},
+        },
+    }  # fmt: skip
+    for obj in (policy, binding):
+        apply_json(kubectl, obj)
+    try:
+        yield
+    finally:
+        kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", name,
+                "--ignore-not-found")  # fmt: skip
+
+
+def test_a_refused_scale_is_terminal_until_the_deployment_changes(
+    server: ServerProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    create_deployment(kubectl, namespace, "web", 1)
+    wait_cached(server, namespace, "web")
+
+    def count(result: str) -> float:
+        return metric(server, RECONCILES, controller="replicatarget", result=result) or 0
+
+    with scale_refused_at(kubectl, namespace, 13):
+        eventually("the scale policy in force", lambda: kubectl(
+            "scale", "deployment", "web", "--replicas=13", "--dry-run=server", "-n", namespace,
+            check=False).returncode != 0)  # fmt: skip
+        set_replicas(server, namespace, "web", 13)
+        condition = wait_reason(kubectl, namespace, "web", "ScaleFailed")
+        # The event of its own status write wakes the key once more: it finds nothing new.
+        eventually("the terminal reconcile and the one after it",
+                   lambda: count("terminal") == 1 and count("success") >= 1)  # fmt: skip
+        after_refusal = (count("terminal"), count("error"))
+        kubectl("annotate", "deployment", "web", "touched=yes", "-n", namespace)
+        eventually("a retry once the Deployment changed", lambda: count("terminal") >= 2)
+
+    assert condition["message"].startswith("scale write refused")
+    assert after_refusal == (1.0, 0.0)  # no retry with backoff
+    assert len(events(kubectl, namespace, "ScaleFailed")) == 1
+    set_replicas(server, namespace, "web", 4)
+    wait_spec_replicas(kubectl, namespace, "web", 4)
+    wait_reason(kubectl, namespace, "web", "Converged")
+
+
+def test_a_deployment_with_a_253_character_name_gets_its_events(
+    server: ServerProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    name = "w" * 253  # legal for a Deployment; its Events once overflowed the limit
+    apply_json(kubectl, {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": 1, "selector": {"matchLabels": {"app": "long"}},
+            "template": {"metadata": {"labels": {"app": "long"}},
+                         "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
+        },
+    })  # fmt: skip
+    wait_cached(server, namespace, name)
+
+    set_replicas(server, namespace, name, 2)
+
+    event = wait_event(kubectl, namespace, "Scaled")
+    assert event["involvedObject"]["name"] == name
+    assert len(event["metadata"]["name"]) <= 253

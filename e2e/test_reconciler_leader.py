@@ -1,15 +1,20 @@
 """Two replicant processes: exactly one reconciles; SIGKILL it and the other takes over.
 
-Also without --identity: two processes on one host must not share a holder identity."""
+Also without --identity: two processes on one host must not share a holder identity; and the
+elector against the real Lease API: a release after a renew whose answer was lost still hands
+over at once."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import signal
 import socket
 import time
 from typing import TYPE_CHECKING
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from e2e.reconciler_fixtures import get_object
 from e2e.reconciler_support import (
@@ -22,6 +27,10 @@ from e2e.reconciler_support import (
     wait_reason,
     wait_spec_replicas,
 )
+from kube import client as kube_client
+from kube.leases import LeaseApi, LeaseRecord
+from reconciler.leader import ElectionConfig, LeaderElector
+from reconciler.metrics import ReconcilerMetrics
 from tools.server_process import eventually
 
 if TYPE_CHECKING:
@@ -149,3 +158,60 @@ def test_two_processes_without_identity_on_one_host_elect_exactly_one_leader(
     assert reconciling.count(True) == 1
     assert reporters == {leader}
     assert leader.rsplit("_", 1)[0] == socket.gethostname()
+
+
+class LostAnswers:
+    """The real Lease API, except that the answer to one update is lost after it was applied,
+    as when a renew times out on the way back."""
+
+    def __init__(self, leases: LeaseApi) -> None:
+        self._leases = leases
+        self.lose_next_answer = False
+
+    async def get(self) -> LeaseRecord | None:
+        return await self._leases.get()
+
+    async def create(self, record: LeaseRecord) -> LeaseRecord:
+        return await self._leases.create(record)
+
+    async def update(self, record: LeaseRecord) -> LeaseRecord:
+        applied = await self._leases.update(record)
+        if self.lose_next_answer:
+            self.lose_next_answer = False
+            raise TimeoutError
+        return applied
+
+
+@pytest.mark.asyncio
+async def test_release_after_a_renew_whose_answer_was_lost_hands_over_at_once(
+    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str
+) -> None:
+    api = await kube_client.connect(str(kube_cluster.kubeconfig))
+    leases = LostAnswers(LeaseApi(api, namespace, LEASE))
+    # A long lease: only a release can empty the holder before this test ends.
+    config = ElectionConfig(lease_duration=120, renew_deadline=60, retry_period=0.5)
+    metrics = ReconcilerMetrics(CollectorRegistry(), lease=LEASE)
+    elector = LeaderElector(leases, "replicant-a", config, metrics=metrics)
+    leading = asyncio.Event()
+
+    async def lead() -> None:
+        leading.set()
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(elector.run(lead))
+    try:
+        await asyncio.wait_for(leading.wait(), FAILOVER_TIMEOUT_S)
+        leases.lose_next_answer = True
+        async with asyncio.timeout(FAILOVER_TIMEOUT_S):
+            while leases.lose_next_answer:  # noqa: ASYNC110 - the next renew clears it
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await api.close()
+
+    lease = get_object(kubectl, "lease", LEASE, "-n", namespace)
+    assert lease is not None
+    spec = lease["spec"]
+    assert (spec.get("holderIdentity") or "", spec["leaseDurationSeconds"]) == ("", 1)

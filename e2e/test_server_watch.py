@@ -1,7 +1,6 @@
 """The watch cache against the real API server: 410 Gone forces a relist that drops deletions.
 
-Runs on a control plane of its own because it compacts etcd and restarts the API server. Both ways
-of getting the initial state are tested: watch-list (the default) and paged lists (the fallback)."""
+Runs on a control plane of its own because it compacts etcd and restarts the API server."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ import pytest
 from e2e.cluster_fixtures import KubeCluster, cluster_cli, run_kubectl
 from e2e.reconciler_fixtures import private_cluster
 from kube import client as kube_client
-from kube.informer import INITIAL_EVENTS_END, Informer
+from kube.informer import Informer
 from kube.resources import collection_path
 from kube.views import deployment_view
 from tools.cluster.components import Ports
@@ -31,8 +30,7 @@ if TYPE_CHECKING:
 
 class GapBeforeFirstWatch:
     """Passes everything through, but runs `gap` once between the informer's first list and its
-    first watch from a resourceVersion, which the server then no longer has. A watch-list ends
-    right after its initial state (as if its timeout fell there): the next watch is such a one."""
+    first watch, from a resourceVersion the server then no longer has."""
 
     def __init__(self, api: KubeApi, gap: Any) -> None:
         self._api = api
@@ -45,19 +43,11 @@ class GapBeforeFirstWatch:
     async def stream(
         self, path: str, *, query: Query, read_timeout: float
     ) -> AsyncIterator[AsyncIterator[JSONObject]]:
-        if self._gap is not None and "resourceVersion" in query:
+        if self._gap is not None:
             gap, self._gap = self._gap, None
             await gap()
         async with self._api.stream(path, query=query, read_timeout=read_timeout) as events:
-            yield _until_initial_state(events) if query.get("sendInitialEvents") else events
-
-
-async def _until_initial_state(events: AsyncIterator[JSONObject]) -> AsyncIterator[JSONObject]:
-    async for event in events:
-        yield event
-        annotations = event.get("object", {}).get("metadata", {}).get("annotations") or {}
-        if event.get("type") == "BOOKMARK" and annotations.get(INITIAL_EVENTS_END) == "true":
-            return
+            yield events
 
 
 def _etcd(port: int, call: str, body: dict[str, object]) -> dict[str, Any]:
@@ -93,11 +83,10 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("watch_list", [True, False], ids=["watch-list", "pages"])
 async def test_relist_after_410_gone_drops_a_deployment_deleted_meanwhile(
-    scratch: KubeCluster, watch_list: bool
+    scratch: KubeCluster,
 ) -> None:
-    namespace = "watch-list" if watch_list else "pages"
+    namespace = "pages"
     run_kubectl(scratch, "create", "namespace", namespace)
 
     def kubectl(*args: str) -> None:
@@ -117,7 +106,6 @@ async def test_relist_after_410_gone_drops_a_deployment_deleted_meanwhile(
         resource="deployments",
         path=collection_path("apps", "v1", "deployments", namespace),
         convert=deployment_view,
-        watch_list=watch_list,
     )
     seen_before_gap: list[str] = []
     task = asyncio.create_task(informer.run())

@@ -1,6 +1,6 @@
-"""Kubernetes access: the only package that imports `kubernetes` or `aiohttp`.
+"""Kubernetes access, the only package that talks to the API server (import contract).
 
-Public surface: `client.connect`/`KubeApi` (raw JSON seam), `informer.Informer` (generic list+watch
-cache), `resources.InformerGroup` (per-namespace informers as one cache), `views` (frozen views and
-converters), `probe.ApiServerProbe`, and `errors` (the domain error hierarchy).
+Requirement: reads from a watch-based cache, desired state in a custom resource, scaling through
+the API. Raw JSON seam (client), list+watch caches (informer, resources, views), the writes, and
+one error hierarchy (errors).
 """

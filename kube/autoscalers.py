@@ -1,8 +1,8 @@
-"""HorizontalPodAutoscalers (autoscaling/v2), reduced to "which Deployment does it scale".
+"""Which HorizontalPodAutoscaler scales a Deployment, from the HPA informers.
 
-The reconciler must not fight an HPA over spec.replicas, so it needs, from the cache, the HPAs
-whose scaleTargetRef names a Deployment. The index is kept up to date from informer events,
-so a lookup is a dict read, not a scan.
+Requirement: replicant never fights an HPA over spec.replicas (the reconciler leaves such a
+Deployment alone, SetReplicas refuses it). The index follows informer events, so a lookup is a
+dict read.
 """
 
 from __future__ import annotations
@@ -56,14 +56,8 @@ class Autoscalers:
     reconciler requeues them)."""
 
     def __init__(self, api: ApiTransport, namespaces: Sequence[str]) -> None:
-        self.informers: InformerGroup[AutoscalerView] = InformerGroup.build(
-            api,
-            resource="horizontalpodautoscalers",
-            group="autoscaling",
-            version="v2",
-            plural="horizontalpodautoscalers",
-            namespaces=namespaces,
-            convert=autoscaler_view,
+        self.informers: InformerGroup[AutoscalerView] = InformerGroup(
+            api, "autoscaling/v2", "horizontalpodautoscalers", namespaces, autoscaler_view
         )
         self._by_deployment: defaultdict[Key, set[str]] = defaultdict(set)
         self.on_retarget: list[Callable[[Key], None]] = []

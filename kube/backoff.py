@@ -1,10 +1,9 @@
-"""Exponential backoff: the one retry policy of the process.
+"""Exponential backoff with full jitter: the one retry policy of the process.
 
-Used by the informers and the background-task supervisor (one retrying loop each: the stateful
-`next_delay`/`reset`), and by the reconciler's work queue (many keys, each with its own failure
-count: the pure `delay(attempt)`). Full jitter (a uniform draw between 0 and the exponential
-ceiling) keeps many replicas that lost the API server at the same instant from reconnecting in
-lock-step when it comes back; the work queue turns it off, as client-go's per-item limiter does.
+Requirement: no crash and no hot loop when the API server fails. The informers and the task
+supervisor keep one retrying loop each (`next_delay`/`reset`); the work queue asks per key
+(`delay(attempt)`) without jitter, as client-go's per-item limiter. Jitter keeps replicas that
+lost the API server together from reconnecting in lock-step.
 """
 
 from __future__ import annotations

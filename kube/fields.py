@@ -1,8 +1,7 @@
-"""Reading numbers and timestamps out of raw API JSON, with one lenient rule.
+"""Numbers and timestamps out of raw API JSON, with one lenient rule.
 
-Why one module: every converter (Deployments, ReplicaTargets, Leases, watch events) reads counts
-and RFC 3339 times from untyped JSON, where Kubernetes omits zero values and a hand-edited object
-may hold anything. One rule keeps them from crashing on, or disagreeing about, an odd value.
+Requirement: one malformed object must not crash a cache. Kubernetes omits zero values and a
+hand-edited object may hold anything; every converter reads them the same way.
 """
 
 from __future__ import annotations

@@ -1,39 +1,16 @@
-"""A generic asyncio list+watch cache ("informer") for any Kubernetes collection.
+"""A generic asyncio list+watch cache ("informer"): the watch-based cache every read answers from.
 
-Why not the client's own informer: it is thread-based, has no backoff and no bookmarks. This one:
-  * gets the initial state as a watch-list: one watch with sendInitialEvents=true, which the API
-    server answers from its watch cache with an ADDED event per object, then a bookmark marked
-    "k8s.io/initial-events-end", then the changes since; no resourceVersion (with
-    resourceVersionMatch=NotOlderThan) makes that state a consistent read, at least as new as the
-    request, so neither the first list nor a relist can go back in time. Why: decoding one line per
-    object and dropping it keeps the garbage collector from walking whole decoded LIST pages
-    (a third of the CPU for 10,000 Deployments), and the server streams while we decode. An API
-    server that refuses it (the WatchList feature gate off: 422) gets paged lists
-    (limit/continue, a consistent read too) from then on;
-  * watches with allowWatchBookmarks, a server-side timeoutSeconds and a client-side read timeout,
-    so a half-open connection fails instead of hanging;
-  * on 410 Gone relists and *replaces* the store, so objects deleted while it was not watching
-    disappear (a diff against the old store reports them as deletions to subscribers);
-  * keeps the resourceVersion of the last event it applied (bookmarks included) across
-    reconnects, so a watch that fails mid-stream resumes where it was instead of replaying
-    older events and taking the cache back in time;
-  * retries every other failure with exponential backoff and full jitter; a watch that ends
-    within `min_watch_seconds` having delivered nothing is a failure too (a proxy that closes
-    watches at once must not make it spin, as client-go's reflector knows), and the backoff
-    resets only once a watch delivers an event (or on `retry_now()`, below);
-  * keeps only frozen views made by a converter, never whole objects; an object the converter
-    cannot read is logged and left out of the cache (a watch event for it removes any older view),
-    so one malformed custom resource cannot stop the cache for every other object;
-  * is `synced` after a complete initial state (the end bookmark or the last page), and stays
-    so until it has failed to reach the API server for `stale_after` seconds (no readiness
-    flapping on one dropped watch);
-  * says how current it is (`current_as_of`), so reads can keep answering from a warm cache
-    through an API-server outage and tell the caller the age of what they get;
-  * cuts a backoff pause short and starts the backoff over on `retry_now()`, which the API-server
-    probe calls when the API server answers again, so the cache catches up in about a second
-    instead of up to the backoff cap;
-  * calls subscribers with (key, old, new) on every change so a reconciler can enqueue keys.
-Reads (`get`, `sorted_keys`) never touch the network.
+Requirement: Get/List never cost an API call, and the reconciler reads the cluster from memory.
+Why not the `kubernetes` client's informer: docs/design.md ("Kubernetes access"). As client-go's
+reflector: a paged list (a consistent read), then watches with bookmarks, long jittered server
+timeouts and a client read timeout; it resumes from the last resourceVersion applied, relists
+and *replaces* the store on 410 (subscribers hear the deletions it missed), retries every other
+failure with full-jitter backoff (a watch that ends at once with nothing counts as one; the
+backoff resets only after an event, or on `retry_now()` from the API-server probe). It keeps
+frozen views, never whole objects; an object its converter cannot read is logged and left out.
+`synced` after the first list, until it has failed for `stale_after` seconds; `current_as_of`
+says how current it is, so reads through an outage can say their age. Reads never touch the
+network. TODO: a watch-list (sendInitialEvents) start once `make bench` shows the list costs.
 """
 
 from __future__ import annotations
@@ -45,13 +22,12 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from kube.backoff import Backoff
 from kube.client import ApiTransport, JSONObject
 from kube.errors import (
     ApiUnavailableError,
-    InvalidError,
     KubeError,
     NotFoundError,
     ResourceExpiredError,
@@ -66,9 +42,13 @@ Subscriber = Callable[[Key, V | None, V | None], None]
 
 log = logging.getLogger(__name__)
 
-# The annotation on the bookmark that ends a watch-list's initial events
-# (metav1.InitialEventsAnnotationKey).
-INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+# client-go's reflector: watches end after 5-10 min, jittered "to spread the load on apiserver";
+# the client gives up on a silent connection a margin later (a half-open one must fail, not hang).
+WATCH_TIMEOUT_S: Final = (300, 600)
+READ_TIMEOUT_MARGIN_S: Final = 15.0
+# A watch that ends sooner than this having delivered nothing is a failure (a proxy that closes
+# watches at once must not make the informer spin).
+MIN_WATCH_S: Final = 1.0
 
 # A 404 on a collection means the API server does not serve the kind at all: for ReplicaTargets
 # that is a missing CRD, which only an operator can fix, so say that rather than "not found".
@@ -98,11 +78,7 @@ class Informer(Generic[V]):
         resource: str,
         path: str,
         convert: Converter[V],
-        watch_list: bool = True,
         page_size: int = 500,
-        watch_timeout_seconds: tuple[int, int] = (60, 120),
-        read_timeout_margin: float = 15.0,
-        min_watch_seconds: float = 1.0,
         stale_after: float = 8.0,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -112,12 +88,7 @@ class Informer(Generic[V]):
         self.stats = InformerStats()
         self._api = api
         self._convert = convert
-        # Watch-list for the initial state; False (paged lists) for good once the server refuses it.
-        self._watch_list = watch_list
         self._page_size = page_size
-        self._watch_timeout = watch_timeout_seconds
-        self._read_margin = read_timeout_margin
-        self._min_watch = min_watch_seconds
         self._stale_after = stale_after
         self._backoff = backoff or Backoff()
         self._clock = clock
@@ -173,10 +144,9 @@ class Informer(Generic[V]):
         self._backoff.reset()
         self._retry.set()
 
-    def subscribe(self, subscriber: Subscriber[V]) -> Callable[[], None]:
-        """Call `subscriber(key, old, new)` on every change; returns the unsubscribe function."""
+    def subscribe(self, subscriber: Subscriber[V]) -> None:
+        """Call `subscriber(key, old, new)` on every change."""
         self._subscribers.append(subscriber)
-        return lambda: self._subscribers.remove(subscriber)
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -222,21 +192,9 @@ class Informer(Generic[V]):
         self._retry.clear()
 
     async def _sync_and_watch(self) -> None:
-        """Watch from the last resourceVersion applied; without one, get the whole state first."""
-        if self._resource_version is not None:
-            await self._watch(self._resource_version)
-            return
-        if self._watch_list:
-            try:
-                await self._watch(None)
-                return
-            except InvalidError as exc:
-                self._watch_list = False
-                log.warning(
-                    "API server refuses watch-list; listing in pages from now on",
-                    extra={"resource": self.resource, "path": self.path, "error": str(exc)},
-                )
-        self._resource_version = await self._list()
+        """Watch from the last resourceVersion applied; without one, list the whole state first."""
+        if self._resource_version is None:
+            self._resource_version = await self._list()
         await self._watch(self._resource_version)
 
     async def _list(self) -> str:
@@ -259,41 +217,24 @@ class Informer(Generic[V]):
                 return str(meta.get("resourceVersion", ""))
         raise KubeError("list did not finish")
 
-    async def _watch(self, resource_version: str | None) -> None:
-        """One watch from `resource_version`, or (None) a watch-list: the state first, then changes.
-
-        Raises if it ended at once with nothing delivered, or before a watch-list's state was whole.
-        """
-        low, high = self._watch_timeout
-        timeout_seconds = random.randint(low, high)  # noqa: S311 - jitter, not crypto
+    async def _watch(self, resource_version: str) -> None:
+        """One watch from `resource_version`; raises if it ended at once with nothing delivered."""
+        timeout_seconds = random.randint(*WATCH_TIMEOUT_S)  # noqa: S311 - jitter, not crypto
         query: dict[str, str | int | bool] = {
             "watch": True,
             "allowWatchBookmarks": True,
             "timeoutSeconds": timeout_seconds,
+            "resourceVersion": resource_version,
         }
-        # The initial state is collected apart and replaces the store only once whole.
-        initial: dict[Key, V] | None = None
-        if resource_version is None:
-            # No resourceVersion: a consistent read, as client-go's reflector asks after a 410.
-            query |= {"sendInitialEvents": True, "resourceVersionMatch": "NotOlderThan"}
-            initial = {}
-        else:
-            query["resourceVersion"] = resource_version
-        read_timeout = timeout_seconds + self._read_margin
+        read_timeout = timeout_seconds + READ_TIMEOUT_MARGIN_S
         delivered = False
         async with self._api.stream(self.path, query=query, read_timeout=read_timeout) as events:
             opened, failing_before = self._clock(), self._failing_since
             self._failing_since = None  # the API server answered
             try:
                 async for event in events:
-                    if initial is None:
-                        rv = self._apply(event)
-                        if rv is not None:
-                            self._resource_version = rv
-                    elif (rv := self._collect(event, initial)) is not None:
-                        self._replace(initial)
-                        self.stats.lists += 1
-                        self._resource_version, initial = rv or None, None
+                    if (rv := self._apply(event)) is not None:
+                        self._resource_version = rv
                     if not delivered:
                         delivered = True
                         self._backoff.reset()
@@ -301,13 +242,10 @@ class Informer(Generic[V]):
                 if not delivered:
                     self._failing_since = failing_before  # no contact worth the name
                 raise
-        if not delivered and self._clock() - opened < self._min_watch:
+        if not delivered and self._clock() - opened < MIN_WATCH_S:
             # Keep counting the outage from where it began, then back off like any failure.
             self._failing_since = failing_before
             raise ApiUnavailableError("watch ended at once without an event")
-        if initial is not None:
-            # A partial state would serve deleted objects and miss others: start over.
-            raise ApiUnavailableError("watch ended before the initial state was complete")
 
     # -- store updates --------------------------------------------------------------------------
 
@@ -328,28 +266,6 @@ class Informer(Generic[V]):
         elif kind == "DELETED":
             self._remove(_key(obj))
         return str(rv) if rv else None
-
-    def _collect(self, event: JSONObject, items: dict[Key, V]) -> str | None:
-        """Add a watch-list initial event to `items`; once the state is whole, its resourceVersion.
-
-        None while more is to come; "" if the end bookmark has no version (the API always sends one;
-        without it the next watch is a watch-list again, which is merely slower)."""
-        kind, obj = _unpack(event)
-        if kind in ("ADDED", "MODIFIED"):
-            key, view = self._view(obj)
-            if view is None:
-                items.pop(key, None)
-            else:
-                items[key] = view
-        elif kind == "DELETED":
-            items.pop(_key(obj), None)
-        elif kind == "BOOKMARK":
-            meta = obj.get("metadata")
-            if isinstance(meta, dict):
-                annotations = meta.get("annotations")
-                if isinstance(annotations, dict) and annotations.get(INITIAL_EVENTS_END) == "true":
-                    return str(meta.get("resourceVersion") or "")
-        return None
 
     def _view(self, obj: JSONObject) -> tuple[Key, V | None]:
         """The object's key and view; None as the view if the converter cannot read it."""

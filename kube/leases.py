@@ -1,7 +1,7 @@
 """coordination.k8s.io/v1 Lease reads and writes for leader election (reconciler/leader.py).
 
-The elector decides; this module only moves a LeaseRecord to and from the API, with the
-record's resourceVersion as the precondition on every update so two candidates can never
+Requirement: one reconciler among replicas. The elector decides; this moves a LeaseRecord to and
+from the API, its resourceVersion the precondition of every update, so two candidates can never
 both believe their write won.
 """
 

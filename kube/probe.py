@@ -1,15 +1,10 @@
-"""API server liveness probe: a cheap GET /readyz every few seconds, remembered as "last answered".
+"""API-server probe: GET /readyz every few seconds, remembered as "last answered".
 
-Why: a watch can sit quietly for minutes, so its silence says nothing about the API server, and a
-half-open connection keeps a watch "open" until its read timeout. The probe gives three facts:
-  * `reachable`: the API server answered 200 within `stale_after` seconds (the "kubernetes"
-    health check). Each probe is bounded by `timeout`, so the worst-case detection time is
-    stale_after + interval (plus one health refresh period), which the defaults keep under 10 s;
-  * `answering`: the last probe succeeded too, so writes fail fast from the first failed probe
-    instead of waiting on a dead API server;
-  * `last_ok`: when it last answered, the upper bound of every cache's freshness.
-When a probe succeeds after a failed one, the `on_recovered` callbacks run (the informers retry at
-once instead of sleeping out their backoff), so the caches catch up within a probe interval.
+Requirement: reads keep answering through an outage and say how old they are (`as_of`), and
+readiness reflects the API server. A quiet watch says nothing about the API server, so the probe
+gives `reachable` (answered within `stale_after`), `answering` (the last probe too: writes fail
+fast) and `last_ok` (the bound of every cache's freshness). A recovery runs `on_recovered`, so
+the informers retry at once instead of sleeping out their backoff.
 """
 
 from __future__ import annotations

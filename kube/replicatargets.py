@@ -1,8 +1,8 @@
-"""ReplicaTarget custom resources: the typed, immutable view the caches hold, and its parser.
+"""ReplicaTarget: the immutable view the caches hold, its parser, and its paths.
 
-One parser serves both readers: the API (kube/desired.py) and the reconciler. Writes live beside
-it, one job per module: the API's compare-and-set store (kube/target_store.py) and the
-reconciler's status writer (kube/target_status.py).
+Requirement: desired state is stored in a custom resource. One parser serves the API
+(kube/desired.py) and the reconciler; the writes are kube/target_store.py (SetReplicas) and
+kube/target_status.py (the reconciler's status).
 """
 
 from __future__ import annotations
@@ -141,12 +141,4 @@ def target_collection_path(namespace: str) -> str:
 def replica_target_informers(
     api: ApiTransport, namespaces: Sequence[str]
 ) -> InformerGroup[ReplicaTargetView]:
-    return InformerGroup.build(
-        api,
-        resource=PLURAL,
-        group=GROUP,
-        version=VERSION,
-        plural=PLURAL,
-        namespaces=namespaces,
-        convert=parse_replica_target,
-    )
+    return InformerGroup(api, API_VERSION, PLURAL, namespaces, parse_replica_target)

@@ -1,8 +1,8 @@
-"""API paths of the collections replicant watches, and the Deployment cache built from informers.
+"""One cache over one informer per watched namespace (or one for all namespaces).
 
-Why a cache object over several informers: with `--namespaces a,b` replicant may only hold
-namespace-scoped RBAC, so it runs one informer per namespace; with no namespaces, one cluster-wide
-informer. Callers see one map keyed by (namespace, name) either way.
+Requirement: namespace-scoped RBAC with `--namespaces a,b`: replicant may not list cluster-wide,
+so it runs an informer per namespace; callers see one map keyed by (namespace, name) either way,
+walked in key order for ListDeployments' pages.
 """
 
 from __future__ import annotations
@@ -32,35 +32,27 @@ def collection_path(group: str, version: str, plural: str, namespace: str | None
 class InformerGroup(Generic[V]):
     """One logical cache over one informer per watched namespace (or one for all namespaces)."""
 
-    def __init__(self, informers: Sequence[Informer[V]], *, namespaces: Sequence[str]) -> None:
-        self.informers = list(informers)
-        self._by_namespace = (
-            dict(zip(namespaces, self.informers, strict=True)) if namespaces else {}
-        )
-
-    @classmethod
-    def build(  # a factory so the reconciler can reuse it for ReplicaTargets and HPAs
-        cls,
+    def __init__(
+        self,
         api: ApiTransport,
-        *,
-        resource: str,
-        group: str,
-        version: str,
+        api_version: str,
         plural: str,
         namespaces: Sequence[str],
         convert: Converter[V],
-    ) -> InformerGroup[V]:
-        scopes: Sequence[str | None] = list(namespaces) or [None]
-        informers = [
+    ) -> None:
+        """api_version as in a manifest ("apps/v1", "v1"), e.g. ("apps/v1", "deployments")."""
+        group, _, version = api_version.rpartition("/")
+        scopes: list[str | None] = [*namespaces] or [None]
+        self.informers = [
             Informer(
                 api,
-                resource=resource,
+                resource=plural,
                 path=collection_path(group, version, plural, ns),
                 convert=convert,
             )
             for ns in scopes
         ]
-        return cls(informers, namespaces=namespaces)
+        self._by_namespace = dict(zip(namespaces, self.informers, strict=False))  # {} for all
 
     @property
     def synced(self) -> bool:

@@ -1,9 +1,9 @@
-"""Writes the reconciler makes to Deployments and Events.
+"""The reconciler's writes: a Deployment's scale, and Events on a ReplicaTarget.
 
-Replica counts go through the Deployment's `scale` subresource (apps/v1 deployments/scale),
-never a PUT of the whole Deployment: it needs narrower RBAC and cannot clobber fields other
-controllers own. The Deployment's resourceVersion rides along as a precondition, so a write
-decided on a stale cache fails with 409 instead of undoing someone's newer change.
+Requirement: the Deployment is reconciled to the desired count. Counts go through the `scale`
+subresource (narrower RBAC, no clobbering of other fields), with the Deployment's resourceVersion
+as a precondition, so a write decided on a stale cache fails with 409 instead of undoing a newer
+change.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from kube.errors import KubeError
 from kube.replicatargets import API_VERSION, KIND, format_time
@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REPORTING_COMPONENT: Final = "replicant.dev/reconciler"
+# An Event's name is a DNS subdomain (at most 253); its ".<16 hex>" suffix takes 17 of them.
+_EVENT_NAME_PREFIX_MAX: Final = 253 - 17
+
+
+def event_name(object_name: str) -> str:
+    """client-go's <object>.<unique suffix>, the object name cut so a 253-character one fits."""
+    prefix = object_name[:_EVENT_NAME_PREFIX_MAX].rstrip(".-")  # a label ends alphanumeric
+    return f"{prefix}.{secrets.token_hex(8)}"
 
 
 async def scale_deployment(
@@ -56,33 +64,13 @@ class EventRecorder:
     async def record(
         self, target: ReplicaTargetView, type_: str, reason: str, message: str
     ) -> None:
-        now = datetime.datetime.now(datetime.UTC)
-        body = self._event(target, type_, reason, message, now)
-        try:
-            await self._api.request(
-                "POST", f"/api/v1/namespaces/{target.namespace}/events", body=body
-            )
-        except KubeError as e:
-            log.warning("event not recorded: %s", e, extra={"reason": reason})
-
-    def _event(
-        self,
-        target: ReplicaTargetView,
-        type_: str,
-        reason: str,
-        message: str,
-        now: datetime.datetime,
-    ) -> dict[str, Any]:
-        stamp = format_time(now)
-        return {
+        stamp = format_time(datetime.datetime.now(datetime.UTC))
+        body = {
             "apiVersion": "v1",
             "kind": "Event",
             # client-go names Events <object>.<unique suffix>; no aggregation here (TODO: a
             # count/patch series if an Event ever repeats often enough to matter).
-            "metadata": {
-                "name": f"{target.name}.{secrets.token_hex(8)}",
-                "namespace": target.namespace,
-            },
+            "metadata": {"name": event_name(target.name), "namespace": target.namespace},
             "involvedObject": {
                 "apiVersion": API_VERSION,
                 "kind": KIND,
@@ -101,3 +89,9 @@ class EventRecorder:
             "lastTimestamp": stamp,
             "count": 1,
         }
+        try:
+            await self._api.request(
+                "POST", f"/api/v1/namespaces/{target.namespace}/events", body=body
+            )
+        except KubeError as e:
+            log.warning("event not recorded: %s", e, extra={"reason": reason})

@@ -1,7 +1,7 @@
-"""SetReplicas' write: create or update the ReplicaTarget of a Deployment, compare-and-set.
+"""SetReplicas' write: create or update a Deployment's ReplicaTarget, compare-and-set.
 
-Kubernetes API errors arrive already mapped to kube/errors.py's hierarchy; this module raises
-only those, and the API maps them to gRPC status in one place (server/status.py).
+Requirement: SetReplicas stores the desired count, optionally only if unchanged since a read
+(expected_version). Raises only kube/errors.py's hierarchy; server/status.py maps it to gRPC.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
-"""Frozen views of the Kubernetes objects replicant reads, and the converters that build them.
+"""Frozen views of Deployments and of desired state, and the Deployment converter.
 
-Why views: the caches keep only the fields the API serves (a few hundred bytes per Deployment, not
-the whole object), the values are hashable and immutable so readers can share them without locks,
-and layers above kube never see raw API dictionaries.
+Requirement: Get/List answer from the cache. The caches keep only the fields the API serves, as
+immutable values readers share without locks; layers above kube never see raw API JSON.
 """
 
 from __future__ import annotations
@@ -80,12 +79,4 @@ def deployment_view(obj: JSONObject) -> DeploymentView:
 def deployment_informers(
     api: ApiTransport, namespaces: Sequence[str]
 ) -> InformerGroup[DeploymentView]:
-    return InformerGroup.build(
-        api,
-        resource="deployments",
-        group="apps",
-        version="v1",
-        plural="deployments",
-        namespaces=namespaces,
-        convert=deployment_view,
-    )
+    return InformerGroup(api, "apps/v1", "deployments", namespaces, deployment_view)

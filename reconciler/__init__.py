@@ -1,0 +1,1 @@
+"""The reconciler: drives each Deployment to its ReplicaTarget's count, on the leader only."""

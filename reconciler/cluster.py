@@ -1,8 +1,8 @@
-"""The reconciler's World and Writer over kube: caches to read, the API server to write.
+"""reconcile.World and reconcile.Writer over kube: caches to read, the API server to write.
 
-reconcile.py stays free of I/O behind its World and Writer protocols (its tests hand it fakes);
-these are the production implementations, and `subscribe` maps watch events to the keys to
-reconcile. The composition root (server/app.py) builds them.
+Requirement: the reconciler reads only caches and writes only through kube. reconcile.py stays
+free of I/O behind these protocols (its tests hand it fakes); `subscribe` maps watch events to
+keys. The composition root (server/app.py) builds them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from kube.scale import scale_deployment
 from kube.target_status import write_status
-from reconciler.decide import DeploymentFacts
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -47,16 +46,8 @@ class CacheWorld:
     def target(self, key: Key) -> ReplicaTargetView | None:
         return self._targets.get(key)
 
-    def deployment(self, key: Key) -> DeploymentFacts | None:
-        view = self._deployments.get(key)
-        if view is None:
-            return None
-        return DeploymentFacts(
-            uid=view.uid,
-            resource_version=view.resource_version,
-            spec_replicas=view.spec_replicas,
-            ready_replicas=view.ready_replicas,
-        )
+    def deployment(self, key: Key) -> DeploymentView | None:
+        return self._deployments.get(key)
 
     def autoscaler_for(self, key: Key) -> str | None:
         return self._autoscalers.targeting(key)

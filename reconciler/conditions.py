@@ -1,8 +1,7 @@
-"""The ReplicaTarget "Reconciled" condition: named types and reasons, and how to set one.
+"""The ReplicaTarget "Reconciled" condition: its reasons, and how one is set.
 
-Kubernetes API conventions (and cert-manager's conditions helper) say a condition keeps its
-lastTransitionTime until its status actually flips; only reason, message and
-observedGeneration move freely. Everything here is pure so it is tested without a cluster.
+Requirement: the ReplicaTarget (and the API's DesiredState.reconcile) says whether it converged
+and why not. API conventions: lastTransitionTime moves only when the status flips.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
-"""The control loop around reconcile(key): event handlers, work queue, workers, resync.
+"""The control loop around reconcile(key): work queue, workers, resync.
 
-Informer subscribers only enqueue keys (never reconcile inline), so a burst of events for
-one object costs one reconcile; workers take keys from the queue, which guarantees no key is
-reconciled by two workers at once; failures come back with capped exponential backoff; a
-periodic resync re-enqueues every ReplicaTarget in case an event was missed. `run` is what
-the leader runs: cancelling it (lost lease, shutdown) stops all reconciling at once. Every
-reconcile is counted by result and timed (reconciler/metrics.py).
+Requirement: every ReplicaTarget is reconciled, once per burst of events, by the leader only.
+Subscribers only enqueue keys; a key is never reconciled by two workers at once; a failure comes
+back with capped backoff, a TerminalError is logged, counted and left until an event wakes the
+key; a resync re-enqueues every target. Cancelling `run` (lost lease, shutdown) stops it all.
 """
 
 from __future__ import annotations
@@ -16,12 +14,13 @@ import time
 from typing import TYPE_CHECKING, Final
 
 from kube.backoff import Backoff
+from reconciler.reconcile import TerminalError
 from reconciler.workqueue import ShutDownError, WorkQueue
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
-    from reconciler.metrics import ReconcileResult, ReconcilerMetrics
+    from reconciler.metrics import ReconcilerMetrics
     from reconciler.reconcile import Key, Result
 
 log = logging.getLogger(__name__)
@@ -53,10 +52,6 @@ class Controller:
         self._resync_seconds = resync_seconds
         self._backoff = backoff or Backoff(base=0.1, cap=30.0, jitter=False)
         self._queue: WorkQueue[Key] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._queue is not None
 
     def enqueue(self, key: Key) -> None:
         """Informer-subscriber side: a no-op unless this process is leading right now."""
@@ -107,7 +102,15 @@ class Controller:
         started = time.perf_counter()
         try:
             result = await self._reconcile(key)
-        except Exception as e:  # noqa: BLE001 - any failure is retried with backoff
+        except TerminalError as e:
+            self._metrics.observe_reconcile("terminal", time.perf_counter() - started)
+            log.warning(
+                "reconcile failed; not retried until the object or its Deployment changes",
+                extra={"key": "/".join(key), "error": f"{type(e).__name__}: {e}"},
+            )
+            queue.forget(key)
+            return
+        except Exception as e:  # noqa: BLE001 - any other failure is retried with backoff
             self._metrics.observe_reconcile("error", time.perf_counter() - started)
             log.info(
                 "reconcile failed; retrying with backoff",
@@ -115,17 +118,9 @@ class Controller:
             )
             queue.add_rate_limited(key)
             return
-        self._metrics.observe_reconcile(_outcome(result), time.perf_counter() - started)
-        if result.requeue:
-            queue.add_rate_limited(key)
-            return
+        done = result.requeue_after is None
+        self._metrics.observe_reconcile("success" if done else "requeue_after",
+                                        time.perf_counter() - started)  # fmt: skip
         queue.forget(key)
         if result.requeue_after is not None:
             queue.add_after(key, result.requeue_after)
-
-
-def _outcome(result: Result) -> ReconcileResult:
-    """controller-runtime's result label; `requeue` wins, as it does in `_process`."""
-    if result.requeue:
-        return "requeue"
-    return "success" if result.requeue_after is None else "requeue_after"

@@ -1,8 +1,8 @@
 """What one reconcile should do, as a pure function of what the caches show.
 
-Keeping the decision free of I/O is what makes the cases (converged, drift, missing,
-recreated, autoscaled, a drift fight on hold) a table of unit tests; reconcile.py only carries
-it out.
+Requirement: the reconciler's rules (converge, set drift back, wait for a missing Deployment,
+spot a recreated one, leave an HPA's Deployment alone, hold off a drift fight), each a row of a
+unit-test table; reconcile.py carries the decision out.
 """
 
 from __future__ import annotations
@@ -23,22 +23,14 @@ from reconciler import conditions as cond
 if TYPE_CHECKING:
     import datetime
 
+    from kube.views import DeploymentView
+
 # Event reasons beyond the condition reasons (conditions.py) that share their names.
 SCALED: Final = "Scaled"
 DRIFT_CORRECTED: Final = "DriftCorrected"
 DEPLOYMENT_RECREATED: Final = "DeploymentRecreated"
 
 EventType = Literal["Normal", "Warning"]
-
-
-@dataclass(frozen=True)
-class DeploymentFacts:
-    """The parts of a cached Deployment the decision depends on."""
-
-    uid: str
-    resource_version: str
-    spec_replicas: int
-    ready_replicas: int
 
 
 @dataclass(frozen=True)
@@ -62,20 +54,21 @@ class ScaleStep:
 class Decision:
     """status to write (after `scale` succeeds, if any), the Event, and when to come back.
 
+    No "again with backoff": a missing Deployment's watch event and the resync wake the key.
+
     corrects_drift: `scale` sets back another writer's change (the drift guard counts it).
     """
 
     status: TargetStatus
     scale: ScaleStep | None = None
     event: EventSpec | None = None
-    requeue_with_backoff: bool = False
     requeue_after: datetime.timedelta | None = None
     corrects_drift: bool = False
 
 
 def decide(
     target: ReplicaTargetView,
-    deployment: DeploymentFacts | None,
+    deployment: DeploymentView | None,
     autoscaler: str | None,
     now: datetime.datetime,
     drift_hold: datetime.timedelta | None = None,
@@ -95,7 +88,7 @@ def decide(
     return _scale(target, deployment, now)
 
 
-def drifted(target: ReplicaTargetView, deployment: DeploymentFacts | None) -> bool:
+def drifted(target: ReplicaTargetView, deployment: DeploymentView | None) -> bool:
     """spec.replicas moved away from the count replicant applied to this same Deployment."""
     if deployment is None or deployment.spec_replicas == target.replicas:
         return False
@@ -104,13 +97,10 @@ def drifted(target: ReplicaTargetView, deployment: DeploymentFacts | None) -> bo
 
 
 def scale_failed(target: ReplicaTargetView, message: str, now: datetime.datetime) -> Decision:
-    """The scale write failed for a reason other than a conflict: say so (once), then retry."""
+    """The scale write was refused (RBAC, validation, admission): say so, once."""
     status = _with_condition(target, "False", cond.SCALE_FAILED, message, now)
-    return Decision(
-        status=status,
-        event=_on_entering(target, cond.SCALE_FAILED, "Warning", message),
-        requeue_with_backoff=True,
-    )
+    event = _on_entering(target, cond.SCALE_FAILED, "Warning", message)
+    return Decision(status=status, event=event)
 
 
 def _missing(target: ReplicaTargetView, now: datetime.datetime) -> Decision:
@@ -119,14 +109,12 @@ def _missing(target: ReplicaTargetView, now: datetime.datetime) -> Decision:
     # Keep deploymentUID: when the Deployment comes back with a new UID, that is a recreate.
     status = dataclasses.replace(status, replicas=None, ready_replicas=None)
     return Decision(
-        status=status,
-        event=_on_entering(target, cond.DEPLOYMENT_MISSING, "Warning", message),
-        requeue_with_backoff=True,
+        status=status, event=_on_entering(target, cond.DEPLOYMENT_MISSING, "Warning", message)
     )
 
 
 def _autoscaled(
-    target: ReplicaTargetView, deployment: DeploymentFacts, hpa: str, now: datetime.datetime
+    target: ReplicaTargetView, deployment: DeploymentView, hpa: str, now: datetime.datetime
 ) -> Decision:
     message = f"HorizontalPodAutoscaler {hpa} scales this Deployment; replicant leaves it alone"
     status = _with_condition(target, "False", cond.AUTOSCALER_PRESENT, message, now)
@@ -138,7 +126,7 @@ def _autoscaled(
 
 def _held(
     target: ReplicaTargetView,
-    deployment: DeploymentFacts,
+    deployment: DeploymentView,
     hold: datetime.timedelta,
     now: datetime.datetime,
 ) -> Decision:
@@ -158,13 +146,13 @@ def _held(
     )
 
 
-def _recreated(target: ReplicaTargetView, deployment: DeploymentFacts) -> bool:
+def _recreated(target: ReplicaTargetView, deployment: DeploymentView) -> bool:
     previous_uid = target.status.deployment_uid
     return bool(previous_uid) and previous_uid != deployment.uid
 
 
 def _scale(
-    target: ReplicaTargetView, deployment: DeploymentFacts, now: datetime.datetime
+    target: ReplicaTargetView, deployment: DeploymentView, now: datetime.datetime
 ) -> Decision:
     previous = target.status
     if _recreated(target, deployment):
@@ -188,7 +176,7 @@ def _scale(
 
 
 def _converged(
-    target: ReplicaTargetView, deployment: DeploymentFacts, now: datetime.datetime
+    target: ReplicaTargetView, deployment: DeploymentView, now: datetime.datetime
 ) -> TargetStatus:
     """Status once spec.replicas equals the desired count (already, or by our write)."""
     message = f"Deployment spec.replicas is {target.replicas}"
@@ -197,7 +185,7 @@ def _converged(
     return dataclasses.replace(status, last_applied_replicas=target.replicas)
 
 
-def _with_counts(status: TargetStatus, deployment: DeploymentFacts, replicas: int) -> TargetStatus:
+def _with_counts(status: TargetStatus, deployment: DeploymentView, replicas: int) -> TargetStatus:
     return dataclasses.replace(
         status,
         deployment_uid=deployment.uid,

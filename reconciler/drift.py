@@ -1,14 +1,9 @@
 """Drift fights: when another writer keeps setting spec.replicas, stop setting it back.
 
-A GitOps tool, a chart with `replicas:` or a script may own a Deployment's count too. Each of
-its writes is drift to replicant and each correction is drift to it, so without a limit both
-write forever, one Event per round. The guard counts replicant's recent corrections per
-ReplicaTarget spec: after `max_corrections` within `window` it holds off for `hold`, doubling
-with every further correction in the window up to `max_hold`, so a fight costs a few writes
-an hour. A new spec (generation) is new intent and starts the count again.
-
-The history lives in memory, so a new leader starts afresh: it corrects at most
-`max_corrections` more times before it holds too. TODO: keep it in status if that ever matters.
+Requirement: replicant and another owner (GitOps, a chart's `replicas:`) must not write forever.
+After MAX_CORRECTIONS within WINDOW per ReplicaTarget spec it holds off for HOLD, doubling with
+every further correction up to MAX_HOLD; a new spec (generation) starts over. In memory: a new
+leader corrects at most MAX_CORRECTIONS more times. TODO: keep it in status if that matters.
 """
 
 from __future__ import annotations

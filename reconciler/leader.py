@@ -1,16 +1,12 @@
 """Leader election on a coordination.k8s.io/v1 Lease, in asyncio.
 
-Every replica serves the API; only the holder of the Lease runs the reconciler, so two
-processes never fight over a Deployment. The protocol is client-go's: read the Lease,
-take it if it is free or its holder has not renewed within leaseDurationSeconds (timed
-on our own monotonic clock from when we last saw it change, so clock skew does not
-matter), renew every retry period with a resourceVersion precondition, and give it up
-by writing an empty holder with leaseDurationSeconds=1 on graceful shutdown.
-
-Why not kubernetes.aio.leaderelection: it cannot release on shutdown and it does not
-bound an API call that hangs, so a leader cut off from the API server would keep
-reconciling past its renew deadline. Here every call is bounded and losing the lease
-(deadline passed, or another holder won a write) cancels the leading task at once.
+Requirement: every replica serves the API; only the Lease holder reconciles. client-go's
+protocol: take the Lease if free or unrenewed for leaseDurationSeconds (on our monotonic clock,
+from when we saw it change: no skew), renew each retry period with a resourceVersion
+precondition, and on shutdown read it and write an empty holder with a 1 s lease. Why not
+kubernetes.aio.leaderelection: it cannot release, and it does not bound a hung call, so a leader
+cut off from the API server would reconcile past its deadline; here losing the lease cancels
+the leading task at once.
 """
 
 from __future__ import annotations
@@ -19,6 +15,7 @@ import asyncio
 import dataclasses
 import datetime
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -80,6 +77,7 @@ class LeaderElector:
         config: ElectionConfig | None = None,
         *,
         metrics: ReconcilerMetrics,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not identity:
             raise ValueError("identity must not be empty: it is how holders tell apart")
@@ -87,17 +85,10 @@ class LeaderElector:
         self._identity = identity
         self._config = config or ElectionConfig()
         self._observed: LeaseRecord | None = None
-        self._observed_at = 0.0  # loop time when _observed last changed
+        self._observed_at = 0.0  # clock time when _observed last changed
         self._leading = False
         self._metrics = metrics
-
-    @property
-    def identity(self) -> str:
-        return self._identity
-
-    @property
-    def is_leader(self) -> bool:
-        return self._leading
+        self._clock = clock  # expiry and the renew deadline; asyncio's loop uses the same
 
     async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
         """Campaign forever; lead while holding the Lease. Cancel to stop (releases it)."""
@@ -118,7 +109,7 @@ class LeaderElector:
                 raise
 
     async def _acquire(self) -> None:
-        while not await self._try_acquire_or_renew():  # noqa: ASYNC110 - polling the API is the protocol
+        while not await self.try_acquire_or_renew():  # noqa: ASYNC110 - polling the API is the protocol
             await asyncio.sleep(self._config.retry_period)
         self._leading = True
         self._metrics.set_leading(True)
@@ -140,29 +131,28 @@ class LeaderElector:
 
         A failure of `lead` is logged once, by `_cancel`.
         """
-        loop = asyncio.get_running_loop()
-        last_renewed = loop.time()
+        last_renewed = self._clock()
         while not task.done():
             await _wait_or_done(task, self._config.retry_period)
             if task.done():
                 break
             try:
-                renewed = await self._try_acquire_or_renew()
+                renewed = await self.try_acquire_or_renew()
             except ConflictError:
                 log.warning("lease conflict on renew: another holder wrote it")
                 return
             if renewed:
-                last_renewed = loop.time()
+                last_renewed = self._clock()
             elif self._held_by_other():
                 return
-            if loop.time() - last_renewed > self._config.renew_deadline:
+            if self._clock() - last_renewed > self._config.renew_deadline:
                 log.warning("renew deadline passed")
                 return
 
     def _held_by_other(self) -> bool:
         return self._observed is not None and self._observed.holder not in ("", self._identity)
 
-    async def _try_acquire_or_renew(self) -> bool:
+    async def try_acquire_or_renew(self) -> bool:
         """One attempt. False: someone else holds a valid lease or the API did not answer.
 
         ConflictError escapes only while leading (the renew loop ends the term on it);
@@ -182,19 +172,18 @@ class LeaderElector:
             return False
 
     async def _attempt(self) -> bool:
-        loop = asyncio.get_running_loop()
         now = _now()
         current = await self._client.get()
         if current is None:
             fresh = LeaseRecord(self._identity, self._lease_seconds(), now, now, 0)
-            self._observe(await self._client.create(fresh), loop.time())
+            self._observe(await self._client.create(fresh), self._clock())
             return True
         if self._observed is None or dataclasses.astuple(current) != dataclasses.astuple(
             self._observed
         ):
-            self._observe(current, loop.time())
+            self._observe(current, self._clock())
         held_by_us = current.holder == self._identity
-        expired = loop.time() > self._observed_at + current.lease_duration_seconds
+        expired = self._clock() > self._observed_at + current.lease_duration_seconds
         if current.holder and not held_by_us and not expired:
             return False
         record = LeaseRecord(
@@ -205,21 +194,30 @@ class LeaderElector:
             transitions=current.transitions if held_by_us else current.transitions + 1,
             resource_version=current.resource_version,
         )
-        self._observe(await self._client.update(record), loop.time())
+        self._observe(await self._client.update(record), self._clock())
         return True
 
     async def _release(self) -> None:
-        """Best effort: empty holder and a 1 s lease so a follower takes over at once."""
+        """Best effort: empty holder and a 1 s lease so a follower takes over at once.
+
+        Read first: the last answer seen may not be the last write applied (a renew that timed
+        out after the API server applied it), and a write at the older resourceVersion would
+        409 and leave the follower waiting out the whole lease."""
         observed = self._observed
         if observed is None or observed.holder != self._identity:
             return
-        now = _now()
-        record = dataclasses.replace(
-            observed, holder="", lease_duration_seconds=1, acquire_time=now, renew_time=now
-        )
         try:
             async with asyncio.timeout(self._call_timeout()):
-                await self._client.update(record)
+                current = await self._client.get()
+                if current is None or current.holder != self._identity:
+                    return  # taken over meanwhile: not ours to release
+                now = _now()
+                await self._client.update(
+                    dataclasses.replace(
+                        current, holder="", lease_duration_seconds=1, acquire_time=now,
+                        renew_time=now,
+                    )
+                )  # fmt: skip
             log.info("released lease", extra={"identity": self._identity})
         except Exception as e:  # noqa: BLE001 - shutting down; the lease will expire anyway
             log.warning("lease release failed: %s", type(e).__name__)

@@ -1,16 +1,10 @@
-"""The reconciler's Prometheus metrics, named and shaped like controller-runtime's and client-go's.
+"""The reconciler's Prometheus metrics, shaped like controller-runtime's and client-go's.
 
-    replicant_reconcile_total{controller,result}           counter: result is success, error,
-                                                           requeue or requeue_after
-    replicant_reconcile_errors_total{controller}           counter: reconciles that raised
-    replicant_reconcile_time_seconds{controller}           histogram: one reconcile, any result
-    replicant_workqueue_depth{name}                        gauge: keys ready to be processed
-    replicant_leader_election_master_status{name}          gauge: 1 while this replica holds
-                                                           the Lease `name`, else 0
-
-Why its own object: the reconciler must not import the API layer (server), so the composition
-root passes both the same registry. Every series exists from the start (zero on a follower), so
-a dashboard or an alert on `rate()` sees a follower's zeros instead of a missing series.
+Requirement: every reconcile branch is counted. replicant_reconcile_total{result} (success,
+error, requeue_after, terminal), replicant_reconcile_errors_total (terminal included),
+replicant_reconcile_time_seconds, replicant_workqueue_depth and
+replicant_leader_election_master_status. Every series exists from the start (zero on a
+follower), so `rate()` sees zeros, not a missing series.
 """
 
 from __future__ import annotations
@@ -28,8 +22,9 @@ CONTROLLER: Final = "replicatarget"
 # controller-runtime's reconcile_time_seconds buckets stop at 60 s; ours are API round trips.
 BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-ReconcileResult = Literal["success", "error", "requeue", "requeue_after"]
-RESULTS: Final[tuple[ReconcileResult, ...]] = ("success", "error", "requeue", "requeue_after")
+# terminal: a failure only a person can fix, not retried (controller-runtime's TerminalError).
+ReconcileResult = Literal["success", "error", "requeue_after", "terminal"]
+RESULTS: Final[tuple[ReconcileResult, ...]] = ("success", "error", "requeue_after", "terminal")
 
 
 class ReconcilerMetrics:
@@ -38,14 +33,14 @@ class ReconcilerMetrics:
     def __init__(self, registry: CollectorRegistry, *, lease: str) -> None:
         reconciles = Counter(
             "replicant_reconcile",
-            "Reconciles by result (success, error, requeue, requeue_after).",
+            "Reconciles by result (success, error, requeue_after, terminal).",
             ["controller", "result"],
             registry=registry,
         )
         self._results = {result: reconciles.labels(CONTROLLER, result) for result in RESULTS}
         self._errors = Counter(
             "replicant_reconcile_errors",
-            "Reconciles that raised (retried with backoff).",
+            "Reconciles that raised (retried with backoff unless terminal).",
             ["controller"],
             registry=registry,
         ).labels(CONTROLLER)
@@ -71,7 +66,7 @@ class ReconcilerMetrics:
 
     def observe_reconcile(self, result: ReconcileResult, seconds: float) -> None:
         self._results[result].inc()
-        if result == "error":
+        if result in ("error", "terminal"):
             self._errors.inc()
         self._time.observe(seconds)
 

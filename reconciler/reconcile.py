@@ -1,13 +1,11 @@
 """reconcile(key): one idempotent pass for one ReplicaTarget, in controller-runtime's shape.
 
-Load the target from the cache (gone: done, the Deployment is left as it is), read the
-Deployment and any HPA from their caches, decide (decide.py), take at most one write
-step, record the Event, write status only if it changed, then return a Result or raise
-(the controller retries a raise with backoff). It never asks which event woke it.
-
-A 409 on either write means a cache was behind the object, most often because of
-replicant's own previous write: that is a quiet requeue, not a failure. Setting drift back
-goes through a DriftGuard (drift.py), so a fight with another writer is bounded.
+Requirement: the Deployment is driven to the desired count. Load the target from the cache
+(gone: done), decide (decide.py), take at most one write, record the Event, write status only if
+it changed, return a Result or raise. It never asks which event woke it. A 409 means a cache was
+behind (often our own write): a quiet requeue. A scale the API server refuses (RBAC, validation,
+admission) is terminal: ScaleFailed, an Event, no retry until the spec (generation) or the
+Deployment (resourceVersion) changes; the refused pair is remembered here.
 """
 
 from __future__ import annotations
@@ -17,10 +15,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from kube.errors import ApiUnavailableError, ConflictError, KubeError, NotFoundError
+from kube.errors import AccessDeniedError, ConflictError, InvalidError
 from reconciler.decide import (
     Decision,
-    DeploymentFacts,
     EventSpec,
     ScaleStep,
     decide,
@@ -33,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from kube.replicatargets import ReplicaTargetView, TargetStatus
+    from kube.views import DeploymentView
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +43,17 @@ CONFLICT_REQUEUE_S = 1.0
 
 @dataclass(frozen=True)
 class Result:
-    """requeue: again after the key's backoff; requeue_after: again after that many seconds."""
+    """requeue_after: again after that many seconds; None: done until an event wakes the key."""
 
-    requeue: bool = False
     requeue_after: float | None = None
+
+
+class TerminalError(Exception):
+    """A failure only a person can fix: counted and logged, never retried with backoff."""
+
+
+class ScaleFailedError(TerminalError):
+    """The scale write was refused; ScaleFailed is recorded on the ReplicaTarget."""
 
 
 class World(Protocol):
@@ -56,7 +61,7 @@ class World(Protocol):
 
     def target(self, key: Key) -> ReplicaTargetView | None: ...
 
-    def deployment(self, key: Key) -> DeploymentFacts | None: ...
+    def deployment(self, key: Key) -> DeploymentView | None: ...
 
     def autoscaler_for(self, key: Key) -> str | None:
         """Name of an HPA whose scaleTargetRef is this Deployment, if any."""
@@ -93,12 +98,15 @@ class Reconciler:
         self._writer = writer
         self._clock = clock
         self._drift = drift or DriftGuard()
+        # Key -> (generation, Deployment resourceVersion) of a scale the API server refused.
+        self._refused: dict[Key, tuple[int, str]] = {}
 
     async def reconcile(self, key: Key) -> Result:
         target = self._world.target(key)
         if target is None:
             # Deleted: stop managing. No finalizer, so there is nothing to clean up.
             self._drift.forget(key)
+            self._refused.pop(key, None)
             return Result()
         now, deployment = self._clock(), self._world.deployment(key)
         hold = (
@@ -107,6 +115,11 @@ class Reconciler:
             else None
         )
         decision = decide(target, deployment, self._world.autoscaler_for(key), now, hold)
+        if decision.scale is not None and self._refused.get(key) == (
+            target.generation,
+            decision.scale.resource_version,
+        ):
+            return Result()  # refused before, and nothing a person could fix has changed
         try:
             if decision.scale is not None:
                 await self._scale(key, target, decision.scale)
@@ -118,22 +131,21 @@ class Reconciler:
             return Result(requeue_after=CONFLICT_REQUEUE_S)
         if decision.requeue_after is not None:
             return Result(requeue_after=decision.requeue_after.total_seconds())
-        return Result(requeue=decision.requeue_with_backoff)
+        return Result()
 
     async def _scale(self, key: Key, target: ReplicaTargetView, step: ScaleStep) -> None:
+        """Anything but a refusal (409: a cache is behind, 404, outage) propagates: retried."""
         try:
             await self._writer.scale(key, step)
-        except (ConflictError, NotFoundError, ApiUnavailableError):
-            # Transient or already visible to the caches: a 409 means the Deployment changed
-            # since the cache saw it (reconcile requeues it quietly), a 404 that it is gone.
-            # Its watch event requeues the key; the raise retries in case that event is slow.
-            raise
-        except KubeError as e:
-            # RBAC or validation: a person has to act; say so on the object, then back off.
+        except (AccessDeniedError, InvalidError) as e:
+            # RBAC, validation or admission: a person has to act; say so and stop trying.
+            # Remembered only once ScaleFailed is written: a 409 on that write tries again.
             await self._record(
                 target, scale_failed(target, f"scale write refused: {e}", self._clock())
             )
+            self._refused[key] = (target.generation, step.resource_version)
             raise ScaleFailedError(str(e)) from e
+        self._refused.pop(key, None)
 
     async def _record(self, target: ReplicaTargetView, decision: Decision) -> None:
         """The Event of a write that happened, then status, then the Event of entering a reason.
@@ -148,7 +160,3 @@ class Reconciler:
             await self._writer.write_status(target, decision.status)
         if not acted and decision.event is not None:
             await self._writer.record_event(target, decision.event)
-
-
-class ScaleFailedError(Exception):
-    """The scale write was refused; ScaleFailed is recorded and the key backs off."""

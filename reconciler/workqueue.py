@@ -1,18 +1,15 @@
 """A rate-limited work queue of object keys, shaped like client-go's workqueue.
 
-Watch events for one ReplicaTarget arrive in bursts (its own update, the Deployment's,
-the status write it causes); the queue folds them into one pending key. A key being
-processed is never handed to a second worker: if it is added meanwhile, it is marked
-dirty and re-queued when the first worker calls `done`. Failures come back after an
+Requirement: one reconcile per burst of events, never two at once for one key. Watch events for a
+ReplicaTarget arrive in bursts (its update, the Deployment's, the status write it causes); the
+queue folds them into one pending key. A key in flight is not handed to a second worker: added
+meanwhile, it is marked dirty and queued again on `done`. Failures come back after an
 exponential, capped per-key delay; success (`forget`) resets it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import heapq
-import itertools
 from collections import deque
 from typing import Generic, TypeVar
 
@@ -32,17 +29,14 @@ class WorkQueue(Generic[K]):
         # Per key, no jitter: a key's retries are not in lock-step with anything.
         self._backoff = backoff or Backoff(base=0.05, cap=30.0, jitter=False)
         self._queue: deque[K] = deque()
-        self._dirty: set[K] = set()  # waiting in _queue, or to re-queue after done()
+        self._dirty: set[K] = set()  # waiting in _queue, or to queue again after done()
         self._processing: set[K] = set()
         self._failures: dict[K, int] = {}
-        self._delayed: list[tuple[float, int, K]] = []  # (due, tiebreak, key) heap
-        # Earliest due time per delayed key: one pending delayed add per key, like client-go's
-        # waitingForQueue, so a key that fails while events keep re-adding it cannot pile up
-        # heap entries; later entries it superseded are skipped when they come due.
-        self._due: dict[K, float] = {}
-        self._tiebreak = itertools.count()
-        # Set whenever something may be ready. Single-threaded asyncio: a worker checks the
-        # queue and clears the event with no await in between, so no wake-up is lost.
+        # One pending delayed add per key (client-go's waitingForQueue): the earliest stands, so
+        # a key that fails while events keep adding it cannot pile up timers.
+        self._timers: dict[K, asyncio.TimerHandle] = {}
+        # Single-threaded asyncio: a worker checks the queue and clears this with no await in
+        # between, so no wake-up is lost.
         self._wakeup = asyncio.Event()
         self._shutdown = False
 
@@ -50,25 +44,26 @@ class WorkQueue(Generic[K]):
         return len(self._queue)
 
     def add(self, key: K) -> None:
-        """Queue `key` unless it is already waiting; a key in flight is re-queued by done()."""
+        """Queue `key` unless it is already waiting; a key in flight is queued again by done()."""
         if self._shutdown or key in self._dirty:
             return
         self._dirty.add(key)
         if key not in self._processing:
             self._queue.append(key)
-            self._wake()
+            self._wakeup.set()
 
     def add_after(self, key: K, delay: float) -> None:
         """Queue `key` once `delay` seconds have passed (an earlier pending due time stands)."""
         if delay <= 0:
             self.add(key)
             return
-        due = asyncio.get_running_loop().time() + delay
-        if key in self._due and self._due[key] <= due:
-            return  # already due earlier
-        self._due[key] = due
-        heapq.heappush(self._delayed, (due, next(self._tiebreak), key))
-        self._wake()
+        loop = asyncio.get_running_loop()
+        timer = self._timers.get(key)
+        if timer is not None:
+            if timer.when() <= loop.time() + delay:
+                return
+            timer.cancel()
+        self._timers[key] = loop.call_later(delay, self._due, key)
 
     def add_rate_limited(self, key: K) -> None:
         """Queue `key` after its backoff delay, and count one more failure for it."""
@@ -88,43 +83,29 @@ class WorkQueue(Generic[K]):
         while True:
             if self._shutdown:
                 raise ShutDownError
-            self._promote_due()
             if self._queue:
                 key = self._queue.popleft()
                 self._dirty.discard(key)
                 self._processing.add(key)
                 return key
             self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                # Not wait_for: on 3.11 it can swallow a cancellation of the worker.
-                async with asyncio.timeout(self._next_due_in()):
-                    await self._wakeup.wait()
+            await self._wakeup.wait()
 
     def done(self, key: K) -> None:
         """The worker finished `key`; if it was added meanwhile, queue it again."""
         self._processing.discard(key)
         if key in self._dirty:
             self._queue.append(key)
-            self._wake()
+            self._wakeup.set()
 
     def shut_down(self) -> None:
-        """Wake every waiting worker with ShutDownError; later adds are ignored."""
+        """Wake every waiting worker with ShutDownError; pending and later adds are dropped."""
         self._shutdown = True
-        self._wake()
-
-    def _promote_due(self) -> None:
-        now = asyncio.get_running_loop().time()
-        while self._delayed and self._delayed[0][0] <= now:
-            due, _, key = heapq.heappop(self._delayed)
-            if self._due.get(key) != due:
-                continue  # superseded by an earlier add_after of the same key
-            del self._due[key]
-            self.add(key)
-
-    def _next_due_in(self) -> float | None:
-        if not self._delayed:
-            return None
-        return max(0.0, self._delayed[0][0] - asyncio.get_running_loop().time())
-
-    def _wake(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
         self._wakeup.set()
+
+    def _due(self, key: K) -> None:
+        del self._timers[key]
+        self.add(key)

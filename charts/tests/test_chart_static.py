@@ -163,6 +163,17 @@ def test_schema_rejects_wrong_values_with_the_offending_key(
             {"tls": {"clientCA": {"secretName": "a", "configMapName": "b"}}},
             "set secretName or configMapName, not both",
         ),
+        (
+            {"authorization": {"writers": [{"identity": "ci", "namespaces": ["elsewhere"]}]}},
+            "ci is granted namespace elsewhere, which is not watched (replicant-system)",
+        ),
+        (
+            {
+                "watch": {"namespaces": ["team-a"]},
+                "authorization": {"readers": [{"identity": "dash", "namespaces": ["team-b"]}]},
+            },
+            "dash is granted namespace team-b, which is not watched (team-a)",
+        ),
     ],
     ids=[
         "issuer-missing",
@@ -170,6 +181,8 @@ def test_schema_rejects_wrong_values_with_the_offending_key(
         "client-issuer-missing",
         "client-issuer-is-the-server-issuer",
         "two-client-ca-sources",
+        "writer-grant-outside-the-release-namespace",
+        "reader-grant-outside-watch-namespaces",
     ],
 )
 def test_contradictory_values_fail_with_a_clear_message(
@@ -370,6 +383,8 @@ def test_cert_manager_mode_issues_server_and_test_client_certificates() -> None:
     assert server["spec"]["issuerRef"] == {
         "name": "internal-ca", "kind": "ClusterIssuer", "group": "cert-manager.io",
     }  # fmt: skip
+    # ECDSA: no "key encipherment", an RSA key-exchange usage.
+    assert server["spec"]["usages"] == ["digital signature", "server auth"]
     assert client["spec"]["usages"] == ["digital signature", "client auth"]
     assert client["spec"]["issuerRef"]["name"] == "internal-client-ca"  # never the server's
     assert client["spec"]["uris"] == ["spiffe://example.org/replicant-test-client"]
@@ -457,6 +472,40 @@ def test_metrics_are_reachable_only_the_way_asked(values: dict[str, Any], kinds:
             assert doc["spec"]["selector"] == api_selector
         else:
             assert doc["spec"]["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics"}]
+
+
+@pytest.mark.parametrize(
+    ("values", "files", "namespaces"),
+    [
+        (None, (OFFLINE_VALUES,), ["replicant-system"]),
+        ({"watch": {"namespaces": ["team-a", "team-b"]}}, (OFFLINE_VALUES,), ["team-a", "team-b"]),
+        (None, (ALL_OPTIONS_VALUES,), None),
+    ],
+    ids=["release-namespace", "listed-namespaces", "all-namespaces"],
+)
+def test_only_the_service_account_may_write_replicatarget_specs_in_watched_namespaces(
+    values: dict[str, Any] | None, files: tuple[Path, ...], namespaces: list[str] | None
+) -> None:
+    manifests = render(values, files)
+    policy = one(manifests, "ValidatingAdmissionPolicy")
+    binding = one(manifests, "ValidatingAdmissionPolicyBinding")
+
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert (rule["resources"], rule["operations"]) == (["replicatargets"], ["CREATE", "UPDATE"])
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    account = one(manifests, "ServiceAccount")["metadata"]
+    username = f"system:serviceaccount:{account['namespace']}:{account['name']}"
+    assert (
+        f'request.userInfo.username == "{username}"' in policy["spec"]["variables"][0]["expression"]
+    )
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    selector = binding["spec"].get("matchResources", {}).get("namespaceSelector")
+    if namespaces is None:
+        assert selector is None  # every namespace
+    else:
+        (expression,) = selector["matchExpressions"]
+        assert expression["values"] == namespaces
 
 
 def test_crd_template_is_the_crd_file_and_survives_uninstall() -> None:

@@ -1,14 +1,13 @@
 """An in-memory stand-in for the API server behind kube's ApiTransport seam.
 
-Lists are paged like the real thing; a watch-list (sendInitialEvents) streams the objects, then the
-bookmark that ends them, and counts as a list; each watch is then fed from a queue the test writes
-to; failures are injected per call. Only what the informer, the probe and the API's writes use is
-modelled. A namespaced object lives in its all-namespaces collection (what the server's tests
-watch): GET of one, POST (409 if it exists), merge PATCH and JSON PATCH (a failed `test` op is a
-422, applied all or nothing), each write bumping resourceVersion, a spec change the generation,
-and telling the collection's watches. Every write is recorded in `writes` and then waits for
-`writes_released`. The leader Lease is refused (the API's tests never lead). Status subresources,
-deletes and namespaced lists of written objects are not modelled.
+Lists are paged like the real thing; each watch is fed from a queue the test writes to; failures
+are injected per call. Only what the informer, the probe and the API's writes use is modelled. A
+namespaced object lives in its all-namespaces collection (what the server's tests watch): GET of
+one, POST (409 if it exists), merge PATCH and JSON PATCH (a failed `test` op is a 422, applied all
+or nothing), each write bumping resourceVersion, a spec change the generation, and telling the
+collection's watches. Every write is recorded in `writes` and then waits for `writes_released`. The
+leader Lease is refused (the API's tests never lead). Status subresources, deletes and namespaced
+lists of written objects are not modelled.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from kube.errors import (
     KubeError,
     NotFoundError,
 )
-from kube.informer import INITIAL_EVENTS_END
 from kube.replicatargets import API_VERSION, KIND, REQUESTED_AT, REQUESTED_BY
 
 if TYPE_CHECKING:
@@ -83,11 +81,6 @@ class Watch:
     query: dict[str, Any]
     events: asyncio.Queue[JSONObject | BaseException | None] = field(default_factory=asyncio.Queue)
     path: str = ""
-    # A watch-list's initial events, its end bookmark included; sent before `events`.
-    initial: list[JSONObject] = field(default_factory=list)
-    # Set once the informer asks for more than `initial`: it has applied all of it.
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    cut: bool = False  # ends after `initial`, which lacks its end bookmark
 
 
 class FakeKube:
@@ -102,11 +95,6 @@ class FakeKube:
         self.down = False
         self.fail_lists = False  # the API server answers probes but every list fails
         self.fail_paths: set[str] = set()  # lists of these paths fail
-        self.refuse_watch_list = False  # as with the WatchList feature gate off: 422
-        self.refused_watch_lists = 0
-        self.cut_watch_list = False  # watch-lists end before their end bookmark
-        # Sent after a watch-list's objects, before its end bookmark.
-        self.initial_extras: list[JSONObject] = []
         self.writes: list[tuple[str, str, object]] = []  # every write sent, answered or not
         self.gets: list[str] = []  # paths of GETs of one object
         # Cleared, writes wait here (recorded, not yet applied): calls in flight at shutdown.
@@ -152,23 +140,12 @@ class FakeKube:
         return {"items": page, "metadata": meta}
 
     def _start_list(self, path: str, query: dict[str, Any]) -> None:
-        """Record a list (a page or a watch-list) and raise the failure injected for it, if any."""
+        """Record a list page and raise the failure injected for it, if any."""
         self.list_calls.append({"path": path, **query})
         if self.list_errors:
             raise self.list_errors.pop(0)
         if self.fail_lists or path in self.fail_paths:
             raise ApiUnavailableError("list fails")
-
-    def _initial_events(self, path: str) -> list[JSONObject]:
-        events = [{"type": "ADDED", "object": obj} for obj in self.objects.get(path, [])]
-        events += self.initial_extras
-        if self.cut_watch_list:
-            return events
-        meta = {
-            "resourceVersion": str(self.resource_version),
-            "annotations": {INITIAL_EVENTS_END: "true"},
-        }
-        return [*events, {"type": "BOOKMARK", "object": {"metadata": meta}}]
 
     def _find(self, path: str) -> tuple[list[JSONObject], JSONObject]:
         """The stored object a namespaced object path names, and the collection holding it."""
@@ -229,28 +206,16 @@ class FakeKube:
         if self.watch_errors:
             raise self.watch_errors.pop(0)
         watch = Watch(dict(query), path=path)
-        if query.get("sendInitialEvents"):
-            if self.refuse_watch_list:
-                self.refused_watch_lists += 1
-                raise InvalidError("sendInitialEvents is forbidden", status=422)
-            self._start_list(path, watch.query)
-            watch.initial = self._initial_events(path)
-            watch.cut = self.cut_watch_list
-        else:
-            watch.ready.set()
         self.watches.append(watch)
         self.watch_opened.set()
         yield _drain(watch)
 
     async def next_watch(self, count: int) -> Watch:
-        """Wait until `count` watches have been opened, and a watch-list's initial state applied
-        (bounded by the test's own timeout)."""
+        """Wait until `count` watches have been opened (bounded by the test's own timeout)."""
         while len(self.watches) < count:
             self.watch_opened.clear()
             await self.watch_opened.wait()
-        watch = self.watches[count - 1]
-        await watch.ready.wait()
-        return watch
+        return self.watches[count - 1]
 
     def end_watches(self) -> None:
         for watch in self.watches:
@@ -305,11 +270,6 @@ def _json_patch(target: JSONObject, ops: list[Any]) -> JSONObject:
 
 
 async def _drain(watch: Watch) -> AsyncIterator[JSONObject]:
-    for event in watch.initial:
-        yield event
-    if watch.cut:
-        return
-    watch.ready.set()
     while True:
         item = await watch.events.get()
         if item is None:

@@ -1,7 +1,4 @@
-"""The generic informer against the fake API server: list, watch, relist on 410, backoff, synced.
-
-Most tests run twice: against an API server that serves watch-list (the initial state as watch
-events) and one that refuses it, where the informer falls back to paged lists."""
+"""The generic informer against the fake API server: list, watch, relist on 410, backoff, synced."""
 
 from __future__ import annotations
 
@@ -34,20 +31,13 @@ def make(
     )
 
 
-@pytest.fixture(params=["watch-list", "pages"])
-def kube(request: pytest.FixtureRequest) -> FakeKube:
+@pytest.fixture
+def kube() -> FakeKube:
     fake = FakeKube()
-    fake.refuse_watch_list = request.param == "pages"
     fake.objects[PATH] = [deployment("a", f"d{i}", replicas=i) for i in range(5)]
     return fake
 
 
-# For tests of one mode only.
-PAGES_ONLY = pytest.mark.parametrize("kube", ["pages"], indirect=True)
-WATCH_LIST_ONLY = pytest.mark.parametrize("kube", ["watch-list"], indirect=True)
-
-
-@PAGES_ONLY
 async def test_informer_lists_every_page_then_is_synced(kube: FakeKube) -> None:
     informer = make(kube, page_size=2)
     synced_before = informer.synced
@@ -61,7 +51,6 @@ async def test_informer_lists_every_page_then_is_synced(kube: FakeKube) -> None:
         assert view.spec_replicas == 3
 
 
-@PAGES_ONLY
 async def test_informer_watches_from_list_version_with_bookmarks_and_timeouts(
     kube: FakeKube,
 ) -> None:
@@ -71,7 +60,7 @@ async def test_informer_watches_from_list_version_with_bookmarks_and_timeouts(
     assert watch.query["resourceVersion"] == "100"
     assert watch.query["allowWatchBookmarks"] is True
     assert watch.query["watch"] is True
-    assert 60 <= int(watch.query["timeoutSeconds"]) <= 120
+    assert 300 <= int(watch.query["timeoutSeconds"]) <= 600  # client-go's 5-10 min
 
 
 async def test_informer_applies_events_and_notifies_subscribers(kube: FakeKube) -> None:
@@ -263,7 +252,6 @@ async def test_informer_resumes_from_the_last_applied_event_after_a_mid_stream_f
     assert len(kube.list_calls) == 1  # resumed, not relisted
 
 
-@PAGES_ONLY  # a watch-list's first watch delivers its state: the next one can end empty
 async def test_informer_treats_a_watch_that_ends_at_once_with_nothing_as_a_failure(
     kube: FakeKube,
 ) -> None:
@@ -291,7 +279,6 @@ async def test_informer_reopens_a_quiet_watch_that_stayed_open_without_backoff(
     assert second.query["resourceVersion"] == "100"
 
 
-@PAGES_ONLY  # as above
 async def test_informer_resets_its_backoff_only_after_a_watch_that_delivered_an_event(
     kube: FakeKube,
 ) -> None:
@@ -333,96 +320,3 @@ async def test_informer_counts_an_outage_through_watches_that_deliver_nothing(
             (await kube.next_watch(n)).events.put_nowait(None)
         await until(lambda: informer.stats.errors == 21)
         assert not informer.synced
-
-
-# -- watch-list: the initial state as watch events ---------------------------------------------
-
-
-@WATCH_LIST_ONLY
-async def test_informer_gets_its_state_from_a_consistent_watch_list_and_watches_on(
-    kube: FakeKube,
-) -> None:
-    informer = make(kube)
-    async with running(informer):
-        watch = await kube.next_watch(1)
-        synced = (informer.synced, len(informer), informer.stats.lists)
-        watch.events.put_nowait({"type": "ADDED", "object": deployment("b", "x", rv=101)})
-        await until(lambda: informer.get(("b", "x")) is not None)
-        watch.events.put_nowait(None)  # the server-side timeout
-        second = await kube.next_watch(2)
-    assert synced == (True, 5, 1)
-    assert watch.query["sendInitialEvents"] is True
-    assert watch.query["resourceVersionMatch"] == "NotOlderThan"
-    assert watch.query["allowWatchBookmarks"] is True
-    assert "resourceVersion" not in watch.query  # a consistent read, never older than the cache
-    assert "sendInitialEvents" not in second.query
-    assert second.query["resourceVersion"] == "101"
-    assert len(kube.list_calls) == 1
-
-
-@WATCH_LIST_ONLY
-async def test_informer_is_not_synced_before_the_bookmark_that_ends_the_initial_state(
-    kube: FakeKube,
-) -> None:
-    informer = make(kube)
-    kube.cut_watch_list = True  # every watch-list ends after its objects, before the bookmark
-    async with running(informer):
-        await until(lambda: informer.stats.errors >= 2)
-        before = (informer.synced, len(informer))
-        kube.cut_watch_list = False
-        await kube.next_watch(len(kube.watches) + 1)
-        assert before == (False, 0)
-        assert (informer.synced, len(informer)) == (True, 5)
-
-
-@WATCH_LIST_ONLY
-async def test_informer_keeps_its_store_when_a_relist_ends_before_the_state_is_whole(
-    kube: FakeKube,
-) -> None:
-    informer = make(kube)
-    changes: list[Key] = []
-    async with running(informer):
-        watch = await kube.next_watch(1)
-        informer.subscribe(lambda key, old, new: changes.append(key))
-        kube.objects[PATH] = kube.objects[PATH][:4]  # d4 deleted during the gap
-        kube.cut_watch_list = True
-        watch.events.put_nowait({"type": "ERROR", "object": {"kind": "Status", "code": 410}})
-        await until(lambda: informer.stats.errors >= 1)
-        kept = (informer.get(("a", "d4")) is not None, list(changes))
-        kube.cut_watch_list = False
-        await kube.next_watch(len(kube.watches) + 1)
-    assert kept == (True, [])  # a partial state never replaced the store
-    assert informer.get(("a", "d4")) is None
-    assert changes == [("a", "d4")]
-    assert informer.stats.relists == 1
-
-
-@WATCH_LIST_ONLY
-async def test_informer_ignores_a_bookmark_inside_the_initial_state_without_the_end_mark(
-    kube: FakeKube,
-) -> None:
-    kube.initial_extras = [{"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "90"}}}]
-    informer = make(kube)
-    async with running(informer):
-        watch = await kube.next_watch(1)
-        watch.events.put_nowait(None)
-        second = await kube.next_watch(2)
-    assert (informer.stats.lists, len(informer)) == (1, 5)
-    assert second.query["resourceVersion"] == "100"  # the end bookmark's, not the plain one's
-
-
-@WATCH_LIST_ONLY
-async def test_informer_lists_in_pages_from_the_first_time_the_api_server_refuses_watch_list(
-    kube: FakeKube,
-) -> None:
-    kube.refuse_watch_list = True  # the WatchList feature gate is off: 422 Invalid
-    informer = make(kube, page_size=2)
-    async with running(informer):
-        watch = await kube.next_watch(1)
-        synced = (informer.synced, len(informer), informer.stats.errors)
-        watch.events.put_nowait({"type": "ERROR", "object": {"kind": "Status", "code": 410}})
-        await kube.next_watch(2)
-    assert synced == (True, 5, 0)
-    assert kube.refused_watch_lists == 1  # not asked again on the relist
-    assert [c.get("continue") for c in kube.list_calls] == [None, "2", "4"] * 2
-    assert informer.stats.relists == 1

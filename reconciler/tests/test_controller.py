@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from kube.backoff import Backoff
 from reconciler.controller import Controller
 from reconciler.metrics import RESULTS, ReconcilerMetrics
-from reconciler.reconcile import Key, Result
+from reconciler.reconcile import Key, Result, TerminalError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -69,28 +69,69 @@ async def test_failing_key_is_retried_until_it_succeeds_and_then_left_alone() ->
     with contextlib.suppress(asyncio.CancelledError):
         await task
     assert calls == [KEY, KEY, KEY]
-    assert not controller.running
 
 
 @pytest.mark.asyncio
-async def test_enqueue_is_ignored_while_not_leading() -> None:
+async def test_a_key_enqueued_while_not_leading_is_not_reconciled_once_leading() -> None:
+    other: Key = ("ns", "other")
+    calls: list[Key] = []
+    reconciled = asyncio.Event()
+
     async def reconcile(key: Key) -> Result:
-        raise AssertionError("must not run")
+        calls.append(key)
+        reconciled.set()
+        return Result()
 
     controller = Controller(
         reconcile,
-        keys=list,
+        keys=lambda: [other],
         synced=lambda: True,
         metrics=ReconcilerMetrics(CollectorRegistry(), lease="test"),
+        workers=1,
     )
+    controller.enqueue(KEY)  # a follower hears the event; the leader reconciles it
+    task = asyncio.ensure_future(controller.run())
+    await asyncio.wait_for(reconciled.wait(), WAIT_S)
+    await stop(task)
 
-    controller.enqueue(KEY)
+    # One worker, FIFO: a KEY kept from before leading would have come first.
+    assert calls == [other]
 
-    assert not controller.running
+
+@pytest.mark.asyncio
+async def test_a_terminal_failure_is_counted_and_not_retried_but_a_new_event_runs_it() -> None:
+    registry = CollectorRegistry()
+    calls: list[Key] = []
+
+    async def reconcile(key: Key) -> Result:
+        calls.append(key)
+        raise TerminalError("a person has to act")
+
+    controller = Controller(
+        reconcile,
+        keys=lambda: [KEY],
+        synced=lambda: True,
+        metrics=ReconcilerMetrics(registry, lease="test"),
+        backoff=Backoff(0.001, 0.001, jitter=False),  # an error retry would come at once
+    )
+    task = asyncio.ensure_future(controller.run())
+    terminal = {"controller": "replicatarget", "result": "terminal"}
+    await until(lambda: metric(registry, "replicant_reconcile_total", **terminal) == 1)
+    controller.enqueue(KEY)  # the object or its Deployment changed
+    await until(lambda: metric(registry, "replicant_reconcile_total", **terminal) == 2)
+    await stop(task)
+
+    assert calls == [KEY, KEY]
+    assert metric(registry, "replicant_reconcile_total", controller="replicatarget",
+                  result="error") == 0  # fmt: skip
 
 
 async def _raise(key: Key) -> Result:
     raise RuntimeError("API said no")
+
+
+async def _raise_terminal(key: Key) -> Result:
+    raise TerminalError("refused")
 
 
 async def _return(result: Result) -> Result:
@@ -102,8 +143,8 @@ async def _return(result: Result) -> Result:
     [
         (lambda key: _return(Result()), "success"),
         (lambda key: _return(Result(requeue_after=60.0)), "requeue_after"),
-        (lambda key: _return(Result(requeue=True)), "requeue"),
         (_raise, "error"),
+        (_raise_terminal, "terminal"),
     ],
 )
 @pytest.mark.asyncio
@@ -127,7 +168,7 @@ async def test_each_reconcile_is_counted_by_result_and_timed(
     }
     assert counted == {r: (1.0 if r == result else 0.0) for r in RESULTS}
     errors = metric(registry, "replicant_reconcile_errors_total", controller="replicatarget")
-    assert errors == (1.0 if result == "error" else 0.0)
+    assert errors == (1.0 if result in ("error", "terminal") else 0.0)
 
 
 @pytest.mark.asyncio

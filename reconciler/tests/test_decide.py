@@ -8,8 +8,9 @@ import datetime
 import pytest
 
 from kube.replicatargets import Condition, ConditionStatus, ReplicaTargetView, TargetStatus
+from kube.views import DeploymentView
 from reconciler import conditions as cond
-from reconciler.decide import DeploymentFacts, ScaleStep, decide
+from reconciler.decide import ScaleStep, decide
 
 NOW = datetime.datetime(2030, 1, 2, 3, 4, 5, 678, tzinfo=datetime.UTC)
 EARLIER = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
@@ -27,8 +28,8 @@ def target(replicas: int = 3, generation: int = 2, **status: object) -> ReplicaT
     )
 
 
-def deployment(spec: int, uid: str = "dep-1") -> DeploymentFacts:
-    return DeploymentFacts(uid=uid, resource_version="77", spec_replicas=spec, ready_replicas=1)
+def deployment(spec: int, uid: str = "dep-1") -> DeploymentView:
+    return DeploymentView("ns", "web", uid, "77", spec, spec, 1, 1, spec, 1, 1)
 
 
 def reconciled(reason: str, status: ConditionStatus = "False") -> Condition:
@@ -90,7 +91,7 @@ def reconciled(reason: str, status: ConditionStatus = "False") -> Condition:
 def test_decide_takes_one_step_per_case(
     case: str,
     rt: ReplicaTargetView,
-    dep: DeploymentFacts | None,
+    dep: DeploymentView | None,
     hpa: str | None,
     scale: ScaleStep | None,
     reason: str,
@@ -106,10 +107,10 @@ def test_decide_takes_one_step_per_case(
     assert condition.observed_generation == rt.generation
 
 
-def test_missing_deployment_backs_off_and_keeps_the_uid_to_spot_a_recreate() -> None:
+def test_missing_deployment_waits_for_its_watch_and_keeps_the_uid_to_spot_a_recreate() -> None:
     decision = decide(target(deployment_uid="dep-1", replicas=3), None, None, NOW)
 
-    assert decision.requeue_with_backoff
+    assert decision.requeue_after is None  # the Deployment's watch event wakes the key
     assert decision.status.deployment_uid == "dep-1"
     assert decision.status.replicas is None
 
@@ -120,7 +121,7 @@ def test_converged_status_records_counts_and_last_applied() -> None:
     status = decision.status
     assert (status.replicas, status.ready_replicas, status.last_applied_replicas) == (3, 1, 3)
     assert status.deployment_uid == "dep-9"
-    assert not decision.requeue_with_backoff
+    assert decision.requeue_after is None
 
 
 def test_a_second_pass_on_a_converged_target_changes_nothing() -> None:
@@ -160,7 +161,7 @@ def test_drift_on_hold_is_left_alone_and_says_until_when() -> None:
         (target(last_applied_replicas=3, deployment_uid="dep-old"), deployment(5, uid="dep-new")),
     ],
 )
-def test_a_hold_applies_only_to_drift(rt: ReplicaTargetView, dep: DeploymentFacts) -> None:
+def test_a_hold_applies_only_to_drift(rt: ReplicaTargetView, dep: DeploymentView) -> None:
     decision = decide(rt, dep, None, NOW, datetime.timedelta(minutes=5))
 
     assert decision.scale == ScaleStep(3, "77")

@@ -44,6 +44,8 @@ class FakeLeaseClient:
         self.store = store
         self.broken = False
         self.conflict_next_update = False
+        # The next update is applied but its answer is lost (a renew that timed out).
+        self.lose_next_answer = False
 
     def _check(self) -> None:
         if self.broken:
@@ -67,7 +69,11 @@ class FakeLeaseClient:
             raise ConflictError("conflict")
         if current.resource_version != record.resource_version:
             raise ConflictError("conflict")
-        return self.store._bump(record)
+        applied = self.store._bump(record)
+        if self.lose_next_answer:
+            self.lose_next_answer = False
+            raise TimeoutError
+        return applied
 
 
 class Candidate:
@@ -115,26 +121,28 @@ async def test_lone_candidate_creates_the_lease_and_leads() -> None:
 
     assert store.record is not None
     assert store.record.holder == "a"
-    assert a.elector.is_leader
+    assert a.leader_gauge() == 1
     await a.stop()
 
 
 @pytest.mark.asyncio
-async def test_second_candidate_does_not_lead_while_the_lease_is_renewed() -> None:
-    store = FakeLeaseStore()
-    a, b = Candidate(store, "a"), Candidate(store, "b")
-    a.start()
-    await asyncio.wait_for(a.leading.wait(), WAIT_S)
-    b.start()
+async def test_a_lease_is_taken_over_only_once_unchanged_for_its_duration() -> None:
+    store, now = FakeLeaseStore(), [0.0]
+    metrics = ReconcilerMetrics(CollectorRegistry(), lease=LEASE)
+    a, b = (
+        LeaderElector(FakeLeaseClient(store), name, FAST, metrics=metrics, clock=lambda: now[0])
+        for name in ("a", "b")
+    )
 
-    # Longer than a lease duration: b would have taken over if a were not renewing.
-    await asyncio.sleep(FAST.lease_duration * 1.5)
+    taken = [await a.try_acquire_or_renew(), await b.try_acquire_or_renew()]  # b sees it at 0.0
+    now[0] = 0.9
+    taken += [await a.try_acquire_or_renew()]  # a renews
+    for now[0] in (1.5, 2.4, 2.6):  # b sees the renewal at 1.5: the lease (1 s) runs from there
+        taken += [await b.try_acquire_or_renew()]
 
-    assert not b.leading.is_set()
+    assert taken == [True, False, True, False, False, True]
     assert store.record is not None
-    assert store.record.holder == "a"
-    await b.stop()
-    await a.stop()
+    assert (store.record.holder, store.record.transitions) == ("b", 1)
 
 
 @pytest.mark.asyncio
@@ -217,6 +225,21 @@ async def test_graceful_stop_releases_the_lease_so_a_follower_leads_at_once() ->
     assert (store.record.holder, store.record.lease_duration_seconds) == ("", 1)
     await asyncio.wait_for(b.leading.wait(), WAIT_S)
     await b.stop()
+
+
+@pytest.mark.asyncio
+async def test_release_after_a_renew_whose_answer_was_lost_still_hands_over_at_once() -> None:
+    store = FakeLeaseStore()
+    a = Candidate(store, "a", dataclasses.replace(FAST, lease_duration=WAIT_S * 20))
+    a.start()
+    await asyncio.wait_for(a.leading.wait(), WAIT_S)
+
+    a.client.lose_next_answer = True
+    await until(lambda: not a.client.lose_next_answer)  # a renew applied, its answer lost
+    await a.stop()
+
+    assert store.record is not None
+    assert (store.record.holder, store.record.lease_duration_seconds) == ("", 1)
 
 
 def test_config_rejects_a_renew_deadline_longer_than_the_lease() -> None:

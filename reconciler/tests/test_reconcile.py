@@ -8,27 +8,49 @@ import logging
 
 import pytest
 
-from kube.errors import AccessDeniedError, ConflictError, KubeError
+from kube.errors import (
+    AccessDeniedError,
+    ApiUnavailableError,
+    ConflictError,
+    InvalidError,
+    KubeError,
+)
 from kube.replicatargets import ReplicaTargetView, TargetStatus
+from kube.views import DeploymentView
 from reconciler import conditions as cond
-from reconciler.decide import DeploymentFacts, EventSpec, ScaleStep
+from reconciler.decide import EventSpec, ScaleStep
 from reconciler.drift import DriftGuard
-from reconciler.reconcile import CONFLICT_REQUEUE_S, Key, Reconciler, Result, ScaleFailedError
+from reconciler.reconcile import (
+    CONFLICT_REQUEUE_S,
+    Key,
+    Reconciler,
+    Result,
+    ScaleFailedError,
+    TerminalError,
+)
 
 KEY: Key = ("ns", "web")
 NOW = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
 
 
+def deployment(spec: int) -> DeploymentView:
+    return DeploymentView("ns", "web", "dep-1", "77", spec, spec, spec, spec, spec, 1, 1)
+
+
 class FakeWorld:
     def __init__(self, target: ReplicaTargetView | None, spec: int | None, hpa: str | None = None):
         self.t = target
-        self.d = None if spec is None else DeploymentFacts("dep-1", "77", spec, spec)
+        self.d = (
+            None
+            if spec is None
+            else DeploymentView("ns", "web", "dep-1", "77", spec, spec, spec, spec, spec, 1, 1)
+        )
         self.hpa = hpa
 
     def target(self, key: Key) -> ReplicaTargetView | None:
         return self.t
 
-    def deployment(self, key: Key) -> DeploymentFacts | None:
+    def deployment(self, key: Key) -> DeploymentView | None:
         return self.d
 
     def autoscaler_for(self, key: Key) -> str | None:
@@ -136,13 +158,59 @@ async def test_refused_scale_records_scale_failed_then_raises() -> None:
 
 
 @pytest.mark.asyncio
-async def test_missing_deployment_asks_for_a_backoff_requeue() -> None:
+async def test_missing_deployment_is_done_until_its_watch_wakes_the_key() -> None:
     writer = RecordingWriter()
 
     result = await reconciler(FakeWorld(target(3), None), writer).reconcile(KEY)
 
-    assert result == Result(requeue=True)
+    assert result == Result()
     assert writer.events == [cond.DEPLOYMENT_MISSING]
+
+
+@pytest.mark.asyncio
+async def test_a_refused_scale_is_terminal_and_not_tried_again_until_something_changes() -> None:
+    writer = RecordingWriter(scale_error=AccessDeniedError("denied"))
+    world = FakeWorld(target(3), 1)
+    rec = reconciler(world, writer)
+    with pytest.raises(TerminalError):
+        await rec.reconcile(KEY)
+    assert world.t is not None
+    assert world.d is not None
+    world.t = dataclasses.replace(world.t, status=writer.statuses[-1])  # our status write
+    writer.scale_error = None
+
+    unchanged = await rec.reconcile(KEY)  # the resync, or the event of our status write
+    scaled_before_any_change = list(writer.scaled)
+    world.d = dataclasses.replace(world.d, resource_version="78")  # someone fixed something
+    await rec.reconcile(KEY)
+
+    assert (unchanged, scaled_before_any_change) == (Result(), [])
+    assert writer.scaled == [ScaleStep(3, "78")]
+
+
+@pytest.mark.asyncio
+async def test_a_new_spec_after_a_refused_scale_is_tried_at_once() -> None:
+    writer = RecordingWriter(scale_error=InvalidError("rejected"))
+    world = FakeWorld(target(3), 1)
+    rec = reconciler(world, writer)
+    with pytest.raises(ScaleFailedError):
+        await rec.reconcile(KEY)
+    writer.scale_error = None
+    world.t = dataclasses.replace(target(4), generation=2)
+
+    await rec.reconcile(KEY)
+
+    assert writer.scaled == [ScaleStep(4, "77")]
+
+
+@pytest.mark.asyncio
+async def test_an_unavailable_api_server_on_scale_is_retried_not_terminal() -> None:
+    writer = RecordingWriter(scale_error=ApiUnavailableError("down"))
+
+    with pytest.raises(ApiUnavailableError):
+        await reconciler(FakeWorld(target(3), 1), writer).reconcile(KEY)
+
+    assert (writer.statuses, writer.events) == ([], [])
 
 
 @pytest.mark.asyncio

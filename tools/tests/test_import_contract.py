@@ -47,6 +47,7 @@ def test_the_tree_keeps_the_import_contract() -> None:
         ("kube/fields.py", "import server.app", "kube is not allowed to import server"),
         ("server/servicer.py", "import reconciler.decide", "server is not allowed to import"),
         ("reconciler/drift.py", "import kubernetes", "reconciler is not allowed to import"),
+        ("kube/fields.py", "import aiohttp", "kube is not allowed to import aiohttp"),
         ("reconciler/drift.py", "import server.app", "reconciler is not allowed to import"),
         ("server/servicer.py", "import tools.devcerts", "server is not allowed to import"),
         ("tools/bench.py", "import e2e.cluster_fixtures", "tools is not allowed to import"),

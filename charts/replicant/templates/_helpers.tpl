@@ -240,6 +240,19 @@ replicant.validate: cross-field checks the JSON schema cannot express.
 {{- if and .Values.tls.clientCA.secretName .Values.tls.clientCA.configMapName -}}
 {{- fail "tls.clientCA: set secretName or configMapName, not both" -}}
 {{- end -}}
+{{- /* A grant on a namespace nobody watches could never be used: say so now. */ -}}
+{{- if not .Values.watch.allNamespaces -}}
+{{- $watched := splitList "," (include "replicant.watchNamespaces" .) -}}
+{{- range $grant := concat .Values.authorization.readers .Values.authorization.writers -}}
+{{- if not (kindIs "string" $grant) -}}
+{{- range $grant.namespaces -}}
+{{- if not (has . $watched) -}}
+{{- fail (printf "authorization: %s is granted namespace %s, which is not watched (%s); add it to watch.namespaces" $grant.identity . (join "," $watched)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
