@@ -111,15 +111,15 @@ tools: ## Build the pinned tools (tools/versions.env) from the Go module proxy; 
 # manager, the scheduler and kwok's fake node, all on 127.0.0.1, state in $(CLUSTER_DIR).
 CLUSTER_DIR ?= $(CURDIR)/.cache/cluster
 CLUSTER_KUBECONFIG = $(CLUSTER_DIR)/kubeconfig
-CLUSTER_CMD = REPLICANT_BIN="$(TOOLS_BIN)" $(PYTHON) -m tools.cluster --state-dir "$(CLUSTER_DIR)"
+CLUSTER_CMD = REPLICANT_BIN="$(TOOLS_BIN)" $(PY) -m tools.cluster --state-dir "$(CLUSTER_DIR)"
 CLUSTER_KUBECTL = "$(KUBECTL)" --kubeconfig "$(CLUSTER_KUBECONFIG)"
 
 .PHONY: cluster-up
-cluster-up: tools ## Start the local control plane (kube-apiserver + etcd as processes, kwok node).
+cluster-up: tools venv ## Start the local control plane (kube-apiserver + etcd as processes, kwok node).
 	$(CLUSTER_CMD) up
 
 .PHONY: cluster-down
-cluster-down: ## Stop only the processes cluster-up started, free their ports, remove the state.
+cluster-down: venv ## Stop only the processes cluster-up started, free their ports, remove the state.
 	$(CLUSTER_CMD) down
 
 ##@ Server

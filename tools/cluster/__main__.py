@@ -12,8 +12,6 @@ from tools.cluster.paths import resolve_state_dir
 COMMANDS = {
     "up": "start every component that is not running, wait until Ready",
     "down": "stop the processes this tool started, free their ports, remove state",
-    "status": "show components, /readyz and the fake node; exit 1 unless all healthy",
-    "env": "print the `export KUBECONFIG=...` line",
     "stop-apiserver": "stop only kube-apiserver (state and port are kept)",
     "start-apiserver": "start kube-apiserver again on the same port and wait for /readyz",
 }
@@ -35,9 +33,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def run(command: str, cluster: Cluster) -> int:
-    if command == "env":
-        print_env(cluster.layout)
-        return 0
     if command == "down" and not cluster.layout.root.exists():
         say(f"no cluster state in {cluster.layout.root}; nothing to do")
         return 0
@@ -48,8 +43,6 @@ def run(command: str, cluster: Cluster) -> int:
             print_env(cluster.layout)
         elif command == "down":
             cluster.down()
-        elif command == "status":
-            return 0 if cluster.status() else 1
         elif command == "stop-apiserver":
             cluster.stop_component(APISERVER)
         elif command == "start-apiserver":

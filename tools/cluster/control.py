@@ -2,7 +2,7 @@
 
 `up` is "make it so": it starts whatever is not running (so it is idempotent, and it
 also restarts a crashed component after reporting its log tail) and returns once the
-API server is ready, a ServiceAccount exists (the controller manager works) and the
+API server is ready, a ServiceAccount exists (the controller manager works) and
 kwok's fake node is Ready. `down` stops only processes recorded in the state
 directory, waits for their ports to be free, and removes the state.
 """
@@ -296,25 +296,6 @@ class Cluster:
             raise ClusterError(f"ports {busy} still in use after stopping every component")
         remove_state(self.layout)
         say(f"removed {self.layout.root}")
-
-    def status(self) -> bool:
-        ports = Ports.load(self.layout.ports_file)
-        if ports is None:
-            say(f"no cluster in {self.layout.root}")
-            return False
-        for name in ORDER:
-            record = self.record(name)
-            state = "running" if self.running(name) else "NOT running"
-            pid = f" pid {record.pid}" if record else ""
-            say(f"{name:<24}{state}{pid}")
-            if record is not None and not self.running(name):
-                log = self.layout.log_for(name)
-                say(f"last lines of {log}:\n{process.log_tail(log)}")
-        ready, node_ok = self.apiserver_ready(), self.node_ready()
-        url = components.apiserver_url(ports)
-        say(f"{'api /readyz':<24}{'ok' if ready else 'FAILING'} ({url})")
-        say(f"{'node ' + components.FAKE_NODE:<24}{'Ready' if node_ok else 'not Ready'}")
-        return ready and node_ok and all(self.running(name) for name in ORDER)
 
 
 def remove_state(layout: Layout) -> None:
