@@ -88,7 +88,8 @@ def find_kubectl() -> Path | None:
 
 
 def local_tools_missing() -> list[str]:
-    names = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl")
+    names = ("etcd", "kwok", "kubectl", *(f"kube-{c}" for c in ("apiserver", "scheduler")),
+             "kube-controller-manager")  # fmt: skip
     return [name for name in names if not os.access(bin_dir() / name, os.X_OK)]
 
 
