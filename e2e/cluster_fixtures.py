@@ -88,8 +88,8 @@ def find_kubectl() -> Path | None:
 
 
 def local_tools_missing() -> list[str]:
-    names = ("etcd", "kwok", "kubectl", *(f"kube-{c}" for c in ("apiserver", "scheduler")),
-             "kube-controller-manager")  # fmt: skip
+    names = ["etcd", "kwok", "kubectl"]
+    names += [f"kube-{c}" for c in ("apiserver", "controller-manager", "scheduler")]
     return [name for name in names if not os.access(bin_dir() / name, os.X_OK)]
 
 

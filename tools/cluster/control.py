@@ -110,21 +110,15 @@ class Cluster:
     # -- starting ------------------------------------------------------------
 
     def argv(self, name: str) -> list[str]:
-        ports = self.ports()
-        builders: dict[str, Callable[[], list[str]]] = {
-            ETCD: lambda: components.etcd_argv(self.binary(ETCD), self.layout, ports),
-            APISERVER: lambda: components.apiserver_argv(
-                self.binary(APISERVER), self.layout, ports
-            ),
-            CONTROLLER_MANAGER: lambda: components.controller_manager_argv(
-                self.binary(CONTROLLER_MANAGER), self.layout, ports
-            ),
-            SCHEDULER: lambda: components.scheduler_argv(
-                self.binary(SCHEDULER), self.layout, ports
-            ),
-            KWOK: lambda: components.kwok_argv(self.binary(KWOK), self.layout, self.kwok_stages()),
-        }
-        return builders[name]()
+        if name == KWOK:
+            return components.kwok_argv(self.binary(KWOK), self.layout, self.kwok_stages())
+        build = {
+            ETCD: components.etcd_argv,
+            APISERVER: components.apiserver_argv,
+            CONTROLLER_MANAGER: components.controller_manager_argv,
+            SCHEDULER: components.scheduler_argv,
+        }[name]
+        return build(self.binary(name), self.layout, self.ports())
 
     def start(self, name: str) -> None:
         """Start one component unless it runs; refuses if its port is taken."""
@@ -143,17 +137,16 @@ class Cluster:
     ) -> None:
         """Poll `ready` until true; fail fast if a watched component exits."""
         deadline = time.monotonic() + timeout_s
-        for _ in range(int(timeout_s / POLL_S) + 1):
-            if ready():
-                say(f"{what} ready after {self.elapsed()}")
-                return
+        while not ready():
             for name in watch:
                 if not self.running(name):
                     raise ComponentCrashedError(name, self.layout.log_for(name))
             if time.monotonic() >= deadline:
-                break
+                raise ClusterError(
+                    f"{what} not ready after {timeout_s:.0f}s; logs in {self.layout.logs}"
+                )
             time.sleep(POLL_S)
-        raise ClusterError(f"{what} not ready after {timeout_s:.0f}s; logs in {self.layout.logs}")
+        say(f"{what} ready after {self.elapsed()}")
 
     # -- readiness probes -------------------------------------------------
 

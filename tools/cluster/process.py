@@ -100,31 +100,24 @@ def _reap(pid: int) -> None:
 
 def _wait_gone(record: PidRecord, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
-    for _ in range(int(timeout_s / POLL_S) + 1):
+    while True:
         _reap(record.pid)
         if not is_alive(record):
             return True
         if time.monotonic() >= deadline:
-            break
+            return False
         time.sleep(POLL_S)
-    return not is_alive(record)
 
 
 def stop(record: PidRecord, timeout_s: float = STOP_TIMEOUT_S) -> bool:
     """SIGTERM, then SIGKILL after timeout_s. True if it had to be killed."""
-    if not is_alive(record):
-        return False
-    try:
-        os.kill(record.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    if _wait_gone(record, timeout_s):
-        return False
-    try:
-        os.kill(record.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return False
-    _wait_gone(record, 5.0)
+    for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
+        if not is_alive(record):
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, sig)
+        if _wait_gone(record, wait_s):
+            return sig == signal.SIGKILL
     return True
 
 
@@ -142,12 +135,10 @@ def port_is_free(port: int) -> bool:
 def wait_ports_free(ports: list[int], timeout_s: float = PORT_FREE_TIMEOUT_S) -> list[int]:
     """Wait until every port is free; returns those still busy at the deadline."""
     deadline = time.monotonic() + timeout_s
-    busy = [port for port in ports if not port_is_free(port)]
-    for _ in range(int(timeout_s / POLL_S) + 1):
-        if not busy or time.monotonic() >= deadline:
-            break
+    while (busy := [port for port in ports if not port_is_free(port)]) and (
+        time.monotonic() < deadline
+    ):
         time.sleep(POLL_S)
-        busy = [port for port in busy if not port_is_free(port)]
     return busy
 
 
