@@ -3,7 +3,7 @@
 One module for the dev PKI of replicant's mutual TLS (`make certs`), the local control plane's
 PKI (tools/cluster) and the tests, which craft certificates byte for byte to attack the identity
 rules (a NUL in a SAN, no extended key usage, an RSA key). `cryptography` is already a runtime
-dependency, so no openssl CLI is needed. `make certs` writes into a git-ignored folder:
+dependency, so no other tool is needed. `make certs` writes into a git-ignored folder:
 
     ca.crt ca.key                 the server CA: clients verify the server with ca.crt
     client-ca.crt client-ca.key   the client CA: the server trusts only it, so nothing the server
