@@ -3,6 +3,10 @@
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
+# .SHELLFLAGS (and so `set -e` in every recipe) needs GNU make 3.82 or newer; macOS ships 3.81.
+ifeq ($(filter oneshell,$(.FEATURES)),)
+$(error GNU make 3.82 or newer is needed (macOS: brew install make, then run gmake))
+endif
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3.11
