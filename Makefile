@@ -161,7 +161,7 @@ run: venv proto certs cluster-up ## Run the server on 127.0.0.1 against the loca
 		--readers spiffe://replicant.dev/client/reader --writers spiffe://replicant.dev/client/writer
 
 .PHONY: bench
-bench: venv proto tools $(if $(KUBECONFIG),,cluster-up) ## Benchmark replicant against a bare grpc server, interleaved (KUBECONFIG wins if set); ~5 min.
+bench: venv proto tools $(if $(KUBECONFIG),,cluster-up) ## Benchmark replicant against a bare grpc.aio server, interleaved (KUBECONFIG wins if set); ~3 min.
 	KUBECONFIG="$(or $(KUBECONFIG),$(CLUSTER_KUBECONFIG))" REPLICANT_BIN="$(TOOLS_BIN)" PYTHONPATH=$(GEN):. $(PY) -m tools.bench
 
 ##@ kind (needs Docker)
@@ -264,10 +264,9 @@ define helm-install
 endef
 
 .PHONY: deploy
-deploy: tools venv kind-up ## Build the image with Bazel, load it into kind, install/upgrade the chart (needs Docker).
+deploy: require-bazel tools venv kind-up ## Build replicant:dev with Bazel, load it into kind, install/upgrade the chart (needs Docker).
 	mkdir -p "$(DEPLOY_DIR)"
 	"$(KIND)" get kubeconfig --name "$(KIND_CLUSTER)" > "$(KIND_KUBECONFIG)"
-	@if [[ -z "$(BAZEL_BIN)" ]]; then echo "make deploy: $(NO_BAZEL)" >&2; exit 1; fi
 	"$(BAZEL_BIN)" run $(BAZEL_FLAGS) //server:image_load
 	"$(KIND)" load docker-image "$(DEV_IMAGE)" --name "$(KIND_CLUSTER)"
 	$(call helm-install,$(KIND_KUBECONFIG),--set image.repository=replicant \
@@ -280,8 +279,10 @@ upgrade-test: venv proto tools ## Install replicant:dev, then upgrade it while p
 
 ##@ Build and release
 
-# Bazel (or Bazelisk, which runs the version in .bazelversion) when installed; without
-# it, build/test use the venv from the same lock; image and release fail (release-dry-run works).
+# Bazel (or Bazelisk, which runs the version in .bazelversion): test-bazel, image, release and
+# deploy need it and fail without it; everything else runs from the venv. BAZEL_FLAGS reaches
+# every Bazel call (for `make release` it replaces the default --config=release; release.yml
+# sets --config=release --config=locked).
 BAZEL ?= bazel
 BAZEL_BIN = $(shell command -v "$(BAZEL)" 2>/dev/null || command -v bazelisk 2>/dev/null)
 BAZEL_FLAGS ?=
