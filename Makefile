@@ -161,7 +161,7 @@ run: venv proto certs cluster-up ## Run the server on 127.0.0.1 against the loca
 		--readers spiffe://replicant.dev/client/reader --writers spiffe://replicant.dev/client/writer
 
 .PHONY: bench
-bench: venv proto tools $(if $(KUBECONFIG),,cluster-up) ## Benchmark replicant against a bare grpc.aio server, interleaved (KUBECONFIG wins if set); ~3 min.
+bench: venv proto tools $(if $(KUBECONFIG),,cluster-up) ## Benchmark replicant against a bare grpc.aio server, interleaved (KUBECONFIG wins if set); ~4 min.
 	KUBECONFIG="$(or $(KUBECONFIG),$(CLUSTER_KUBECONFIG))" REPLICANT_BIN="$(TOOLS_BIN)" PYTHONPATH=$(GEN):. $(PY) -m tools.bench
 
 ##@ kind (needs Docker)

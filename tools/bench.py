@@ -12,7 +12,7 @@ Each round starts replicant and the floor, then offers both the same fixed rate 
 capacity, so both batch alike) of GetReplicas and of ListDeployments (page_size 500), in the
 order A B B A, and reads each server's CPU time from /proc around each phase. Then replicant
 alone starts against the 10,000 and is timed to health SERVING. A ratio is the median over the
-back-to-back pairs. Linux only (/proc); about three minutes on 2 cores.
+back-to-back pairs. Linux only (/proc); about four minutes on 2 cores.
 """
 
 from __future__ import annotations
