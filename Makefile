@@ -3,6 +3,10 @@
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
+# .SHELLFLAGS (and so `set -e` in every recipe) needs GNU make 3.82 or newer; macOS ships 3.81.
+ifeq ($(filter oneshell,$(.FEATURES)),)
+$(error GNU make 3.82 or newer is needed (macOS: brew install make, then run gmake))
+endif
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3.11
@@ -36,10 +40,6 @@ STARLARK_FILES = $(shell git ls-files --cached --others --exclude-standard -- '*
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
 
-.PHONY: doctor
-doctor: ## Say which tools are present or missing, how to get them, and which build path is active.
-	@$(PYTHON) tools/doctor.py
-
 ##@ Development
 
 $(VENV)/.stamp: requirements_lock.txt
@@ -48,7 +48,7 @@ $(VENV)/.stamp: requirements_lock.txt
 	@touch $@
 
 .PHONY: venv
-venv: $(VENV)/.stamp ## Build .venv from the hash-locked requirements_lock.txt.
+venv: $(VENV)/.stamp # Build .venv from the hash-locked requirements_lock.txt.
 
 .PHONY: lock
 lock: ## Regenerate requirements_lock.txt (hashes for every package) from requirements*.in.
@@ -66,15 +66,14 @@ $(GEN)/.stamp: $(VENV)/.stamp $(PROTO_FILES)
 	@touch $@
 
 .PHONY: proto
-proto: $(GEN)/.stamp ## Generate Python gRPC stubs from proto/ into gen/ (git-ignored).
+proto: $(GEN)/.stamp # Generate Python gRPC stubs from proto/ into gen/ (git-ignored).
 
-# Whole-repository checks that read the source tree (BUILD files against every Python
-# file, action pins): not hermetic, so here and in `make test`, never in `bazel test`.
-REPO_CHECKS = tools/tests/test_bazel_build_files.py tools/tests/test_e2e_image_layout.py \
-	tools/tests/test_import_contract.py tools/tests/test_static_lint.py
+# Whole-repository checks that read the source tree (import contract, action pins): not
+# hermetic, so here and in `make test`, never in `bazel test`.
+REPO_CHECKS = tools/tests/test_import_contract.py tools/tests/test_static_lint.py
 
 .PHONY: lint
-lint: proto ## Run ruff, mypy --strict, the import contract, buildifier, actionlint and the BUILD-file checks (read-only).
+lint: proto ## Run ruff, mypy --strict, the import contract, buildifier and actionlint (read-only).
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
@@ -96,19 +95,13 @@ UNIT_SELECT = -m "not cluster and not tools"
 test-unit: venv proto ## Unit and static tests only: no Go, no tools, no cluster (seconds).
 	PYTHONPATH=$(GEN):. $(PY) -m pytest $(UNIT_SELECT) $(PYTEST_ARGS)
 
-.PHONY: test-e2e
-test-e2e: venv proto tools ## The rest: chart rendering (pinned tools) and e2e on the local control plane.
-	PYTHONPATH=$(GEN):. $(PY) -m pytest -m "cluster or tools" $(PYTEST_ARGS)
-
 .PHONY: test
-test: venv proto tools ## Run every test (unit, static checks, e2e on the local control plane).
-	@if [[ -n "$(BAZEL_BIN)" ]]; then \
-		echo "Bazel found: bazel test //..., then the non-hermetic suites in the venv"; \
-		"$(BAZEL_BIN)" test $(BAZEL_FLAGS) //... && PYTHONPATH=$(GEN):. $(PY) -m pytest \
-			e2e charts/tests tools/tests/test_release_chart.py $(REPO_CHECKS) $(PYTEST_ARGS); \
-	else \
-		PYTHONPATH=$(GEN):. $(PY) -m pytest $(PYTEST_ARGS); \
-	fi
+test: venv proto tools ## Run every test in the venv: unit, static checks, chart, e2e on the local control plane.
+	PYTHONPATH=$(GEN):. $(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: test-bazel
+test-bazel: require-bazel ## bazel test //... (the hermetic suites; BAZEL_FLAGS passed through).
+	"$(BAZEL_BIN)" test $(BAZEL_FLAGS) //...
 
 ##@ Tools
 
@@ -116,44 +109,22 @@ test: venv proto tools ## Run every test (unit, static checks, e2e on the local 
 tools: ## Build the pinned tools (tools/versions.env) from the Go module proxy; a no-op when cached.
 	$(INSTALL_TOOLS)
 
-.PHONY: node-tools
-node-tools: ## Build kubelet, kube-proxy, containerd and pause; apt-install runc and the CNI plugins.
-	tools/install.sh --node
-
-.PHONY: tools-list
-tools-list: ## Print every pinned tool with its version.
-	@tools/install.sh --list
-
 ##@ Local cluster
 
-# A real control plane without Docker: etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler and a kwok fake node, all on 127.0.0.1, state in $(CLUSTER_DIR).
-# NODE=real: a real kubelet, containerd and kube-proxy instead of kwok (root; see README).
-NODE ?= kwok
-ifeq ($(NODE),real)
-CLUSTER_DIR ?= $(CURDIR)/.cache/cluster-node
-else
+# envtest's idea (a real kube-apiserver and etcd as plain processes) plus the controller
+# manager, the scheduler and kwok's fake node, all on 127.0.0.1, state in $(CLUSTER_DIR).
 CLUSTER_DIR ?= $(CURDIR)/.cache/cluster
-endif
 CLUSTER_KUBECONFIG = $(CLUSTER_DIR)/kubeconfig
-CLUSTER_CMD = REPLICANT_BIN="$(TOOLS_BIN)" $(PYTHON) -m tools.cluster --state-dir "$(CLUSTER_DIR)"
+CLUSTER_CMD = REPLICANT_BIN="$(TOOLS_BIN)" $(PY) -m tools.cluster --state-dir "$(CLUSTER_DIR)"
 CLUSTER_KUBECTL = "$(KUBECTL)" --kubeconfig "$(CLUSTER_KUBECONFIG)"
 
 .PHONY: cluster-up
-cluster-up: tools $(if $(filter real,$(NODE)),node-tools) ## Start the local control plane (NODE=real: with a real node).
-	$(CLUSTER_CMD) up --node $(NODE)
+cluster-up: tools venv ## Start the local control plane (kube-apiserver + etcd as processes, kwok node).
+	$(CLUSTER_CMD) up
 
 .PHONY: cluster-down
-cluster-down: ## Stop only the processes cluster-up started, free their ports, remove the state.
+cluster-down: venv ## Stop only the processes cluster-up started, free their ports, remove the state.
 	$(CLUSTER_CMD) down
-
-.PHONY: test-node
-test-node: venv proto tools node-tools ## Only the real-node e2e tests (root; part of `make test` under CI).
-	REPLICANT_REAL_NODE=1 PYTHONPATH=$(GEN):. $(PY) -m pytest e2e/realnode $(PYTEST_ARGS)
-
-.PHONY: cluster-status
-cluster-status: ## Show each component, /readyz and the fake node.
-	$(CLUSTER_CMD) status
 
 ##@ Server
 
@@ -164,8 +135,8 @@ RUN_NAMESPACE ?= default
 GRPCURL_TLS = -cacert $(CERTS_DIR)/ca.crt -cert $(CERTS_DIR)/reader.crt -key $(CERTS_DIR)/reader.key
 
 .PHONY: certs
-certs: ## Generate the dev PKI (server CA, client CA, server, reader/writer/nobody clients, untrusted client) into certs/.
-	$(PYTHON) -m tools.devcerts --out "$(CERTS_DIR)"
+certs: venv ## Generate the dev PKI (server and client CAs, server, reader/writer/nobody, untrusted) into certs/.
+	$(PY) -m tools.devcerts --out "$(CERTS_DIR)"
 
 .PHONY: run
 run: venv proto certs cluster-up ## Run the server on 127.0.0.1 against the local cluster, with sample Deployments.
@@ -190,7 +161,7 @@ run: venv proto certs cluster-up ## Run the server on 127.0.0.1 against the loca
 		--readers spiffe://replicant.dev/client/reader --writers spiffe://replicant.dev/client/writer
 
 .PHONY: bench
-bench: venv proto tools $(if $(KUBECONFIG),,cluster-up) ## Benchmark replicant against a bare grpc server, interleaved (KUBECONFIG wins if set); ~5 min.
+bench: venv proto tools $(if $(KUBECONFIG),,cluster-up) ## Benchmark replicant against a bare grpc.aio server, interleaved (KUBECONFIG wins if set); ~4 min.
 	KUBECONFIG="$(or $(KUBECONFIG),$(CLUSTER_KUBECONFIG))" REPLICANT_BIN="$(TOOLS_BIN)" PYTHONPATH=$(GEN):. $(PY) -m tools.bench
 
 ##@ kind (needs Docker)
@@ -209,18 +180,15 @@ kind-down: ## Delete the kind cluster.
 
 ##@ Helm
 
-# charts/replicant is installed by `make deploy` (kind, needs Docker) and `make deploy-local`
-# (the local control plane: kwok only simulates pods, so no image is needed there).
+# charts/replicant is installed by `make deploy` (kind, needs Docker).
 CHART ?= charts/replicant
 # The ReplicaTarget CRD's one source: the chart renders it (crds.enabled); `make run` applies it.
 CRD_FILE := charts/replicant/files/replicatargets.replicant.dev.yaml
 # Fixed, not a knob: the rollout wait and the dev certificates' Service names assume it.
 RELEASE := replicant
 DEPLOY_NAMESPACE ?= replicant-system
-# Bazel's oci_load target and the repo:tag it loads into Docker (server/BUILD.bazel).
-IMAGE_LOAD_TARGET ?= //server:image_load
-IMAGE_REPOSITORY ?= replicant
-IMAGE_TAG ?= dev
+# The dev image: what //server:image_load loads into Docker (server/BUILD.bazel), fixed.
+DEV_IMAGE := replicant:dev
 # Extra `helm upgrade` arguments, e.g. HELM_ARGS='--set authorization.readers={spiffe://x}'.
 HELM_ARGS ?=
 # kubeconform's JSON schemas, generated offline (GitHub is unreachable here) from the
@@ -250,8 +218,9 @@ $(HELM_SCHEMAS)/.stamp: $(VENV)/.stamp charts/kubeconform_schemas.py $(CRD_FILE)
 		--crd "$(CRD_FILE)"
 	@touch $@
 
+# Used by ci.yml's lint job (and the chart tests run the same checks).
 .PHONY: helm-check
-helm-check: $(HELM_SCHEMAS)/.stamp ## Lint the chart and kubeconform -strict its manifests (ci/offline and ci/all-options values).
+helm-check: $(HELM_SCHEMAS)/.stamp # Lint the chart and kubeconform -strict its manifests (ci/offline and ci/all-options values).
 	@$(INSTALL_TOOLS) helm kubeconform
 	@for values in $(HELM_CHECK_VALUES); do \
 		args=(--kube-version "$(KUBERNETES_VERSION)" $${values:+--values "$$values"}); \
@@ -263,9 +232,9 @@ helm-check: $(HELM_SCHEMAS)/.stamp ## Lint the chart and kubeconform -strict its
 
 # $(call helm-install,<kubeconfig>,<extra helm args>): namespace enforcing the restricted
 # Pod Security Standard, dev-PKI Secrets (kept when present), the API server endpoints the
-# NetworkPolicy allows (charts/helmtool.py), then `helm upgrade --install
-# --wait` (the chart installs and upgrades the CRD; --take-ownership adopts one `make run`
-# applied), then `kubectl rollout status` (Helm's --wait returns before the old pods are gone).
+# NetworkPolicy allows (charts/helmtool.py), then `helm upgrade --install --wait` (the chart
+# installs and upgrades the CRD), then `kubectl rollout status` (Helm's --wait returns before
+# the old pods are gone).
 define helm-install
 	"$(KUBECTL)" --kubeconfig "$(1)" create namespace "$(DEPLOY_NAMESPACE)" --dry-run=client -o yaml | \
 		"$(KUBECTL)" --kubeconfig "$(1)" apply -f -
@@ -284,7 +253,7 @@ define helm-install
 		--dry-run=client -o yaml | \
 		"$(KUBECTL)" --kubeconfig "$(1)" apply -f -
 	"$(HELM)" --kubeconfig "$(1)" upgrade --install "$(RELEASE)" "$(CHART)" -n "$(DEPLOY_NAMESPACE)" \
-		--wait --timeout 5m --take-ownership --set tls.secretName="$(RELEASE)-tls" \
+		--wait --timeout 5m --set tls.secretName="$(RELEASE)-tls" \
 		--set tls.clientCA.secretName="$(RELEASE)-client-ca" \
 		--set tests.secretName="$(RELEASE)-test-client" \
 		--set-json 'authorization.readers=["spiffe://replicant.dev/client/reader"]' \
@@ -295,50 +264,36 @@ define helm-install
 endef
 
 .PHONY: deploy
-deploy: tools venv kind-up ## Build the image with Bazel, load it into kind, install/upgrade the chart (needs Docker).
+deploy: require-bazel tools venv kind-up ## Build replicant:dev with Bazel, load it into kind, install/upgrade the chart (needs Docker).
 	mkdir -p "$(DEPLOY_DIR)"
 	"$(KIND)" get kubeconfig --name "$(KIND_CLUSTER)" > "$(KIND_KUBECONFIG)"
-	@if [[ -z "$(BAZEL_BIN)" ]]; then echo "make deploy: $(NO_BAZEL)" >&2; exit 1; fi
-	"$(BAZEL_BIN)" run "$(IMAGE_LOAD_TARGET)"
-	"$(KIND)" load docker-image "$(IMAGE_REPOSITORY):$(IMAGE_TAG)" --name "$(KIND_CLUSTER)"
-	$(call helm-install,$(KIND_KUBECONFIG),--set image.repository="$(IMAGE_REPOSITORY)" \
-		--set image.tag="$(IMAGE_TAG)" --set image.pullPolicy=Never)
+	"$(BAZEL_BIN)" run $(BAZEL_FLAGS) //server:image_load
+	"$(KIND)" load docker-image "$(DEV_IMAGE)" --name "$(KIND_CLUSTER)"
+	$(call helm-install,$(KIND_KUBECONFIG),--set image.repository=replicant \
+		--set image.tag=dev --set image.pullPolicy=Never)
 	"$(HELM)" --kubeconfig "$(KIND_KUBECONFIG)" test "$(RELEASE)" -n "$(DEPLOY_NAMESPACE)" --logs
 
-.PHONY: deploy-local
-deploy-local: tools venv cluster-up ## Install/upgrade the chart on the local control plane (kwok runs fake pods).
-	mkdir -p "$(DEPLOY_DIR)"
-	$(call helm-install,$(CLUSTER_KUBECONFIG),)
-
 .PHONY: upgrade-test
-upgrade-test: venv proto tools ## Install, then upgrade the chart while polling ready replicas (local control plane, or the KUBECONFIG cluster).
+upgrade-test: venv proto tools ## Install replicant:dev, then upgrade it while polling (local control plane, or the KUBECONFIG cluster).
 	PYTHONPATH=$(GEN):. $(PY) -m pytest e2e/test_chart_upgrade.py $(PYTEST_ARGS)
 
 ##@ Build and release
 
-# Bazel (or Bazelisk, which runs the version in .bazelversion) when installed; without
-# it, build/test use the venv from the same lock; image and release fail (release-dry-run works).
+# Bazel (or Bazelisk, which runs the version in .bazelversion): test-bazel, image, release and
+# deploy need it and fail without it; everything else runs from the venv. BAZEL_FLAGS reaches
+# every Bazel call (for `make release` it replaces the default --config=release; release.yml
+# sets --config=release --config=locked).
 BAZEL ?= bazel
 BAZEL_BIN = $(shell command -v "$(BAZEL)" 2>/dev/null || command -v bazelisk 2>/dev/null)
 BAZEL_FLAGS ?=
-NO_BAZEL = Bazel is not installed (need bazel or bazelisk on PATH; see make doctor)
+NO_BAZEL = Bazel is not installed (need bazel or bazelisk on PATH; see docs/devenv.md)
 # Release version: the vX.Y.Z tag on HEAD (without the v), else 0.0.0-dev.
 VERSION ?= $(or $(shell git describe --tags --exact-match --match 'v*' 2>/dev/null | sed 's/^v//'),0.0.0-dev)
 DIST ?= dist
 
-.PHONY: build
-build: ## Build everything: bazel build //... (stubs, binary, image), or the venv and stubs without Bazel.
-	@if [[ -n "$(BAZEL_BIN)" ]]; then \
-		"$(BAZEL_BIN)" build $(BAZEL_FLAGS) //...; \
-	else \
-		echo "$(NO_BAZEL): building the venv path instead (make venv proto)"; \
-		$(MAKE) --no-print-directory venv proto; \
-	fi
-
 .PHONY: image
-image: venv ## Build the linux/amd64+arm64 image index and the host image tarball; print their digests (needs Bazel).
-	@if [[ -z "$(BAZEL_BIN)" ]]; then echo "make image: $(NO_BAZEL); no image built" >&2; exit 1; fi
-	$(PY) -m tools.release image --bazel "$(BAZEL_BIN)"
+image: require-bazel venv ## Build the linux/amd64+arm64 image index and the host image tarball; print their digests (needs Bazel).
+	$(PY) -m tools.release image --bazel "$(BAZEL_BIN)" --bazel-config "$(BAZEL_FLAGS)"
 
 # The registry repository release.yml pushes the index to; the packaged chart's values
 # name it together with the index digest.
@@ -347,8 +302,8 @@ RELEASE_REPOSITORY ?= ghcr.io/replicant-dev/replicant
 .PHONY: require-bazel
 require-bazel:
 	@if [[ -z "$(BAZEL_BIN)" ]]; then \
-		echo "make release: $(NO_BAZEL). A release needs its image, so nothing was written;" \
-			"\`make release-dry-run\` packages the chart, SBOM and checksums without one." >&2; \
+		echo "make $(MAKECMDGOALS): $(NO_BAZEL). Nothing was built or written;" \
+			"\`make release-dry-run\` packages the chart, SBOM and checksums without an image." >&2; \
 		exit 1; \
 	fi
 
@@ -356,7 +311,8 @@ require-bazel:
 release: require-bazel venv ## Write dist/<version>/: image index + tarball, chart pinned to its digest, SBOM, SHA256SUMS, notes (VERSION=x.y.z; fails without Bazel).
 	$(INSTALL_TOOLS) helm
 	$(PY) -m tools.release all --version "$(VERSION)" --out "$(DIST)/$(VERSION)" \
-		--helm "$(HELM)" --bazel "$(BAZEL_BIN)" --image-repository "$(RELEASE_REPOSITORY)"
+		--helm "$(HELM)" --bazel "$(BAZEL_BIN)" --bazel-config "$(or $(BAZEL_FLAGS),release)" \
+		--image-repository "$(RELEASE_REPOSITORY)"
 
 .PHONY: release-dry-run
 release-dry-run: venv ## Chart, SBOM, SHA256SUMS and notes without the image, into dist/<version>-dry-run/ (not publishable).

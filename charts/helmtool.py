@@ -27,6 +27,9 @@ OFFLINE_VALUES = CHART_DIR / "ci" / "offline-values.yaml"
 # The CRD's one source: the chart renders it (crds.enabled), kubectl applies it elsewhere.
 CRD_FILE = CHART_DIR / "files" / "replicatargets.replicant.dev.yaml"
 HELM_TIMEOUT_S = 360.0
+# The dev image every test install runs: what `make deploy` builds (//server:image_load) and
+# loads into kind. On the local control plane kwok never pulls it. A test's values win.
+DEV_IMAGE = {"image": {"repository": "replicant", "tag": "dev", "pullPolicy": "IfNotPresent"}}
 
 Manifest = dict[str, Any]
 
@@ -154,15 +157,17 @@ class Release:
         self, values: dict[str, Any], workdir: Path, *, upgrade: bool = False,
         chart: Path = CHART_DIR,
     ) -> Result:  # fmt: skip
-        """`helm install` (or `helm upgrade`) --wait, from `chart` (default: this chart).
+        """`helm install` (or `helm upgrade`) --wait of the dev image, from `chart`.
 
-        --take-ownership: the CRD is cluster-wide and shared by every test (fixtures apply it
-        with kubectl, an earlier release left it behind with `keep`); each release adopts it.
+        --take-ownership: the CRD is cluster-wide and shared by every test (the e2e fixtures
+        apply it with kubectl, an earlier release left it behind with `keep`); each adopts it.
         """
         verb = "upgrade" if upgrade else "install"
+        image = workdir / "dev-image.json"
+        image.write_text(json.dumps(DEV_IMAGE))
         return self.helm(
             verb, self.name, str(chart), "--wait", "--timeout", "4m", "--take-ownership",
-            *values_args(values, (), workdir),
+            "--values", str(image), *values_args(values, (), workdir),
         )  # fmt: skip
 
 

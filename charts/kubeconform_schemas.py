@@ -5,8 +5,7 @@ GitHub, which is unreachable here. The same facts are available offline:
 
 - built-in kinds: the OpenAPI v3 documents Kubernetes publishes. They ship inside the
   k8s.io/kubernetes Go module (api/openapi-spec/v3/, already in the module cache because
-  `make tools` builds the control plane from it) and are served by any API server at
-  /openapi/v3 (`--from-cluster`, via kubectl);
+  `make tools` builds the control plane from it); any API server serves them at /openapi/v3;
 - ReplicaTarget: the openAPIV3Schema of charts/replicant/files/*.yaml, the single source
   of truth for the CRD.
 
@@ -25,7 +24,6 @@ import argparse
 import copy
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,6 @@ import yaml
 
 JSON = dict[str, Any]
 COMPONENT_REF = re.compile(r"^#/components/schemas/(.+)$")
-KUBECTL_TIMEOUT_S = 60.0
 
 
 def strictify(schema: Any) -> Any:
@@ -121,23 +118,6 @@ def read_openapi_dir(directory: Path) -> list[JSON]:
     return [json.loads(path.read_text()) for path in files]
 
 
-def read_openapi_cluster(kubectl: str, kubeconfig: str | None) -> list[JSON]:
-    """Every group-version document the API server at kubeconfig publishes."""
-
-    def raw(path: str) -> JSON:
-        argv = [kubectl, "get", "--raw", path]
-        if kubeconfig:
-            argv.insert(1, f"--kubeconfig={kubeconfig}")
-        out = subprocess.run(
-            argv, capture_output=True, text=True, check=True, timeout=KUBECTL_TIMEOUT_S
-        )
-        parsed: JSON = json.loads(out.stdout)
-        return parsed
-
-    index = raw("/openapi/v3")
-    return [raw(entry["serverRelativeURL"]) for entry in index["paths"].values()]
-
-
 def write(schemas: dict[Path, JSON], out: Path) -> int:
     for relative, schema in schemas.items():
         target = out / relative
@@ -151,21 +131,15 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m charts.kubeconform_schemas",
         description="Write strict kubeconform schemas from OpenAPI v3 documents and CRDs.",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--openapi-dir", type=Path, help="directory of OpenAPI v3 documents")
-    source.add_argument("--from-cluster", action="store_true", help="ask the API server")
-    parser.add_argument("--kubectl", default="kubectl", help="kubectl for --from-cluster")
-    parser.add_argument("--kubeconfig", default=None, help="kubeconfig for --from-cluster")
+    parser.add_argument(
+        "--openapi-dir", type=Path, required=True, help="directory of OpenAPI v3 documents"
+    )
     parser.add_argument("--crd", type=Path, action="append", default=[], help="CRD file")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
-    if args.openapi_dir is not None:
-        documents = read_openapi_dir(args.openapi_dir)
-    else:
-        documents = read_openapi_cluster(args.kubectl, args.kubeconfig)
     schemas: dict[Path, JSON] = {}
-    for document in documents:
+    for document in read_openapi_dir(args.openapi_dir):
         schemas.update(schemas_from_openapi(document))
     for crd_file in args.crd:
         for crd in yaml.safe_load_all(crd_file.read_text()):

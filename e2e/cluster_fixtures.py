@@ -16,6 +16,7 @@ while testing nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -87,14 +88,8 @@ def find_kubectl() -> Path | None:
 
 
 def local_tools_missing() -> list[str]:
-    names = (
-        "etcd",
-        "kube-apiserver",
-        "kube-controller-manager",
-        "kube-scheduler",
-        "kwok",
-        "kubectl",
-    )
+    names = ["etcd", "kwok", "kubectl"]
+    names += [f"kube-{c}" for c in ("apiserver", "controller-manager", "scheduler")]
     return [name for name in names if not os.access(bin_dir() / name, os.X_OK)]
 
 
@@ -177,13 +172,7 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 def kubectl_for(cluster: KubeCluster) -> Kubectl:
     """`kubectl("get", "pods", "-n", ns)` against `cluster`; raises KubectlError unless
     check=False."""
-
-    def run(
-        *args: str, stdin: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        return run_kubectl(cluster, *args, stdin=stdin, check=check)
-
-    return run
+    return functools.partial(run_kubectl, cluster)
 
 
 @pytest.fixture(scope="session")

@@ -95,7 +95,7 @@ def can_i(kubectl: Kubectl, release: helmtool.Release, verb: str, resource: str,
 
 @pytest.fixture(scope="module")
 def crd(kubectl: Kubectl) -> None:
-    """The chart's CRD, applied the way `make deploy-local` does (Helm never upgrades it)."""
+    """The chart's CRD, applied the way `make run` does (Helm never upgrades it)."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(helmtool.CRD_FILE))
     kubectl("wait", "--for=condition=Established", "crd/replicatargets.replicant.dev")
 

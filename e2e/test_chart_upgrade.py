@@ -125,7 +125,7 @@ def install_then_upgrade(
     before = template_hashes(kubectl, namespace)
 
     samples = ReadySamples()
-    changed = {**values, "server": {"logLevel": "debug"}}
+    changed = {**helmtool.DEV_IMAGE, **values, "server": {"logLevel": "debug"}}
     with tempfile.TemporaryDirectory() as valuesdir:
         argv = [str(helmtool.helm_binary()), f"--kubeconfig={kube_cluster.kubeconfig}",
                 "upgrade", RELEASE, str(helmtool.CHART_DIR), "-n", namespace,

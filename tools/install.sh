@@ -15,9 +15,6 @@
 # Usage:
 #   tools/install.sh                  build/link every tool
 #   tools/install.sh kwok helm        only these tools (names as in `--list`)
-#   tools/install.sh --node           build/link the real-node tools (kubelet,
-#                                     kube-proxy, containerd, pause) and the Debian
-#                                     packages they need (runc, CNI plugins, nft)
 #   tools/install.sh --list           print "name version recipe" per tool
 #   tools/install.sh --regen-mods     rewrite tools/kube and tools/etcd go.mod/go.sum
 #                                     after bumping KUBERNETES_VERSION or ETCD_VERSION
@@ -57,31 +54,6 @@ kind ${KIND_VERSION} go:sigs.k8s.io/kind
 EOF
 }
 
-# The real node (`make cluster-up NODE=real`): not built by default, since the kwok
-# cluster the rest of the suite uses needs none of it. kubelet and kube-proxy come from
-# the same k8s.io/kubernetes module as the control plane; containerd from its own module.
-node_tool_table() {
-	local k="${KUBERNETES_VERSION}"
-	cat <<EOF
-kubelet ${k} kube:kubelet
-kube-proxy ${k} kube:kube-proxy
-containerd ${CONTAINERD_VERSION} containerd
-pause $(pause_version) pause
-EOF
-}
-
-# The pause program is the project's own source (tools/pause/), so its cache key is
-# the hash of that source.
-pause_version() {
-	cat "${TOOLS_DIR}"/pause/go.mod "${TOOLS_DIR}"/pause/*.go | sha256sum | cut -c1-12
-}
-
-# Debian packages the real node runs but the project does not build: the OCI runtime,
-# the CNI plugins (bridge, host-local, loopback), nft for kube-proxy's nftables mode,
-# iptables for the kubelet's canary chains, and the Debian archive keyring that verifies
-# the Debian 12 packages of the e2e image (tools/cluster/images.py), also on Ubuntu.
-NODE_DEBIAN_PACKAGES=(runc containernetworking-plugins nftables iptables debian-archive-keyring)
-
 log() { printf '[tools] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
@@ -118,20 +90,6 @@ build_one() {
 	etcd)
 		check_wrapper etcd go.etcd.io/etcd/server/v3 "${ETCD_VERSION}"
 		(cd "${TOOLS_DIR}/etcd" && "${GO}" build -trimpath -ldflags "${LDFLAGS_COMMON}" -o "${out}/etcd" .)
-		;;
-	containerd)
-		# Static, without the storage drivers that need cgo or kernel headers; the
-		# version stamp is what containerd's own Makefile injects.
-		local pkg=github.com/containerd/containerd/v2 cmd
-		for cmd in containerd containerd-shim-runc-v2 ctr; do
-			GOFLAGS="-buildvcs=false" GOBIN="${out}" "${GO}" install -trimpath \
-				-tags "no_btrfs no_devmapper no_zfs no_aufs" \
-				-ldflags "${LDFLAGS_COMMON} -X ${pkg}/version.Version=${version}" \
-				"${pkg}/cmd/${cmd}@${version}"
-		done
-		;;
-	pause)
-		(cd "${TOOLS_DIR}/pause" && "${GO}" build -trimpath -ldflags "${LDFLAGS_COMMON}" -o "${out}/pause" .)
 		;;
 	go:*)
 		# `go install pkg@version` builds outside any main module, with the tool's own
@@ -178,38 +136,19 @@ install_one() {
 			rm -rf "${tmp}"
 			die "${name} ${version}: build failed after $((SECONDS - start))s"
 		fi
-		# -T: never move into a dest that a concurrent `make tools` finished first;
-		# then keep that one (same inputs, same binary) and drop ours.
-		mv -T "${tmp}" "${dest}" 2>/dev/null || rm -rf "${tmp}"
+		# A concurrent `make tools` may have finished first: keep that one (same inputs,
+		# same binary) and drop ours. (No `mv -T`: macOS's mv has none.)
+		if [[ -e "${dest}" ]]; then rm -rf "${tmp}"; else mv "${tmp}" "${dest}"; fi
 		log "${name} ${version}: built in $((SECONDS - start))s"
 	fi
 	mkdir -p "${BIN_DIR}"
 	local bin
-	# Every executable of the tool (containerd brings ctr and its shim; kwok's stages are data).
+	# Every executable of the tool (kwok's stages are data, not linked).
 	for bin in "${dest}"/*; do
 		if [[ -x "${bin}" && -f "${bin}" ]]; then
 			ln -sfn "${bin}" "${BIN_DIR}/${bin##*/}"
 		fi
 	done
-}
-
-# apt-get only for what is missing, so a prepared machine (or a second run) needs no
-# root and no network.
-install_node_packages() {
-	local missing=() pkg
-	for pkg in "${NODE_DEBIAN_PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}' "${pkg}" 2>/dev/null | grep -q 'ok installed' || missing+=("${pkg}")
-	done
-	if [[ ${#missing[@]} -eq 0 ]]; then
-		log "Debian packages present: ${NODE_DEBIAN_PACKAGES[*]}"
-		return
-	fi
-	command -v apt-get >/dev/null || die "the real node needs the Debian packages ${missing[*]}"
-	log "installing Debian packages: ${missing[*]}"
-	local sudo=()
-	[[ ${EUID} -eq 0 ]] || sudo=(sudo)
-	"${sudo[@]}" apt-get update -qq
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
 # Regenerates the Kubernetes wrapper: require k8s.io/kubernetes vX.Y.Z and replace
@@ -258,13 +197,7 @@ main() {
 	case "${1:-}" in
 	--list)
 		tool_table
-		node_tool_table
 		return
-		;;
-	--node)
-		install_node_packages
-		shift
-		set -- kubelet kube-proxy containerd pause
 		;;
 	--regen-mods)
 		regen_kube_mod
@@ -273,7 +206,7 @@ main() {
 		return
 		;;
 	-h | --help)
-		sed -n '2,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+		sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 		return
 		;;
 	esac
@@ -284,10 +217,7 @@ main() {
 			install_one "${name}" "${version}" "${recipe}"
 			found=$((found + 1))
 		fi
-	done < <(
-		tool_table
-		[[ $# -eq 0 ]] || node_tool_table
-	)
+	done < <(tool_table)
 	[[ ${found} -gt 0 ]] || die "no such tool: $*; see tools/install.sh --list"
 	log "${found} tool(s) ready in ${BIN_DIR} ($((SECONDS - total_start))s)"
 }

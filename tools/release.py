@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -201,6 +202,10 @@ def write_checksums(directory: Path) -> Path:
 
 
 def _config_flags(config: str) -> list[str]:
+    """--bazel-config: a config name ("release"), or bazel flags as `make` passes BAZEL_FLAGS
+    ("--config=release --config=locked"), so the lock rule reaches the build."""
+    if config.startswith("-"):
+        return shlex.split(config)
     return [f"--config={config}"] if config else []
 
 

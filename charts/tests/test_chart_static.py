@@ -27,7 +27,7 @@ VALUES_CASES = {"default": (OFFLINE_VALUES,), "all-options": (ALL_OPTIONS_VALUES
 SCHEMA_PATH = "{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
 SUBPROCESS_TIMEOUT_S = 120.0
 
-# The pinned helm and kubeconform: `make test-e2e`, not `make test-unit`.
+# The pinned helm and kubeconform: `make test`, not `make test-unit`.
 pytestmark = pytest.mark.tools
 
 

@@ -112,9 +112,7 @@ async def test_rpcs_require_tls_13(version: bytes | None, allowed: bool) -> None
 async def test_dns_san_identity_is_recognised(pki: Path, kube: FakeKube, tmp_path: Path) -> None:
     for name in ("ca.crt", "client-ca.crt", "client-ca.key", "server.crt", "server.key"):
         shutil.copy(pki / name, tmp_path / name)
-    devcerts._leaf(
-        tmp_path, "ops", "client-ca", "ops", ["DNS:ops.example", "DNS:x.example"], "clientAuth"
-    )
+    certs.issue(tmp_path, tmp_path, "ops", cn="ops", dns=["ops.example", "x.example"])
     async with started(tmp_path, kube, readers=frozenset({"ops.example"})) as app:
         await app.wait_ready()
         async with channel(tmp_path, app.app.grpc_port, "ops") as chan:

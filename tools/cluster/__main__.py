@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from tools.cluster.components import APISERVER
 from tools.cluster.control import Cluster, ClusterError, fail, locked, print_env, say
-from tools.cluster.images import ImageError
-from tools.cluster.node import NodeError
 from tools.cluster.paths import resolve_state_dir
 
 COMMANDS = {
     "up": "start every component that is not running, wait until Ready",
-    "import-image": "import OCI archives into the real node's containerd (--node real only)",
     "down": "stop the processes this tool started, free their ports, remove state",
-    "status": "show components, /readyz and the fake node; exit 1 unless all healthy",
-    "env": "print the `export KUBECONFIG=...` line",
     "stop-apiserver": "stop only kube-apiserver (state and port are kept)",
     "start-apiserver": "start kube-apiserver again on the same port and wait for /readyz",
 }
@@ -31,13 +25,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("command", choices=sorted(COMMANDS))
-    parser.add_argument("archives", nargs="*", help="import-image: OCI archive files")
-    parser.add_argument(
-        "--node",
-        choices=("kwok", "real"),
-        default="kwok",
-        help="up: kwok's fake node (default) or a real kubelet + containerd (needs root)",
-    )
     parser.add_argument(
         "--state-dir",
         help="cluster state folder (default: $REPLICANT_CLUSTER_DIR or <repo>/.cache/cluster)",
@@ -45,10 +32,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(command: str, cluster: Cluster, archives: list[str]) -> int:
-    if command == "env":
-        print_env(cluster.layout)
-        return 0
+def run(command: str, cluster: Cluster) -> int:
     if command == "down" and not cluster.layout.root.exists():
         say(f"no cluster state in {cluster.layout.root}; nothing to do")
         return 0
@@ -59,13 +43,6 @@ def run(command: str, cluster: Cluster, archives: list[str]) -> int:
             print_env(cluster.layout)
         elif command == "down":
             cluster.down()
-        elif command == "import-image":
-            if not cluster.real:
-                raise ClusterError("import-image needs a cluster started with --node real")
-            for archive in archives:
-                cluster.import_image(Path(archive))
-        elif command == "status":
-            return 0 if cluster.status() else 1
         elif command == "stop-apiserver":
             cluster.stop_component(APISERVER)
         elif command == "start-apiserver":
@@ -75,10 +52,10 @@ def run(command: str, cluster: Cluster, archives: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    cluster = Cluster(resolve_state_dir(args.state_dir), real_node=args.node == "real")
+    cluster = Cluster(resolve_state_dir(args.state_dir))
     try:
-        return run(args.command, cluster, args.archives)
-    except (ClusterError, NodeError, ImageError) as err:
+        return run(args.command, cluster)
+    except ClusterError as err:
         return fail(err)
 
 

@@ -1,8 +1,8 @@
 """A minimal HTTPS client for the few API calls cluster-up itself needs.
 
 Readiness probes, creating the fake node and checking it is Ready: a handful of
-requests that do not justify a dependency (the `kubernetes` package lives in the
-project venv, which may not exist yet when `make cluster-up` runs).
+requests that do not justify a client library (the import contract keeps the
+`kubernetes` package inside kube/).
 """
 
 from __future__ import annotations

@@ -7,11 +7,15 @@ engineers' resilience tests) brings it back on the same address.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from tools.cluster import pki
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tools import devcerts
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -32,6 +36,61 @@ FAKE_NODE = "kwok-node-0"
 SERVICE_CIDR = "10.0.0.0/24"
 POD_CIDR = "10.244.0.0/16"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+# The PKI, made fresh per state directory at cluster-up (tools/devcerts.py), so no key
+# is ever committed or shared.
+CA_NAME = "ca"
+SERVER_NAME = "apiserver"
+SA_KEY_NAME = "service-account"
+VALID_DAYS = 365
+# Names the API server is reached by: loopback for us, the in-cluster names so a
+# certificate check from a (fake) pod's point of view would also pass.
+SERVER_DNS = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+              "kubernetes.default.svc.cluster.local")  # fmt: skip
+SERVER_IPS = ("127.0.0.1", "10.0.0.1")
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    """Who a client certificate authenticates as (CN = user, O = groups)."""
+
+    file_stem: str
+    user: str
+    groups: tuple[str, ...] = ()
+
+
+ADMIN = ClientIdentity("admin", "replicant-admin", ("system:masters",))
+# kwok rewrites node and pod status of every node it manages; the default RBAC
+# roles have nothing that narrow, so it runs as a cluster admin (local use only).
+CLIENTS = {
+    "admin": ADMIN,
+    CONTROLLER_MANAGER: ClientIdentity(CONTROLLER_MANAGER, "system:kube-controller-manager"),
+    SCHEDULER: ClientIdentity(SCHEDULER, "system:kube-scheduler"),
+    KWOK: ClientIdentity(KWOK, "kwok-controller", ("system:masters",)),
+}
+
+
+def ensure_pki(pki: Path) -> bool:
+    """Create the PKI unless it exists; True when it was created now.
+
+    The service-account public key is written last, so its presence means a complete
+    set; a half-made set (interrupted run) is simply made again.
+    """
+    if (pki / f"{SA_KEY_NAME}.pub").exists():
+        return False
+    devcerts.make_ca(pki, CA_NAME, "replicant-local-ca", days=VALID_DAYS)
+    devcerts.issue(pki, pki, SERVER_NAME, ca=CA_NAME, cn=APISERVER, dns=SERVER_DNS,
+                   ips=SERVER_IPS, usages=devcerts.SERVER_AUTH, days=VALID_DAYS)  # fmt: skip
+    for client in CLIENTS.values():
+        devcerts.issue(pki, pki, client.file_stem, ca=CA_NAME, cn=client.user,
+                       organizations=client.groups, days=VALID_DAYS)  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    devcerts.write_key(pki / f"{SA_KEY_NAME}.key", key)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (pki / f"{SA_KEY_NAME}.pub").write_bytes(public)
+    return True
 
 
 @dataclass(frozen=True)
@@ -73,9 +132,8 @@ class Ports:
             return None
 
 
-def apiserver_url(ports: Ports, host: str = "127.0.0.1") -> str:
-    """host: 127.0.0.1, or the real node's bridge address (tools.cluster.node)."""
-    return f"https://{host}:{ports.apiserver}"
+def apiserver_url(ports: Ports) -> str:
+    return f"https://127.0.0.1:{ports.apiserver}"
 
 
 def _pki_file(layout: Layout, name: str) -> str:
@@ -101,21 +159,18 @@ def etcd_argv(binary: Path, layout: Layout, ports: Ports) -> list[str]:
     ]
 
 
-def apiserver_argv(
-    binary: Path, layout: Layout, ports: Ports, node_ip: str | None = None
-) -> list[str]:
-    """node_ip: a real node runs, so bind to its bridge address instead of loopback."""
-    sa_key = _pki_file(layout, f"{pki.SA_KEY_NAME}.key")
-    sa_pub = _pki_file(layout, f"{pki.SA_KEY_NAME}.pub")
+def apiserver_argv(binary: Path, layout: Layout, ports: Ports) -> list[str]:
+    sa_key = _pki_file(layout, f"{SA_KEY_NAME}.key")
+    sa_pub = _pki_file(layout, f"{SA_KEY_NAME}.pub")
     return [
         str(binary),
         f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
-        f"--bind-address={node_ip or '127.0.0.1'}",
-        f"--advertise-address={node_ip or '127.0.0.1'}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
         f"--secure-port={ports.apiserver}",
-        f"--tls-cert-file={_pki_file(layout, pki.SERVER_NAME + '.crt')}",
-        f"--tls-private-key-file={_pki_file(layout, pki.SERVER_NAME + '.key')}",
-        f"--client-ca-file={_pki_file(layout, pki.CA_NAME + '.crt')}",
+        f"--tls-cert-file={_pki_file(layout, SERVER_NAME + '.crt')}",
+        f"--tls-private-key-file={_pki_file(layout, SERVER_NAME + '.key')}",
+        f"--client-ca-file={_pki_file(layout, CA_NAME + '.crt')}",
         "--authorization-mode=Node,RBAC",
         # As kubeadm and kind set it: privileged pods are then governed by Pod Security
         # Admission (namespace labels), like on the clusters replicant is deployed to.
@@ -124,28 +179,14 @@ def apiserver_argv(
         f"--service-account-key-file={sa_pub}",
         f"--service-account-signing-key-file={sa_key}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        *_endpoint_flags(layout, node_ip),
+        # The default reconciler would publish 127.0.0.1 as the `kubernetes` Service
+        # endpoint, which endpoint validation rejects; nothing in-cluster needs it.
+        "--endpoint-reconciler-type=none",
         # On SIGTERM, end open watches (controllers, kwok) after 2 s instead of
         # holding the process for the 60 s request timeout: tests stop and start the
         # API server mid-run and want it gone promptly.
         "--shutdown-watch-termination-grace-period=2s",
         "--profiling=false",
-    ]
-
-
-def _endpoint_flags(layout: Layout, node_ip: str | None) -> list[str]:
-    if node_ip is None:
-        # The default reconciler would publish 127.0.0.1 as the `kubernetes` Service
-        # endpoint, which endpoint validation rejects; nothing in-cluster needs it.
-        return ["--endpoint-reconciler-type=none"]
-    # Real pods reach the API server through the `kubernetes` Service; the API server
-    # reaches the kubelet by its InternalIP (its hostname would be a DNS query).
-    client = _pki_file(layout, "apiserver-kubelet-client")
-    return [
-        "--endpoint-reconciler-type=lease",
-        "--kubelet-preferred-address-types=InternalIP",
-        f"--kubelet-client-certificate={client}.crt",
-        f"--kubelet-client-key={client}.key",
     ]
 
 
@@ -160,10 +201,10 @@ def controller_manager_argv(binary: Path, layout: Layout, ports: Ports) -> list[
         # Each controller gets its own ServiceAccount token, signed via the API
         # server's TokenRequest, as in a real cluster.
         "--use-service-account-credentials=true",
-        f"--service-account-private-key-file={_pki_file(layout, pki.SA_KEY_NAME + '.key')}",
-        f"--root-ca-file={_pki_file(layout, pki.CA_NAME + '.crt')}",
-        f"--cluster-signing-cert-file={_pki_file(layout, pki.CA_NAME + '.crt')}",
-        f"--cluster-signing-key-file={_pki_file(layout, pki.CA_NAME + '.key')}",
+        f"--service-account-private-key-file={_pki_file(layout, SA_KEY_NAME + '.key')}",
+        f"--root-ca-file={_pki_file(layout, CA_NAME + '.crt')}",
+        f"--cluster-signing-cert-file={_pki_file(layout, CA_NAME + '.crt')}",
+        f"--cluster-signing-key-file={_pki_file(layout, CA_NAME + '.key')}",
         # kwok's heartbeat stage updates node status every 20-45 s and kwok renews no
         # node lease, so allow more than the default before marking the node NotReady.
         "--node-monitor-grace-period=2m",
@@ -197,11 +238,16 @@ def kwok_argv(binary: Path, layout: Layout, stages: Path) -> list[str]:
     ]
 
 
-def kubeconfig_text(server: str, layout: Layout, client: pki.ClientIdentity) -> str:
+def _b64(path: Path) -> str:
+    """Base64 of a PEM file, as kubeconfig's *-data fields want it."""
+    return base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def kubeconfig_text(server: str, layout: Layout, client: ClientIdentity) -> str:
     """A self-contained kubeconfig (certificates inlined) for one client identity."""
-    ca = pki.b64_file(layout.pki / f"{pki.CA_NAME}.crt")
-    cert = pki.b64_file(layout.pki / f"{client.file_stem}.crt")
-    key = pki.b64_file(layout.pki / f"{client.file_stem}.key")
+    ca = _b64(layout.pki / f"{CA_NAME}.crt")
+    cert = _b64(layout.pki / f"{client.file_stem}.crt")
+    key = _b64(layout.pki / f"{client.file_stem}.key")
     return f"""apiVersion: v1
 kind: Config
 clusters:
@@ -223,23 +269,11 @@ current-context: {CLUSTER_NAME}
 """
 
 
-def write_kubeconfigs(
-    layout: Layout,
-    ports: Ports,
-    host: str = "127.0.0.1",
-    extra: dict[str, pki.ClientIdentity] | None = None,
-) -> None:
-    """One kubeconfig per client; `extra` adds the real node's (component -> identity)."""
-    server = apiserver_url(ports, host)
-    targets = {
-        layout.admin_kubeconfig: pki.ADMIN,
-        layout.kubeconfig_for(CONTROLLER_MANAGER): pki.CONTROLLER_MANAGER,
-        layout.kubeconfig_for(SCHEDULER): pki.SCHEDULER,
-        layout.kubeconfig_for(KWOK): pki.KWOK,
-    }
-    for component, client in (extra or {}).items():
-        targets[layout.kubeconfig_for(component)] = client
-    for path, client in targets.items():
+def write_kubeconfigs(layout: Layout, ports: Ports) -> None:
+    """One kubeconfig per client: the admin's, and one per component."""
+    server = apiserver_url(ports)
+    for component, client in CLIENTS.items():
+        path = layout.admin_kubeconfig if client is ADMIN else layout.kubeconfig_for(component)
         path.write_text(kubeconfig_text(server, layout, client))
         path.chmod(0o600)
 

@@ -2,20 +2,16 @@
 
 `up` is "make it so": it starts whatever is not running (so it is idempotent, and it
 also restarts a crashed component after reporting its log tail) and returns once the
-API server is ready, a ServiceAccount exists (the controller manager works) and the
-node is Ready: kwok's fake node by default, or with `real_node` a kubelet with
-containerd and kube-proxy (tools.cluster.node). `down` stops only processes recorded
-in the state directory, waits for their ports to be free, undoes what the real node
-changed on the host, and removes the state.
+API server is ready, a ServiceAccount exists (the controller manager works) and
+kwok's fake node is Ready. `down` stops only processes recorded in the state
+directory, waits for their ports to be free, and removes the state.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import shutil
-import signal
 import ssl
 import sys
 import time
@@ -24,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tools.cluster import api, components, images, node, pki, process
+from tools.cluster import api, components, process
 from tools.cluster.components import (
     APISERVER,
     CONTROLLER_MANAGER,
@@ -40,15 +36,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-# Built by `make node-tools` (tools/install.sh --node), not `make tools`.
-NODE_BINARIES = (
-    node.CONTAINERD,
-    node.KUBELET,
-    node.KUBE_PROXY,
-    "ctr",
-    "containerd-shim-runc-v2",
-    "pause",
-)
 ETCD_READY_TIMEOUT_S = 30.0
 APISERVER_READY_TIMEOUT_S = 90.0
 COMPONENT_READY_TIMEOUT_S = 60.0
@@ -80,40 +67,12 @@ class Cluster:
     layout: Layout
     binaries: Path = field(default_factory=bin_dir)
     started_at: float = field(default_factory=time.monotonic)
-    # Asked for a real node now; a state dir that has one keeps it (see `real`).
-    real_node: bool = False
-
-    @property
-    def node_layout(self) -> node.NodeLayout:
-        return node.NodeLayout.of(self.layout)
-
-    @property
-    def real(self) -> bool:
-        return self.real_node or self.node_layout.marker.exists()
-
-    @property
-    def order(self) -> tuple[str, ...]:
-        """Start order; stop runs in reverse."""
-        if self.real:
-            control_plane = tuple(name for name in ORDER if name != KWOK)
-            return (*control_plane, node.CONTAINERD, node.KUBELET, node.KUBE_PROXY)
-        return ORDER
-
-    @property
-    def node_name(self) -> str:
-        return node.NODE_NAME if self.real else components.FAKE_NODE
-
-    @property
-    def apiserver_host(self) -> str:
-        return node.NODE_IP if self.real else "127.0.0.1"
-
     # -- paths and records -------------------------------------------------
 
     def binary(self, name: str) -> Path:
         path = self.binaries / name
         if not os.access(path, os.X_OK):
-            hint = "make node-tools" if name in NODE_BINARIES else "make tools"
-            raise ClusterError(f"{path} is missing; run `{hint}` first")
+            raise ClusterError(f"{path} is missing; run `make tools` first")
         return path
 
     def kwok_stages(self) -> Path:
@@ -139,10 +98,10 @@ class Cluster:
     def client(self) -> api.Client:
         pki_dir = self.layout.pki
         return api.Client(
-            components.apiserver_url(self.ports(), self.apiserver_host),
-            pki_dir / f"{pki.CA_NAME}.crt",
-            pki_dir / f"{pki.ADMIN.file_stem}.crt",
-            pki_dir / f"{pki.ADMIN.file_stem}.key",
+            components.apiserver_url(self.ports()),
+            pki_dir / f"{components.CA_NAME}.crt",
+            pki_dir / f"{components.ADMIN.file_stem}.crt",
+            pki_dir / f"{components.ADMIN.file_stem}.key",
         )
 
     def elapsed(self) -> str:
@@ -151,32 +110,15 @@ class Cluster:
     # -- starting ------------------------------------------------------------
 
     def argv(self, name: str) -> list[str]:
-        ports = self.ports()
-        builders: dict[str, Callable[[], list[str]]] = {
-            ETCD: lambda: components.etcd_argv(self.binary(ETCD), self.layout, ports),
-            APISERVER: lambda: components.apiserver_argv(
-                self.binary(APISERVER), self.layout, ports, node.NODE_IP if self.real else None
-            ),
-            CONTROLLER_MANAGER: lambda: components.controller_manager_argv(
-                self.binary(CONTROLLER_MANAGER), self.layout, ports
-            ),
-            SCHEDULER: lambda: components.scheduler_argv(
-                self.binary(SCHEDULER), self.layout, ports
-            ),
-            KWOK: lambda: components.kwok_argv(self.binary(KWOK), self.layout, self.kwok_stages()),
-            node.CONTAINERD: lambda: node.containerd_argv(
-                self.binary(node.CONTAINERD), self.node_layout
-            ),
-            node.KUBELET: lambda: node.kubelet_argv(
-                self.binary(node.KUBELET),
-                self.node_layout,
-                self.layout.kubeconfig_for(node.KUBELET),
-            ),
-            node.KUBE_PROXY: lambda: node.kube_proxy_argv(
-                self.binary(node.KUBE_PROXY), self.node_layout
-            ),
-        }
-        return builders[name]()
+        if name == KWOK:
+            return components.kwok_argv(self.binary(KWOK), self.layout, self.kwok_stages())
+        build = {
+            ETCD: components.etcd_argv,
+            APISERVER: components.apiserver_argv,
+            CONTROLLER_MANAGER: components.controller_manager_argv,
+            SCHEDULER: components.scheduler_argv,
+        }[name]
+        return build(self.binary(name), self.layout, self.ports())
 
     def start(self, name: str) -> None:
         """Start one component unless it runs; refuses if its port is taken."""
@@ -195,17 +137,16 @@ class Cluster:
     ) -> None:
         """Poll `ready` until true; fail fast if a watched component exits."""
         deadline = time.monotonic() + timeout_s
-        for _ in range(int(timeout_s / POLL_S) + 1):
-            if ready():
-                say(f"{what} ready after {self.elapsed()}")
-                return
+        while not ready():
             for name in watch:
                 if not self.running(name):
                     raise ComponentCrashedError(name, self.layout.log_for(name))
             if time.monotonic() >= deadline:
-                break
+                raise ClusterError(
+                    f"{what} not ready after {timeout_s:.0f}s; logs in {self.layout.logs}"
+                )
             time.sleep(POLL_S)
-        raise ClusterError(f"{what} not ready after {timeout_s:.0f}s; logs in {self.layout.logs}")
+        say(f"{what} ready after {self.elapsed()}")
 
     # -- readiness probes -------------------------------------------------
 
@@ -229,7 +170,7 @@ class Cluster:
 
     def node_ready(self) -> bool:
         try:
-            found = self.client().get_json(f"/api/v1/nodes/{self.node_name}")
+            found = self.client().get_json(f"/api/v1/nodes/{components.FAKE_NODE}")
         except api.APIError:
             return False
         conditions = found.get("status", {}).get("conditions", [])
@@ -251,7 +192,7 @@ class Cluster:
 
     def healthy(self) -> bool:
         return (
-            all(self.running(name) for name in self.order)
+            all(self.running(name) for name in ORDER)
             and self.apiserver_ready()
             and self.node_ready()
         )
@@ -263,18 +204,12 @@ class Cluster:
         self.layout.make_dirs()
         if Ports.load(self.layout.ports_file) is None:
             Ports(*process.pick_free_ports(5)).save(self.layout.ports_file)
-        clients, sans = (node.CLIENTS, (f"IP:{node.NODE_IP}",)) if self.real else ((), ())
-        if pki.ensure_pki(self.layout.pki, clients, sans):
+        if components.ensure_pki(self.layout.pki):
             say(f"generated CA, certificates and service-account key in {self.layout.pki}")
-        extra = (
-            {node.KUBELET: node.KUBELET_CLIENT, node.KUBE_PROXY: node.KUBE_PROXY_CLIENT}
-            if self.real
-            else {}
-        )
-        components.write_kubeconfigs(self.layout, self.ports(), self.apiserver_host, extra)
+        components.write_kubeconfigs(self.layout, self.ports())
 
     def report_crashed(self) -> None:
-        for name in self.order:
+        for name in ORDER:
             record = self.record(name)
             if record is not None and not process.is_alive(record):
                 say(
@@ -283,102 +218,35 @@ class Cluster:
                 )
 
     def up(self) -> None:
-        extra = ("ctr", "containerd-shim-runc-v2", "pause") if self.real else ()
-        for name in (*self.order, *extra):
+        for name in ORDER:
             self.binary(name)  # fail before touching anything if `make tools` is needed
-        if self.real and not self.node_layout.marker.exists():
-            if self.layout.ports_file.exists():
-                raise ClusterError(
-                    f"{self.layout.root} holds a kwok cluster; `down` it or use another --state-dir"
-                )
-            node.preflight()
         self.prepare()
         if self.healthy():
             say(f"already running ({self.layout.root})")
             return
         self.report_crashed()
-        if self.real and not node.bridge_exists():
-            node.setup_host(self.node_layout)
-            say(f"bridge {node.BRIDGE} {node.NODE_IP}/24 (node, API server and pod gateway)")
         self.start(ETCD)
         self.wait_for("etcd", self.etcd_ready, (ETCD,), ETCD_READY_TIMEOUT_S)
         self._start_apiserver_and_wait()
-        if self.real:
-            for name in (CONTROLLER_MANAGER, SCHEDULER):
-                self.start(name)
-            self._start_real_node()
-        else:
-            for name in (CONTROLLER_MANAGER, SCHEDULER, KWOK):
-                self.start(name)
-            self.ensure_fake_node()
+        for name in (CONTROLLER_MANAGER, SCHEDULER, KWOK):
+            self.start(name)
+        self.ensure_fake_node()
         self.wait_for(
-            f"node {self.node_name}", self.node_ready, self.order, COMPONENT_READY_TIMEOUT_S
+            f"node {components.FAKE_NODE}", self.node_ready, ORDER, COMPONENT_READY_TIMEOUT_S
         )
         self.wait_for(
             "default ServiceAccount",
             self.default_service_account_exists,
-            self.order,
+            ORDER,
             COMPONENT_READY_TIMEOUT_S,
         )
         ports = self.ports()
         self.wait_for(
             "kube-scheduler",
             lambda: self.local_healthz_ok(ports.scheduler),
-            self.order,
+            ORDER,
             COMPONENT_READY_TIMEOUT_S,
         )
-
-    # -- the real node ---------------------------------------------------------
-
-    def node_ports(self) -> node.NodePorts:
-        path = self.node_layout.ports_file
-        ports = node.NodePorts.load(path)
-        if ports is None:
-            ports = node.NodePorts(*process.pick_free_ports(4))
-            ports.save(path)
-        return ports
-
-    def _start_real_node(self) -> None:
-        """containerd (with the pause image imported), then the kubelet and kube-proxy."""
-        nl = self.node_layout
-        nl.images.mkdir(parents=True, exist_ok=True)
-        pause = images.pause_image(self.binary("pause").resolve(), nl.images)
-        node.write_configs(nl, self.layout, self.node_ports(), pause.name)
-        node.add_service_route(components.SERVICE_CIDR)
-        self.start(node.CONTAINERD)
-        self.wait_for(
-            "containerd", nl.containerd_socket.exists, (node.CONTAINERD,), ETCD_READY_TIMEOUT_S
-        )
-        self.import_image(pause.archive)
-        self.start(node.KUBELET)
-        self.start(node.KUBE_PROXY)
-
-    def import_image(self, archive: Path) -> None:
-        """Make an OCI archive available to pods (imagePullPolicy: Never)."""
-        node.import_image(self.binary("ctr"), self.node_layout, archive)
-
-    def _stop_real_node(self) -> None:
-        for name in (node.KUBE_PROXY, node.KUBELET):
-            if self.layout.pid_for(name).exists():
-                self.stop_component(name)
-        nl = self.node_layout
-        if self.running(node.CONTAINERD):
-            node.kill_containers(self.binary("ctr"), nl)
-        if self.layout.pid_for(node.CONTAINERD).exists():
-            self.stop_component(node.CONTAINERD)
-        for pid in node.leftover_shims(nl):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        stuck = node.unmount_all(self.layout.root)
-        if stuck:
-            raise ClusterError(f"still mounted after umount: {stuck}")
-        record = node.read_host_record(nl)
-        node.remove_cgroups(record)
-        node.remove_network(record)
-        node.remove_container_log_links(nl, record)
-        node.remove_shim_sockets()
-        for name, (was, found) in node.restore_sysctls(record).items():
-            say(f"restored sysctl {name} = {was} (the node had set {found})")
 
     def stop_component(self, name: str) -> None:
         record = self.record(name)
@@ -412,9 +280,7 @@ class Cluster:
         if not self.layout.root.exists():
             say(f"no cluster state in {self.layout.root}; nothing to do")
             return
-        if self.real:
-            self._stop_real_node()
-        for name in reversed(self.order):
+        for name in reversed(ORDER):
             if self.layout.pid_for(name).exists():
                 self.stop_component(name)
         ports = Ports.load(self.layout.ports_file)
@@ -423,25 +289,6 @@ class Cluster:
             raise ClusterError(f"ports {busy} still in use after stopping every component")
         remove_state(self.layout)
         say(f"removed {self.layout.root}")
-
-    def status(self) -> bool:
-        ports = Ports.load(self.layout.ports_file)
-        if ports is None:
-            say(f"no cluster in {self.layout.root}")
-            return False
-        for name in self.order:
-            record = self.record(name)
-            state = "running" if self.running(name) else "NOT running"
-            pid = f" pid {record.pid}" if record else ""
-            say(f"{name:<24}{state}{pid}")
-            if record is not None and not self.running(name):
-                log = self.layout.log_for(name)
-                say(f"last lines of {log}:\n{process.log_tail(log)}")
-        ready, node_ok = self.apiserver_ready(), self.node_ready()
-        url = components.apiserver_url(ports, self.apiserver_host)
-        say(f"{'api /readyz':<24}{'ok' if ready else 'FAILING'} ({url})")
-        say(f"{'node ' + self.node_name:<24}{'Ready' if node_ok else 'not Ready'}")
-        return ready and node_ok and all(self.running(name) for name in self.order)
 
 
 def remove_state(layout: Layout) -> None:

@@ -1,8 +1,9 @@
 """Start, find and stop the control-plane processes this tool itself started.
 
-Each started process gets a pid record (pid + kernel start time + executable) in the
-state directory. Stopping checks that record against /proc before sending a signal,
-so a pid the kernel has since reused for someone else's process is never touched.
+Each started process gets a pid record (pid + start time + executable) in the state
+directory. Stopping checks that record against `ps` before sending a signal, so a pid
+the kernel has since reused for someone else's process is never touched. `ps -o
+lstart=,stat=` reads the same on Linux (procps) and macOS (BSD ps).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 STOP_TIMEOUT_S = 15.0
 PORT_FREE_TIMEOUT_S = 10.0
@@ -27,31 +31,26 @@ class PidRecord:
     """Identity of a started process, stable across pid reuse."""
 
     pid: int
-    start_ticks: int
+    started: str
     executable: str
 
 
-def _proc_stat_fields(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces; everything after its ")" splits.
-    return raw[raw.rindex(")") + 2 :].split()
-
-
-def _start_ticks(pid: int) -> int | None:
-    fields = _proc_stat_fields(pid)
-    # starttime is field 22 of /proc/pid/stat, i.e. index 19 after pid and comm.
-    return int(fields[19]) if fields else None
+def _ps(pid: int) -> tuple[str, str] | None:
+    """(start time, state) of a process, or None when there is no such process."""
+    result = subprocess.run(
+        ["ps", "-o", "lstart=", "-o", "stat=", "-p", str(pid)],  # noqa: S607 - from PATH
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    started, _, state = result.stdout.strip().rpartition(" ")
+    return (started.strip(), state) if result.returncode == 0 and state else None
 
 
 def is_alive(record: PidRecord) -> bool:
     """True if the recorded process still runs (a zombie counts as exited)."""
-    fields = _proc_stat_fields(record.pid)
-    if fields is None or fields[0] in ("Z", "X"):
-        return False
-    return int(fields[19]) == record.start_ticks
+    found = _ps(record.pid)
+    return found is not None and not found[1].startswith("Z") and found[0] == record.started
 
 
 def start(argv: list[str], log_path: Path, pid_path: Path) -> PidRecord:
@@ -76,8 +75,8 @@ def start(argv: list[str], log_path: Path, pid_path: Path) -> PidRecord:
 
 
 def record_of(pid: int, executable: str) -> PidRecord:
-    ticks = _start_ticks(pid)
-    return PidRecord(pid, ticks if ticks is not None else -1, executable)
+    found = _ps(pid)
+    return PidRecord(pid, found[0] if found else "", executable)
 
 
 def write_record(pid_path: Path, record: PidRecord) -> None:
@@ -88,7 +87,7 @@ def write_record(pid_path: Path, record: PidRecord) -> None:
 def read_record(pid_path: Path) -> PidRecord | None:
     try:
         data = json.loads(pid_path.read_text())
-        return PidRecord(int(data["pid"]), int(data["start_ticks"]), str(data["executable"]))
+        return PidRecord(int(data["pid"]), str(data["started"]), str(data["executable"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -101,31 +100,24 @@ def _reap(pid: int) -> None:
 
 def _wait_gone(record: PidRecord, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
-    for _ in range(int(timeout_s / POLL_S) + 1):
+    while True:
         _reap(record.pid)
         if not is_alive(record):
             return True
         if time.monotonic() >= deadline:
-            break
+            return False
         time.sleep(POLL_S)
-    return not is_alive(record)
 
 
 def stop(record: PidRecord, timeout_s: float = STOP_TIMEOUT_S) -> bool:
     """SIGTERM, then SIGKILL after timeout_s. True if it had to be killed."""
-    if not is_alive(record):
-        return False
-    try:
-        os.kill(record.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    if _wait_gone(record, timeout_s):
-        return False
-    try:
-        os.kill(record.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return False
-    _wait_gone(record, 5.0)
+    for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
+        if not is_alive(record):
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, sig)
+        if _wait_gone(record, wait_s):
+            return sig == signal.SIGKILL
     return True
 
 
@@ -143,12 +135,10 @@ def port_is_free(port: int) -> bool:
 def wait_ports_free(ports: list[int], timeout_s: float = PORT_FREE_TIMEOUT_S) -> list[int]:
     """Wait until every port is free; returns those still busy at the deadline."""
     deadline = time.monotonic() + timeout_s
-    busy = [port for port in ports if not port_is_free(port)]
-    for _ in range(int(timeout_s / POLL_S) + 1):
-        if not busy or time.monotonic() >= deadline:
-            break
+    while (busy := [port for port in ports if not port_is_free(port)]) and (
+        time.monotonic() < deadline
+    ):
         time.sleep(POLL_S)
-        busy = [port for port in busy if not port_is_free(port)]
     return busy
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 REPOSITORY = "ghcr.io/acme/replicant"
 DIGEST = "sha256:" + "cd" * 32
 
-pytestmark = pytest.mark.tools  # the pinned helm: `make test-e2e`, not `make test-unit`
+pytestmark = pytest.mark.tools  # the pinned helm: `make test`, not `make test-unit`
 
 
 def _sha256(path: Path) -> str:

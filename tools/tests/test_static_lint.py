@@ -6,7 +6,7 @@ so no test depends on binaries outside the venv.
 
 from __future__ import annotations
 
-from tools.tests.bazel_model import repo_files
+from tools.tests.tool_paths import repo_files
 
 
 def test_every_action_is_pinned_by_full_commit_sha_with_a_version_comment() -> None:

@@ -1,13 +1,33 @@
-"""Where the pinned tools from `make tools` live (tools/install.sh links them here)."""
+"""Where the repository and the pinned tools from `make tools` are (tests that read the tree)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tools.tests.bazel_model import REPO
+REPO = Path(__file__).resolve().parents[2]
+# Directories that hold no sources of the project (see .bazelignore).
+IGNORED_DIRS = frozenset({".venv", ".cache", "gen", "dist", ".git"})
+
+
+def repo_files(pattern: str) -> list[Path]:
+    """Tracked and untracked-but-not-ignored files matching a git pathspec glob."""
+    git = shutil.which("git")
+    if git is None:
+        raise RuntimeError("git is needed to list the repository's files")
+    out = subprocess.run(
+        [git, "ls-files", "--cached", "--others", "--exclude-standard", "--", pattern],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    paths = {REPO / line for line in out.splitlines() if line}
+    return sorted(p for p in paths if p.is_file() and not IGNORED_DIRS & set(p.parts))
 
 
 def pinned_tool(name: str) -> Path:
