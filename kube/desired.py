@@ -81,28 +81,11 @@ def desired_state_view(target: ReplicaTargetView) -> DesiredStateView:
 class DesiredStates:
     """The desired state the API shows, read from the ReplicaTarget informers: no API calls.
 
-    One DesiredStateView object per ReplicaTargetView object, made on first read and dropped when
-    the informer replaces or deletes the target, so readers can tell "unchanged" by identity
-    (server/encoding.py keeps encodings per view). Readiness waits for those informers directly
-    (server/app.py), so this keeps no sync state."""
+    Readiness waits for those informers directly (server/app.py), so this keeps no sync state."""
 
     def __init__(self, targets: InformerGroup[ReplicaTargetView]) -> None:
         self._targets = targets
-        self._views: dict[Key, tuple[ReplicaTargetView, DesiredStateView]] = {}
-        for informer in targets.informers:
-            informer.subscribe(self._forget)
 
     def get(self, key: Key) -> DesiredStateView | None:
         target = self._targets.get(key)
-        if target is None:
-            return None
-        cached = self._views.get(key)
-        if cached is not None and cached[0] is target:
-            return cached[1]
-        view = desired_state_view(target)
-        self._views[key] = (target, view)
-        return view
-
-    def _forget(self, key: Key, old: object, new: object) -> None:
-        del old, new
-        self._views.pop(key, None)
+        return None if target is None else desired_state_view(target)

@@ -1,4 +1,5 @@
-"""Readiness and freshness: one truth for gRPC health, /readyz and the UNAVAILABLE answers.
+"""Readiness and freshness (requirements: health checks; reads through API server outages): one
+truth for gRPC health, /readyz and the UNAVAILABLE answers.
 
 The rules (docs/design.md, "Caching"):
   * ready (health "" and replicant.v1.ReplicaService SERVING, /readyz 200): not shutting down and
@@ -6,8 +7,10 @@ The rules (docs/design.md, "Caching"):
     reachability is left out on purpose: during an outage the Service's endpoints cannot change
     anyway, and a readiness that fell with the API server came back only after it did, taking
     every replica out just as the caches recovered. HPA caches are the reconciler's alone.
-  * reads answer whenever the caches have listed once, draining or not, API server or not, and
-    every answer carries `as_of`: when the caches last heard from the API server.
+  * reads answer whenever the caches have listed once, API server or not, and every answer
+    carries `as_of`: when the caches last heard from the API server. On SIGTERM readiness turns
+    false and grpc stops taking new calls at once (server/app.py): the chart's preStop sleep is
+    what lets endpoints drop the pod first; calls already in flight finish.
   * writes need the API server too: while its probe fails, Set is UNAVAILABLE at once.
   * "kubernetes" (its own health check, and /readyz/kubernetes): the API server answered the probe
     within its window (kube/probe.py).
@@ -144,11 +147,8 @@ async def publish_health(
     *,
     startup_period: float = 0.02,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    on_first_ready: Callable[[], None] = lambda: None,
 ) -> None:
-    """Push readiness and the "kubernetes" check into grpc.health.v1 on change (until cancelled).
-
-    `on_first_ready` runs once, when readiness is first published as SERVING."""
+    """Push readiness and the "kubernetes" check into grpc.health.v1 on change (until cancelled)."""
     current: dict[str, bool] = {}
     ever_ready = False
     while True:
@@ -167,9 +167,7 @@ async def publish_health(
                             "reason": _reason(readiness, service),
                         },
                     )
-        if wanted[""] and not ever_ready:
-            ever_ready = True
-            on_first_ready()
+        ever_ready = ever_ready or wanted[""]
         await sleep(period if ever_ready else startup_period)
 
 
