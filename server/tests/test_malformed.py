@@ -37,8 +37,8 @@ async def test_thousands_of_undecodable_requests_leave_no_live_contexts(
     harness: Harness, method: str, who: str
 ) -> None:
     async with harness.channel(who) as chan:
-        call = chan.unary_unary(method)  # raw bytes in and out
-        codes = set()
+        call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = chan.unary_unary(method)
+        codes: set[grpc.StatusCode] = set()
         for _ in range(REQUESTS // 10):  # warm up: grpc's own pools and caches fill
             try:
                 await call(UNDECODABLE)
