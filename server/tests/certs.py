@@ -36,8 +36,10 @@ def issue(
     dns: Sequence[str] = (),
     usages: Sequence[x509.ObjectIdentifier] | None = CLIENT_AUTH,
     rsa_key: bool = False,
+    is_ca: bool = False,
 ) -> None:
-    """Write out/<name>.crt and .key, signed by pki/<ca>.crt; usages=None leaves out the EKU."""
+    """Write out/<name>.crt and .key, signed by pki/<ca>.crt; usages=None leaves out the EKU;
+    is_ca makes it a CA (basicConstraints CA:TRUE) that can sign further certificates."""
     ca_key = serialization.load_pem_private_key((pki / f"{ca}.key").read_bytes(), None)
     ca_cert = x509.load_pem_x509_certificate((pki / f"{ca}.crt").read_bytes())
     key: CertificateIssuerPrivateKeyTypes
@@ -54,7 +56,7 @@ def issue(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
     )
     names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(u) for u in uris]
     # Without validation: cryptography refuses non-ASCII DNS names, which is what is tested.
