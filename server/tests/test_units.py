@@ -176,6 +176,15 @@ def test_flags_override_env_which_overrides_defaults() -> None:
     assert cfg.shutdown_grace_seconds == 20.0
 
 
+def test_readers_and_writers_flags_are_repeatable_and_replace_the_variable() -> None:
+    env = {"REPLICANT_READERS": "from-env", "REPLICANT_WRITERS": "w-env"}
+    argv = ["--readers", "a", "--readers", "b,c=x", "--writers", "w", "--namespaces", "x"]
+    cfg = config.parse(argv, env)
+    assert cfg.readers == frozenset({"a", "b", "c=x"})  # every occurrence counts
+    assert cfg.writers == frozenset({"w"})
+    assert config.parse([], env).readers == frozenset({"from-env"})
+
+
 @pytest.mark.parametrize(
     ("argv", "problem"),
     [
