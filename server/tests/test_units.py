@@ -131,6 +131,7 @@ def test_converged_only_when_the_condition_is_about_the_current_spec(
         (kube.ConflictError("x"), grpc.StatusCode.ABORTED),
         (kube.StaleVersionError("secret body"), grpc.StatusCode.ABORTED),
         (kube.PreconditionError("no target"), grpc.StatusCode.FAILED_PRECONDITION),
+        (kube.AdmissionDeniedError("policy 'cap'"), grpc.StatusCode.FAILED_PRECONDITION),
         (kube.NotSyncedError("x"), grpc.StatusCode.UNAVAILABLE),
         (kube.InvalidError("x"), grpc.StatusCode.INVALID_ARGUMENT),
         (kube.NotFoundError("x"), grpc.StatusCode.NOT_FOUND),
