@@ -134,6 +134,8 @@ class App:
             options=[
                 ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES),
                 ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS),
+                # One process per port: a second one fails to start instead of sharing it.
+                ("grpc.so_reuseport", 0),
             ],
         )
         replicant_pb2_grpc.add_ReplicaServiceServicer_to_server(self.servicer, self.server)
