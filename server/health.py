@@ -70,8 +70,6 @@ class Readiness:
         self._api_server = api_server
         self._clock = clock
         self._wall_clock = wall_clock
-        self._as_of_stamp: float | None = None
-        self._as_of: datetime | None = None
         self.draining = False
 
     @property
@@ -103,11 +101,7 @@ class Readiness:
         return ""
 
     def as_of(self) -> datetime | None:
-        """Wall-clock time the read caches last heard from the API server; None before sync.
-
-        Every read carries it, so the clock-time-to-wall-clock conversion is made once per
-        oldest stamp (while healthy, the probe's last answer: a new one every probe interval) and
-        the same datetime is returned until that stamp moves."""
+        """Wall-clock time the read caches last heard from the API server; None before sync."""
         oldest = self._api_server.last_ok
         for cache in self._caches:
             at = cache.current_as_of
@@ -117,10 +111,7 @@ class Readiness:
                 oldest = at
         if oldest is None:  # no caches and no probe answer: as of now
             return self._wall_clock()
-        if oldest != self._as_of_stamp:
-            self._as_of_stamp = oldest
-            self._as_of = self._wall_clock() - timedelta(seconds=max(0.0, self._clock() - oldest))
-        return self._as_of
+        return self._wall_clock() - timedelta(seconds=max(0.0, self._clock() - oldest))
 
     def age_seconds(self) -> float | None:
         as_of = self.as_of()

@@ -12,7 +12,7 @@ the Deployment cache and the ReplicaTarget cache for `desired`, and say how fres
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from replicant.v1 import replicant_pb2 as pb
 from replicant.v1 import replicant_pb2_grpc
@@ -21,12 +21,14 @@ from server.errors import DeploymentNotFoundError, NotReadyError, PermissionDeni
 from server.interceptor import CALLER
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from datetime import datetime
 
     import grpc
 
+    from kube.desired import DesiredStates
     from kube.informer import Key
+    from kube.resources import InformerGroup
+    from kube.target_store import ReplicaTargetStore
     from kube.views import DeploymentView, DesiredStateView
     from server import authz
     from server.health import Readiness
@@ -35,42 +37,15 @@ if TYPE_CHECKING:
     Context = grpc.aio.ServicerContext[Any, Any]
 
 
-class DeploymentCache(Protocol):
-    def watches(self, namespace: str) -> bool: ...
-
-    def get(self, key: Key) -> DeploymentView | None: ...
-
-    def iter_from(self, after: Key | None, namespace: str = "") -> Iterator[tuple[Key, Any]]: ...
-
-
-class DesiredStateLookup(Protocol):
-    """The desired state of a Deployment, from the ReplicaTarget cache (kube/desired.py)."""
-
-    def get(self, key: Key) -> DesiredStateView | None: ...
-
-
-class DesiredStateStore(Protocol):
-    """Record a desired count and return it as stored (kube/target_store.py).
-
-    Raises kube.errors.StaleVersionError on an expected_version mismatch (-> ABORTED),
-    PreconditionError when there is nothing to compare it with or an HPA scales the Deployment
-    (-> FAILED_PRECONDITION); with an empty expected_version it retries 409s itself.
-    """
-
-    async def set(
-        self, key: Key, replicas: int, requested_by: str, expected_version: str
-    ) -> DesiredStateView: ...
-
-
 class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
     def __init__(
         self,
-        deployments: DeploymentCache,
+        deployments: InformerGroup[DeploymentView],
         readiness: Readiness,
         tokens: PageTokens,
         *,
-        desired: DesiredStateLookup,
-        store: DesiredStateStore,
+        desired: DesiredStates,
+        store: ReplicaTargetStore,
     ) -> None:
         self._deployments = deployments
         self._readiness = readiness

@@ -179,16 +179,14 @@ def test_readiness_rules(
     assert rules.as_of() == as_of
 
 
-def test_as_of_is_converted_once_per_oldest_stamp_and_follows_it() -> None:
+def test_as_of_follows_the_oldest_stamp() -> None:
     now = [100.0]
-    walls = iter(WALL + timedelta(seconds=i) for i in range(10))  # a new wall reading per use
     cache, api = Fixed(100.0), ApiServer(98.0, True, True)
-    rules = Readiness([cache], api, clock=lambda: now[0], wall_clock=lambda: next(walls))
-    first = rules.as_of()
-    now[0] = cache.current_as_of = 100.5  # the cache keeps up; the probe has not answered again
-    assert rules.as_of() is first
-    api.last_ok = 100.4  # the probe answered: a new oldest stamp, a new as_of
-    assert rules.as_of() == WALL + timedelta(seconds=1) - timedelta(seconds=0.1)
+    rules = Readiness([cache], api, clock=lambda: now[0], wall_clock=lambda: WALL)
+    assert rules.as_of() == WALL - timedelta(seconds=2)  # the probe's last answer is oldest
+    now[0] = cache.current_as_of = 100.5
+    api.last_ok = 100.4  # the probe answered again
+    assert rules.as_of() == WALL - timedelta(seconds=0.1)
     cache.current_as_of = None  # relisting from scratch: nothing is served
     assert rules.as_of() is None
 
