@@ -8,8 +8,7 @@ reconciler never import each other; both read the same caches. `.importlinter` e
 Shutdown order (SIGTERM): readiness false and health NOT_SERVING at once, then `server.stop(grace)`:
 in-flight RPCs finish, new ones are refused (the chart's preStop sleep has already let endpoints
 drop the pod before SIGTERM), then background tasks are cancelled and awaited (cancelling leader
-election stops the reconciler and releases the Lease), the reads summed for the audit trail are
-written, then the probe port closes.
+election stops the reconciler and releases the Lease), then the probe port closes.
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ from reconciler.metrics import ReconcilerMetrics
 from reconciler.reconcile import Reconciler
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
 from server import authz, cipher_policy, health, reflection
-from server.audit import AccessLog
 from server.http import ProbeServer
 from server.identity import IdentityReader
 from server.interceptor import ApiInterceptor
@@ -115,7 +113,6 @@ class App:
         self.metrics.cache_age = self.readiness.age_seconds
         # -- the API ---------------------------------------------------------------------
         self.health = health_aio.HealthServicer()
-        self.access = AccessLog()
         self.servicer = ReplicaService(
             self.deployments,
             self.readiness,
@@ -127,7 +124,6 @@ class App:
             authz.Policy.from_entries(config.readers, config.writers, config.namespaces),
             IdentityReader(client_cas, config.trust_domain),
             self.metrics,
-            self.access,
         )
         self.server = grpc.aio.server(
             interceptors=[interceptor],
@@ -162,7 +158,6 @@ class App:
         self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
             **{f"informer:{i.path}": i.run for i in self.informers},
             "apiserver-probe": self.probe.run,
-            "access-log": self.access.run,
             # The Lease is released when this task is cancelled (after the grace).
             "leader-election": lambda: self.elector.run(controller.run),
         }
@@ -200,7 +195,6 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        self.access.flush()  # the reads summed since the last interval
         await self.http.stop()
         log.info("stopped")
 

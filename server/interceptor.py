@@ -7,8 +7,9 @@ acceptable identity (server/identity.py); refusals are counted and logged, rate-
 ReplicaService, the caller needs the method's role somewhere (server/authz.py) before validation
 or lookup; the accepted caller reaches the servicer through `CALLER`, so a servicer served without
 this interceptor fails every call (LookupError: INTERNAL) instead of serving unauthorized. Any
-exception the servicer raises is mapped by server/status.py; ReplicaService calls are counted in
-the metrics and the audit trail. Health and reflection get the TLS and certificate checks only.
+exception the servicer raises is mapped by server/status.py; every ReplicaService call is counted in
+the metrics and written as one JSON "rpc" line on the "replicant.access" logger (the audit trail:
+identity, method, code, duration). Health and reflection get the TLS and certificate checks only.
 
 Request bytes that do not decode answer INVALID_ARGUMENT (grpc itself would answer INTERNAL with
 its own text). Each refusal is a new exception: re-raising one shared instance would grow its
@@ -36,7 +37,6 @@ from server.status import INTERNAL, to_status
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
-    from server.audit import AccessLog
     from server.identity import IdentityReader
     from server.metrics import Metrics
 
@@ -58,12 +58,10 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
         policy: authz.Policy,
         identities: IdentityReader,
         metrics: Metrics,
-        access: AccessLog,
     ) -> None:
         self._policy = policy
         self._identities = identities
         self._metrics = metrics
-        self._access = access
         self._refusal_log = RateLimiter()
 
     async def intercept_service(
@@ -136,10 +134,15 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
             return
         seconds = time.perf_counter() - start
         self._metrics.observe_rpc(method.lstrip("/"), code.name, seconds)
-        if code is grpc.StatusCode.OK and authz.METHOD_ROLES[method] is authz.Role.READER:
-            self._access.read(who, method, seconds)  # successful reads are summed
-        else:
-            self._access.call(who, method, code, seconds)
+        log.info(
+            "rpc",
+            extra={
+                "identity": who,
+                "method": method,
+                "code": code.name,
+                "duration_ms": round(seconds * 1000, 3),
+            },
+        )
 
     def _stream(self, method: str, inner: Behavior) -> Behavior:
         """Health Watch and reflection: an accepted certificate is enough."""
