@@ -219,3 +219,65 @@ def test_reads_follow_scaling_through_the_watch(
             "delete visible",
             lambda: code_of(lambda: stub.GetReplicas(gone)) == grpc.StatusCode.NOT_FOUND,
         )
+
+
+ADMISSION_POLICY = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: {name}}}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - apiGroups: [replicant.dev]
+        apiVersions: ["*"]
+        operations: [CREATE, UPDATE]
+        resources: [replicatargets]
+  validations:
+    - expression: object.spec.replicas <= 10
+      message: at most 10 replicas here
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: {name}}}
+spec:
+  policyName: {name}
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels: {{kubernetes.io/metadata.name: {namespace}}}
+"""
+
+
+def test_an_admission_policy_refusal_is_failed_precondition_naming_the_policy(
+    server: ServerProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    """Issue 23 item 7: a ValidatingAdmissionPolicy denial (422, or 403 for a webhook) was
+    INTERNAL, like replicant's own missing RBAC; it is the cluster's rule, so the caller hears
+    FAILED_PRECONDITION with the policy's name and nothing of its message."""
+    name = f"cap-{namespace}"
+    kubectl("apply", "-f", "-", stdin=ADMISSION_POLICY.format(name=name, namespace=namespace))
+    ref = pb.DeploymentRef(namespace=namespace, name="web")
+    try:
+        with server.channel("writer") as chan:
+            stub = server.stub(chan)
+            refused: list[grpc.RpcError] = []
+            over = iter(range(11, 1000))  # a new count each try: a real change to admit
+
+            def denied() -> bool:  # the API server loads the policy within a few seconds
+                try:
+                    request = pb.SetReplicasRequest(ref=ref, replicas=next(over))
+                    stub.SetReplicas(request, timeout=30)
+                except grpc.RpcError as err:
+                    refused.append(err)
+                    return err.code() == grpc.StatusCode.FAILED_PRECONDITION
+                return False
+
+            eventually("the policy refuses SetReplicas", denied)
+            allowed = stub.SetReplicas(pb.SetReplicasRequest(ref=ref, replicas=5), timeout=30)
+    finally:
+        kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", name)
+    details = refused[-1].details() or ""
+    assert f"'{name}'" in details
+    assert "at most 10" not in details
+    assert allowed.desired.replicas == 5

@@ -17,9 +17,9 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol
 
-from kube.errors import KubeError, from_status, map_exception, status_reason
+from kube.errors import KubeError, from_response, map_exception
 
 if TYPE_CHECKING:
     import aiohttp
@@ -89,10 +89,10 @@ class KubeApi:
         try:
             resp = await self._call(method, path, query, body, content_type, limits)
             data: bytes = await resp.read()
-        except Exception as exc:  # every client failure is mapped right here
-            raise map_exception(exc) from exc
+        except Exception as exc:  # noqa: BLE001 - mapped, or re-raised unchanged (a bug)
+            _raise_mapped(exc)
         if not 200 <= resp.status < 300:
-            raise from_status(resp.status, status_reason(data))
+            raise from_response(resp.status, data)
         if not expect_json:
             return {}
         try:
@@ -118,8 +118,8 @@ class KubeApi:
         limits = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_S, sock_read=read_timeout)
         try:
             resp = await self._call("GET", path, query, None, "application/json", limits)
-        except Exception as exc:  # every client failure is mapped right here
-            raise map_exception(exc) from exc
+        except Exception as exc:  # noqa: BLE001 - mapped, or re-raised unchanged (a bug)
+            _raise_mapped(exc)
         raw = resp.response
         try:
             if resp.status != 200:
@@ -127,7 +127,7 @@ class KubeApi:
                     body = await raw.read()
                 except Exception:  # noqa: BLE001 - the status code alone is enough
                     body = b""
-                raise from_status(resp.status, status_reason(body))
+                raise from_response(resp.status, body)
             yield _lines(raw.content)
         finally:
             raw.release()
@@ -189,8 +189,16 @@ async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[JSONObject]:
             yield _decode_line(last)
     except KubeError:
         raise
-    except Exception as exc:  # mapped once
-        raise map_exception(exc) from exc
+    except Exception as exc:  # noqa: BLE001 - mapped, or re-raised unchanged (a bug)
+        _raise_mapped(exc)
+
+
+def _raise_mapped(exc: Exception) -> NoReturn:
+    """Raise the domain error of a transport or API failure; anything else (a bug) unchanged."""
+    mapped = map_exception(exc)
+    if mapped is None:
+        raise exc
+    raise mapped from exc
 
 
 def _decode_line(line: bytes) -> JSONObject:

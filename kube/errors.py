@@ -13,7 +13,13 @@ here, with `raise <KubeError subclass>(...) from exc`. Layers above only ever se
      ├── InvalidError          400/422: the API server (a CRD schema or CEL rule) refused it
      ├── AccessDeniedError     401/403: replicant's own credentials or RBAC are wrong: a server bug
      └── PreconditionError     the write cannot apply as asked (no object to compare a version
-                               with, an HPA owns the count); raised by kube, not the server
+          │                    with, an HPA owns the count); raised by kube, not the server
+          └── AdmissionDeniedError  an admission policy or webhook refused the write (a 4xx
+                                    whose message says so); names the policy only
+
+Only transport and API errors are mapped (`map_exception` returns None for anything else, which
+the caller re-raises unchanged): a programming error keeps its type and traceback instead of
+looking like an API server outage.
 
 The client libraries are imported only when an exception is mapped (any exception of theirs means
 they are loaded already): `kubernetes` alone takes a third of a second to import, and modules that
@@ -21,13 +27,24 @@ only need these classes (the server's configuration, tests) should not pay for i
 
 Messages are short and generic on purpose: raw API error bodies can carry object contents and are
 logged at debug level by the caller at most, never returned to gRPC clients. PreconditionError is
-the exception: replicant writes its message for the caller, naming only the objects concerned.
+the exception: replicant writes its message for the caller, naming only the objects (or the
+admission policy) concerned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+from typing import Final
+
+# How the API server words admission refusals (k8s.io/apiserver admission plugins):
+#   [<Kind> "<name>" is invalid: ]ValidatingAdmissionPolicy 'P' with binding 'B' denied request: ...
+#   admission webhook "NAME" denied the request: ...
+_ADMISSION: Final = re.compile(
+    r"(?:ValidatingAdmissionPolicy '(?P<policy>[^']{1,253})' with binding '[^']*' denied"
+    r"|admission webhook \"(?P<webhook>[^\"]{1,253})\" denied the request)"
+)
 
 
 class KubeError(Exception):
@@ -71,6 +88,11 @@ class InvalidError(KubeError):
     """400/422: the request was refused by validation on the API server."""
 
 
+class AdmissionDeniedError(PreconditionError):
+    """An admission policy or webhook refused the write: a person has to change the request or
+    the policy. str() names the policy only (its message may quote the object)."""
+
+
 class AccessDeniedError(KubeError):
     """401/403: replicant's own identity may not do this; an operator must fix RBAC."""
 
@@ -90,20 +112,38 @@ def from_status(status: int, reason: str = "") -> KubeError:
     return ApiUnavailableError(f"API server answered {status}", status=status, reason=reason)
 
 
+def from_response(status: int, body: str | bytes | None) -> KubeError:
+    """The domain error of a non-2xx answer, from its status and metav1.Status body."""
+    reason, message = _status_field(body, "reason"), _status_field(body, "message")
+    if 400 <= status < 500 and (admission := _ADMISSION.search(message)):
+        name = admission["policy"] or admission["webhook"]
+        return AdmissionDeniedError(
+            f"the write was refused by the admission policy {name!r} of the cluster",
+            status=status,
+            reason=reason,
+        )
+    return from_status(status, reason)
+
+
 def status_reason(body: str | bytes | None) -> str:
     """The `reason` of a metav1.Status body (e.g. "Expired", "AlreadyExists"); "" if absent."""
+    return _status_field(body, "reason")
+
+
+def _status_field(body: str | bytes | None, name: str) -> str:
     if not body:
         return ""
     try:
         parsed = json.loads(body)
     except ValueError:
         return ""
-    reason = parsed.get("reason", "") if isinstance(parsed, dict) else ""
-    return reason if isinstance(reason, str) else ""
+    value = parsed.get(name, "") if isinstance(parsed, dict) else ""
+    return value if isinstance(value, str) else ""
 
 
-def map_exception(exc: BaseException) -> KubeError:
-    """Translate a client-library exception into the domain hierarchy (callers `raise ... from`)."""
+def map_exception(exc: BaseException) -> KubeError | None:
+    """The domain error of a client-library exception (callers `raise ... from`); None for any
+    other exception, which the caller re-raises as it is."""
     if isinstance(exc, KubeError):
         return exc
     # Imported here: see the module docstring.
@@ -111,11 +151,11 @@ def map_exception(exc: BaseException) -> KubeError:
     from kubernetes.aio.client.exceptions import ApiException, OpenApiException
 
     if isinstance(exc, ApiException):
-        return from_status(int(exc.status or 0), status_reason(exc.body))
+        return from_response(int(exc.status or 0), exc.body)
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return ApiUnavailableError("API server timed out")
     if isinstance(exc, aiohttp.ClientError | OSError):
         return ApiUnavailableError(f"API server unreachable ({type(exc).__name__})")
     if isinstance(exc, OpenApiException):
         return InvalidError("client refused the request")
-    return KubeError(f"unexpected client error ({type(exc).__name__})")
+    return None

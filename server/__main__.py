@@ -1,11 +1,10 @@
-"""Entry point: `python -m server` (flags/env in server/config.py).
+"""Entry point (requirement: one process serving the API and the reconciler): `python -m server`
+(flags and environment in server/config.py); `python -m server healthcheck` runs the one-shot
+health client of server/healthcheck.py instead (the image has one entry point).
 
-`python -m server healthcheck ...` runs the one-shot mTLS health client instead
-(server/healthcheck.py): the image has one entry point and no shell, and `helm test` needs it.
-
-Applies the TLS cipher policy and the handshake log (server/handshake_log.py) before grpc is
-imported (grpc reads the policy at import), builds the app,
-and on SIGTERM or SIGINT shuts down gracefully: readiness false, in-flight RPCs finish, exit 0.
+Applies the gRPC core settings (server/cipher_policy.py) before grpc is imported (grpc reads them
+at import), builds the app, and on SIGTERM or SIGINT shuts down gracefully: readiness false,
+in-flight RPCs finish, exit 0.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import logging
 import signal
 import sys
 
-from server import cipher_policy, handshake_log, logs
+from server import cipher_policy, logs
 from server import config as config_module
 
 log = logging.getLogger("server")
@@ -41,7 +40,7 @@ async def serve(cfg: config_module.Config) -> int:
             log.error("cannot load TLS files", extra={"error": str(exc)})
             return 1
         try:
-            app = App(cfg, api, credentials=credentials, page_token_keys=files.page_token_keys)
+            app = App(cfg, api, credentials=credentials, client_cas=lambda: files.client_cas)
         except RuntimeError as exc:  # grpc could not bind the gRPC port
             log.error("cannot listen", extra={"error": str(exc)})
             return 1
@@ -74,7 +73,6 @@ def main() -> int:
         logs.setup("info")
         log.error("invalid configuration", extra={"error": str(exc)})
         return 2
-    handshake_log.install()  # before grpc is imported, like the cipher policy
     logs.setup(cfg.log_level)
     return asyncio.run(serve(cfg))
 

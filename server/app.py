@@ -1,20 +1,20 @@
-"""The composition root: the one place that builds the caches, the API and the reconciler.
+"""The composition root (every requirement meets here): the one place that builds the caches, the
+API and the reconciler.
 
 Everything below is built here and nowhere else: the informer caches (kube), the gRPC API over
 them (server), and the reconciler with its leader election (reconciler). The API and the
 reconciler never import each other; both read the same caches. `.importlinter` enforces it.
 
-Shutdown order: readiness false and health NOT_SERVING at once, then `server.stop(grace)` so
-in-flight RPCs finish, then background tasks are cancelled and awaited (cancelling leader
-election stops the reconciler and releases the Lease), the reads summed for the audit trail are
-written, then the probe port closes.
+Shutdown order (SIGTERM): readiness false and health NOT_SERVING at once, then `server.stop(grace)`:
+in-flight RPCs finish, new ones are refused (the chart's preStop sleep has already let endpoints
+drop the pod before SIGTERM), then background tasks are cancelled and awaited (cancelling leader
+election stops the reconciler and releases the Lease), then the probe port closes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -38,20 +38,19 @@ from reconciler.controller import Controller
 from reconciler.leader import LeaderElector
 from reconciler.metrics import ReconcilerMetrics
 from reconciler.reconcile import Reconciler
-from replicant.v1 import replicant_pb2
-from server import authz, cipher_policy, handshake_log, health, reflection
-from server.audit import AccessLog
-from server.encoding import EncodedDeployments
+from replicant.v1 import replicant_pb2, replicant_pb2_grpc
+from server import authz, cipher_policy, health, reflection
 from server.http import ProbeServer
 from server.identity import IdentityReader
 from server.interceptor import ApiInterceptor
 from server.metrics import CacheSource, Metrics
 from server.page_tokens import PageTokens
 from server.servicer import ReplicaService
-from server.servicer import add_to_server as add_replica_service
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Sequence
+    from collections.abc import Callable, Coroutine
+
+    from cryptography import x509
 
     from kube.client import ApiTransport
     from kube.informer import Informer
@@ -61,9 +60,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024
+# Concurrent streams one HTTP/2 connection may hold: a caller opens more only by connecting
+# again (each connection is a TLS handshake with a client certificate).
+# TODO: make it a setting if a real client ever needs more in flight on one connection.
+MAX_CONCURRENT_STREAMS = 100
 # A background loop that ran this long before crashing was healthy: restart it without delay.
 HEALTHY_RUN_S = 60.0
-SETTLE_HEAP_AFTER_S = 1.0  # after first ready (see _settle_heap)
 SERVICE_NAMES = (
     replicant_pb2.DESCRIPTOR.services_by_name["ReplicaService"].full_name,
     "grpc.health.v1.Health",
@@ -78,7 +80,7 @@ class App:
         api: ApiTransport,
         *,
         credentials: grpc.ServerCredentials,
-        page_token_keys: Callable[[], Sequence[bytes]],
+        client_cas: Callable[[], tuple[x509.Certificate, ...]],
         probe: ApiServerProbe | None = None,
         election: ElectionConfig | None = None,
     ) -> None:
@@ -107,40 +109,34 @@ class App:
             self.metrics.add_cache(_cache_source(informer))
             self.probe.on_recovered.append(informer.retry_now)
         self.metrics.probe_failures = lambda: self.probe.failures
-        self.metrics.handshake_refusals = handshake_log.counts
         self.metrics.ready = lambda: self.readiness.ready
         self.metrics.cache_age = self.readiness.age_seconds
         # -- the API ---------------------------------------------------------------------
         self.health = health_aio.HealthServicer()
-        self.access = AccessLog()
-        self.encoded = EncodedDeployments()
-        for informer in self.deployments.informers:  # no encoding outlives its Deployment
-            informer.subscribe(self.encoded.forget)
-        for informer in targets.informers:  # no kept page outlives a desired state it shows
-            informer.subscribe(self.encoded.changed)
         self.servicer = ReplicaService(
             self.deployments,
             self.readiness,
-            PageTokens(page_token_keys),
+            PageTokens(),
             desired=DesiredStates(targets),
             store=ReplicaTargetStore(api, autoscalers),
-            encoded=self.encoded,
         )
         interceptor = ApiInterceptor(
             authz.Policy.from_entries(config.readers, config.writers, config.namespaces),
-            IdentityReader(config.trust_domain),
+            IdentityReader(client_cas, config.trust_domain),
             self.metrics,
-            self.access,
         )
         self.server = grpc.aio.server(
-            options=[("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES)],
+            interceptors=[interceptor],
+            options=[
+                ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES),
+                ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS),
+                # One process per port: a second one fails to start instead of sharing it.
+                ("grpc.so_reuseport", 0),
+            ],
         )
-        # Every service is added through the interceptor's registry: grpc sees only checked
-        # handlers (server/interceptor.py says why this is no grpc.aio.ServerInterceptor).
-        registry = interceptor.registry(self.server)
-        add_replica_service(self.servicer, registry)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, registry)
-        reflection.enable(SERVICE_NAMES, registry)
+        replicant_pb2_grpc.add_ReplicaServiceServicer_to_server(self.servicer, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable(SERVICE_NAMES, self.server)
         host = f"[{config.bind_address}]" if ":" in config.bind_address else config.bind_address
         self.grpc_port = self.server.add_secure_port(f"{host}:{config.grpc_port}", credentials)
         self.http = ProbeServer(self.readiness, self.registry)
@@ -159,11 +155,9 @@ class App:
         lease = LeaseApi(api, config.leader_election_namespace, config.leader_election_lease)
         self.elector = LeaderElector(lease, config.identity, election, metrics=reconciler_metrics)
         self._tasks: list[asyncio.Task[None]] = []
-        self._settle: asyncio.TimerHandle | None = None  # see _settle_heap
         self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
             **{f"informer:{i.path}": i.run for i in self.informers},
             "apiserver-probe": self.probe.run,
-            "access-log": self.access.run,
             # The Lease is released when this task is cancelled (after the grace).
             "leader-election": lambda: self.elector.run(controller.run),
         }
@@ -174,9 +168,7 @@ class App:
         # saying SERVING while the API server is gone.
         background = {
             **self._background,
-            "health": lambda: health.publish_health(
-                self.readiness, self.health, on_first_ready=self._settle_heap_soon
-            ),
+            "health": lambda: health.publish_health(self.readiness, self.health),
         }
         for name, factory in background.items():
             self._tasks.append(asyncio.create_task(_supervise(name, factory), name=name))
@@ -191,9 +183,6 @@ class App:
             },
         )
 
-    def _settle_heap_soon(self) -> None:
-        self._settle = asyncio.get_running_loop().call_later(SETTLE_HEAP_AFTER_S, _settle_heap)
-
     async def stop(self) -> None:
         """Graceful: not ready first, then let in-flight RPCs finish, then stop everything else."""
         self.readiness.draining = True
@@ -206,33 +195,8 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        if self._settle is not None:  # stopped within a second of first ready
-            self._settle.cancel()
-        self.access.flush()  # the reads summed since the last interval
         await self.http.stop()
         log.info("stopped")
-
-
-def _settle_heap() -> None:
-    """Once the caches hold their first state: one full collection, then freeze what survived.
-
-    What exists by then (modules, the first cache contents) mostly lives as long as the process.
-    Frozen, it is left out of every later collection, so the full collections that a busy server
-    runs every few seconds walk only what came after. Collected first, so no garbage cycle is
-    frozen; a frozen object is still freed when its last reference goes, but one that ends up in a
-    garbage cycle later is never collected (bounded: only what existed at the freeze, once). The
-    collection pauses the loop (65 ms here, at 1,000 or 10,000 Deployments), so it runs a moment
-    after SERVING is published rather than in its way (App._settle_heap_soon)."""
-    began = time.perf_counter()
-    gc.collect()
-    gc.freeze()
-    log.info(
-        "heap frozen",
-        extra={
-            "objects": gc.get_freeze_count(),
-            "pause_ms": round((time.perf_counter() - began) * 1000, 1),
-        },
-    )
 
 
 def _cache_source(informer: Informer[Any]) -> CacheSource:

@@ -1,17 +1,20 @@
-"""No TLS 1.2 at all, through the TLS 1.2 cipher list GRPC_SSL_CIPHER_SUITES.
+"""gRPC core settings read once, at `import grpc`: so `apply()` runs before anything imports grpc
+(first thing in `python -m server`, and from the root conftest.py for tests). Checked with grpcio
+1.85: set after the import, neither has an effect.
 
-grpc reads that variable once, when the `grpc` package is imported (checked with grpcio 1.85:
-setting it after the import has no effect), so this module imports nothing from grpc and
-`apply()` must run before anything imports grpc: first thing in `python -m server`, and from the
-root conftest.py for tests.
-
+No TLS 1.2 (requirement: secure mTLS), through the TLS 1.2 cipher list GRPC_SSL_CIPHER_SUITES.
 grpcio has no minimum TLS version, so the list names only ECDHE-RSA suites while the server key
 must be ECDSA (server/tls.py refuses any other): a TLS 1.2 ClientHello then shares no usable suite
 and BoringSSL fails the handshake (NO_SHARED_CIPHER) before it sends a CertificateRequest, so no
-client certificate crosses the wire in clear. TLS 1.3 suites do not depend on this list (BoringSSL
-does not make them configurable; all are AEAD). grpc clients in this process (healthcheck, tests)
-read the same list and speak TLS 1.3. The suites are still forward-secret AEAD ones, so a wrong key
-type (which tls.py refuses anyway) could not fall back to weak cryptography.
+client certificate crosses the wire in clear. TLS 1.3 suites are BoringSSL's fixed AEAD set
+(AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305), not configurable; grpc clients in this process
+(tests) read the same list and speak TLS 1.3.
+
+No native log lines (requirement: JSON logs): GRPC_VERBOSITY=NONE. gRPC core otherwise writes
+plain-text lines to stderr, some with bytes a caller chose before authenticating (a ClientHello's
+server name, verbatim, newlines included), which could forge JSON log records.
+TODO: count refused TLS handshakes once grpcio exposes a handshake callback (it has none: a
+refused client never reaches an interceptor, and the certificate fetcher runs before verification).
 """
 
 from __future__ import annotations
@@ -29,3 +32,4 @@ CIPHER_SUITES = ":".join(
 
 def apply() -> None:
     os.environ["GRPC_SSL_CIPHER_SUITES"] = CIPHER_SUITES
+    os.environ["GRPC_VERBOSITY"] = "NONE"

@@ -1,7 +1,9 @@
-"""Process configuration: every flag has an environment variable (the Helm chart sets those).
+"""Process configuration (requirement: deployable with the Helm chart): every flag has an
+environment variable (the chart sets those).
 
 A flag wins over its variable, which wins over the default. Lists are comma-separated; grants
-(--readers, --writers) are `IDENTITY` or `IDENTITY=NAMESPACE` entries (server/authz.py). Every value
+(--readers, --writers) are `IDENTITY` or `IDENTITY=NAMESPACE` entries (server/authz.py), and those
+two flags are repeatable: every occurrence adds its entries. Every value
 is checked before anything starts (`ConfigError` names each bad one): a namespace Kubernetes would
 refuse must stop the process, not leave it SERVING while its watch fails forever.
 """
@@ -65,7 +67,7 @@ _OPTIONS: tuple[tuple[str, str, str, str], ...] = (
         "--readers",
         "REPLICANT_READERS",
         "",
-        "reader grants: IDENTITY (all watched namespaces) or IDENTITY=NAMESPACE, repeatable",
+        "reader grants: IDENTITY (all watched namespaces) or IDENTITY=NAMESPACE; repeatable",
     ),
     ("--writers", "REPLICANT_WRITERS", "", "writer grants, same syntax (writers also read)"),
     (
@@ -104,6 +106,9 @@ _OPTIONS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+_REPEATABLE = {"--readers": "REPLICANT_READERS", "--writers": "REPLICANT_WRITERS"}
+
+
 def _split(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
@@ -114,8 +119,15 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = Non
         prog="python -m server", description="replicant gRPC server (mTLS) and reconciler."
     )
     for flag, var, default, help_text in _OPTIONS:
-        parser.add_argument(flag, default=env.get(var, default), help=f"{help_text} (${var})")
+        if flag in _REPEATABLE:
+            parser.add_argument(flag, action="append", help=f"{help_text} (${var})")
+        else:
+            parser.add_argument(flag, default=env.get(var, default), help=f"{help_text} (${var})")
     args = parser.parse_args(argv)
+    for flag, var in _REPEATABLE.items():  # every occurrence counts; none: the variable
+        dest = flag.lstrip("-")
+        given = getattr(args, dest)
+        setattr(args, dest, ",".join(given) if given is not None else env.get(var, ""))
     problems = _problems(args)
     if problems:
         raise ConfigError("; ".join(problems))

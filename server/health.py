@@ -1,4 +1,5 @@
-"""Readiness and freshness: one truth for gRPC health, /readyz and the UNAVAILABLE answers.
+"""Readiness and freshness (requirements: health checks; reads through API server outages): one
+truth for gRPC health, /readyz and the UNAVAILABLE answers.
 
 The rules (docs/design.md, "Caching"):
   * ready (health "" and replicant.v1.ReplicaService SERVING, /readyz 200): not shutting down and
@@ -6,8 +7,10 @@ The rules (docs/design.md, "Caching"):
     reachability is left out on purpose: during an outage the Service's endpoints cannot change
     anyway, and a readiness that fell with the API server came back only after it did, taking
     every replica out just as the caches recovered. HPA caches are the reconciler's alone.
-  * reads answer whenever the caches have listed once, draining or not, API server or not, and
-    every answer carries `as_of`: when the caches last heard from the API server.
+  * reads answer whenever the caches have listed once, API server or not, and every answer
+    carries `as_of`: when the caches last heard from the API server. On SIGTERM readiness turns
+    false and grpc stops taking new calls at once (server/app.py): the chart's preStop sleep is
+    what lets endpoints drop the pod first; calls already in flight finish.
   * writes need the API server too: while its probe fails, Set is UNAVAILABLE at once.
   * "kubernetes" (its own health check, and /readyz/kubernetes): the API server answered the probe
     within its window (kube/probe.py).
@@ -67,8 +70,6 @@ class Readiness:
         self._api_server = api_server
         self._clock = clock
         self._wall_clock = wall_clock
-        self._as_of_stamp: float | None = None
-        self._as_of: datetime | None = None
         self.draining = False
 
     @property
@@ -100,11 +101,7 @@ class Readiness:
         return ""
 
     def as_of(self) -> datetime | None:
-        """Wall-clock time the read caches last heard from the API server; None before sync.
-
-        Every read carries it, so the clock-time-to-wall-clock conversion is made once per
-        oldest stamp (while healthy, the probe's last answer: a new one every probe interval) and
-        the same datetime is returned until that stamp moves."""
+        """Wall-clock time the read caches last heard from the API server; None before sync."""
         oldest = self._api_server.last_ok
         for cache in self._caches:
             at = cache.current_as_of
@@ -114,10 +111,7 @@ class Readiness:
                 oldest = at
         if oldest is None:  # no caches and no probe answer: as of now
             return self._wall_clock()
-        if oldest != self._as_of_stamp:
-            self._as_of_stamp = oldest
-            self._as_of = self._wall_clock() - timedelta(seconds=max(0.0, self._clock() - oldest))
-        return self._as_of
+        return self._wall_clock() - timedelta(seconds=max(0.0, self._clock() - oldest))
 
     def age_seconds(self) -> float | None:
         as_of = self.as_of()
@@ -144,11 +138,8 @@ async def publish_health(
     *,
     startup_period: float = 0.02,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    on_first_ready: Callable[[], None] = lambda: None,
 ) -> None:
-    """Push readiness and the "kubernetes" check into grpc.health.v1 on change (until cancelled).
-
-    `on_first_ready` runs once, when readiness is first published as SERVING."""
+    """Push readiness and the "kubernetes" check into grpc.health.v1 on change (until cancelled)."""
     current: dict[str, bool] = {}
     ever_ready = False
     while True:
@@ -167,9 +158,7 @@ async def publish_health(
                             "reason": _reason(readiness, service),
                         },
                     )
-        if wanted[""] and not ever_ready:
-            ever_ready = True
-            on_first_ready()
+        ever_ready = ever_ready or wanted[""]
         await sleep(period if ever_ready else startup_period)
 
 

@@ -1,19 +1,18 @@
-"""Plaintext HTTP for probes and Prometheus: /livez, /readyz, /readyz/kubernetes, /metrics.
+"""Plaintext HTTP for probes and Prometheus (requirements: health checks, production-ready metrics):
+/livez, /readyz, /readyz/kubernetes, /metrics, served by aiohttp.web.
 
 Why a separate plaintext port: kubelet probes and most scrapers cannot present client certificates.
-Why asyncio streams and not a framework: four GET routes, no new dependency; /metrics is
-prometheus_client's `generate_latest` of the App's registry. One request per
-connection (Connection: close), request head bounded to 8 KiB and 5 s, so a slow client cannot pin
-resources. Nothing here reveals Deployments or identities.
+Nothing here reveals Deployments or identities. Bounds: a request line or header field of at most
+8 KiB, at most 32 header fields, and an idle connection (including one that never finishes its
+head) closed after 5 s, so a slow client cannot pin resources.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 if TYPE_CHECKING:
@@ -21,80 +20,61 @@ if TYPE_CHECKING:
 
     from server.health import Readiness
 
-log = logging.getLogger(__name__)
+# aiohttp logs every malformed request with a traceback at ERROR: a client's mistake, not ours,
+# and a flood of them would flood the log. The four handlers below cannot fail otherwise.
+_quiet = logging.getLogger("replicant.http")
+_quiet.setLevel(logging.CRITICAL)
 
-MAX_HEAD = 8192
-READ_TIMEOUT = 5.0
+MAX_FIELD = 8192
+MAX_HEADERS = 32
+IDLE_TIMEOUT_S = 5.0
 
 
 class ProbeServer:
     def __init__(self, readiness: Readiness, registry: CollectorRegistry) -> None:
         self._readiness = readiness
         self._registry = registry
-        self._server: asyncio.Server | None = None
+        app = web.Application()
+        app.router.add_get("/livez", self._livez)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/readyz/kubernetes", self._kubernetes)
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=None,
+            logger=_quiet,
+            keepalive_timeout=IDLE_TIMEOUT_S,
+            max_line_size=MAX_FIELD,
+            max_field_size=MAX_FIELD,
+            max_headers=MAX_HEADERS,
+        )
 
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the bound port (useful with port 0)."""
-        self._server = await asyncio.start_server(self._handle, host, port, limit=MAX_HEAD)
-        bound: int = self._server.sockets[0].getsockname()[1]
-        return bound
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        for address in self._runner.addresses:  # the bound (host, port): port 0 is read back here
+            return int(address[1])
+        raise OSError("the probe port did not bind")
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        await self._runner.cleanup()
 
-    def route(self, method: str, path: str) -> tuple[int, str, str | bytes]:
-        """(status, content type, body) for one request."""
-        if method not in ("GET", "HEAD"):
-            return 405, "text/plain", "method not allowed\n"
-        path = path.split("?", 1)[0]
-        if path == "/livez":
-            return 200, "text/plain", "ok\n"
-        if path == "/readyz":
-            reason = self._readiness.reason()
-            return (503, "text/plain", f"{reason}\n") if reason else (200, "text/plain", "ok\n")
-        if path == "/readyz/kubernetes":  # for people: it is not what readiness depends on
-            if self._readiness.kubernetes_reachable:
-                return 200, "text/plain", "ok\n"
-            return 503, "text/plain", "Kubernetes API server not answered recently\n"
-        if path == "/metrics":
-            return 200, CONTENT_TYPE_LATEST, generate_latest(self._registry)
-        return 404, "text/plain", "not found\n"
+    async def _livez(self, _: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            async with asyncio.timeout(READ_TIMEOUT):
-                head = await reader.readuntil(b"\r\n\r\n")
-            parts = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
-            body: str | bytes
-            if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-                status, ctype, body = 400, "text/plain", "bad request\n"
-            else:
-                status, ctype, body = self.route(parts[0], parts[1])
-            payload = body.encode() if isinstance(body, str) else body
-            writer.write(
-                (
-                    f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-                    f"Content-Type: {ctype}\r\nContent-Length: {len(payload)}\r\n"
-                    "Connection: close\r\n\r\n"
-                ).encode()
-            )
-            if parts[0] != "HEAD":
-                writer.write(payload)
-            await writer.drain()
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
-            pass  # a broken or slow client; nothing worth logging
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+    async def _readyz(self, _: web.Request) -> web.Response:
+        reason = self._readiness.reason()
+        return web.Response(status=503 if reason else 200, text=f"{reason or 'ok'}\n")
 
+    async def _kubernetes(self, _: web.Request) -> web.Response:
+        """For people: not what readiness depends on."""
+        if self._readiness.kubernetes_reachable:
+            return web.Response(text="ok\n")
+        return web.Response(status=503, text="Kubernetes API server not answered recently\n")
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    503: "Service Unavailable",
-}
+    async def _metrics(self, _: web.Request) -> web.Response:
+        body = generate_latest(self._registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

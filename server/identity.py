@@ -1,10 +1,13 @@
-"""Caller identity, read from the verified client certificate itself.
+"""Caller identity (requirement: mTLS authentication), read from the verified client certificate.
 
 Why not gRPC's `peer_uri`/`peer_dns`: gRPC core builds them from C strings, so a URI SAN
 `spiffe://x/writer\\x00.evil` reads there as `spiffe://x/writer`. The handshake has verified the
 leaf against the client CA; its PEM arrives in the auth context as `x509_pem_cert` and is parsed
 here with `cryptography`. The certificate is refused (IdentityRefusedError, UNAUTHENTICATED) when
 
+  * it is a CA (basicConstraints CA:TRUE), or was not issued directly by a client CA: only leaf
+    certificates are callers, and chains through intermediates are refused (no opt-in: a CA
+    bundle that should trust an intermediate lists the intermediate itself as a client CA),
   * it lacks the clientAuth extended key usage (a server certificate is no client; BoringSSL
     already refuses an EKU without clientAuth at the handshake, but accepts a leaf with no EKU),
   * a URI or DNS SAN holds anything but printable ASCII without spaces (NUL, control characters),
@@ -12,18 +15,19 @@ here with `cryptography`. The certificate is refused (IdentityRefusedError, UNAU
   * it has no URI or DNS SAN (the common name is never an identity),
   * a SPIFFE trust domain is configured and the identity is not a SPIFFE ID in it.
 
-The identity is the first URI SAN, else the first DNS SAN. Results are cached per certificate, so a
-busy client costs one parse, not one per call.
+The identity is the first URI SAN, else the first DNS SAN. Results are cached per certificate and
+client CA set, so a busy client costs one parse, not one per call.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from server.errors import IdentityRefusedError
@@ -42,7 +46,10 @@ class Refusal:
 class IdentityReader:
     """Turns a verified peer into an identity, or refuses it with a reason."""
 
-    def __init__(self, trust_domain: str = "") -> None:
+    def __init__(
+        self, client_cas: Callable[[], tuple[x509.Certificate, ...]], trust_domain: str = ""
+    ) -> None:
+        self._client_cas = client_cas
         self._spiffe_prefix = f"spiffe://{trust_domain}/" if trust_domain else ""
         self._read = functools.lru_cache(maxsize=CACHED_CERTIFICATES)(self._read_uncached)
 
@@ -55,21 +62,29 @@ class IdentityReader:
             tuple(auth_context.get("peer_uri", ())),
             tuple(auth_context.get("peer_dns", ())),
         )
-        result = self._read(pems[0], grpc_sans)
+        result = self._read(pems[0], grpc_sans, self._client_cas())
         if isinstance(result, Refusal):
             # A fresh exception per call: re-raising a cached one would grow its traceback.
             raise IdentityRefusedError(result.reason, result.message)
         return result
 
     def _read_uncached(
-        self, pem: bytes, grpc_sans: tuple[tuple[bytes, ...], tuple[bytes, ...]]
+        self,
+        pem: bytes,
+        grpc_sans: tuple[tuple[bytes, ...], tuple[bytes, ...]],
+        client_cas: tuple[x509.Certificate, ...],
     ) -> str | Refusal:
         try:
             cert = x509.load_pem_x509_certificate(pem)
             uris, dns = _sans(cert)
             client_auth = _has_client_auth(cert)
+            is_ca = _is_ca(cert)
         except ValueError:
             return Refusal("unparsable", "client certificate cannot be parsed")
+        if is_ca:
+            return Refusal("not_leaf", "client certificate is a CA certificate")
+        if not any(_issued_by(cert, ca) for ca in client_cas):
+            return Refusal("intermediate", "client certificate is not issued by a client CA")
         if not client_auth:
             return Refusal(
                 "no_client_auth", "client certificate lacks the clientAuth extended key usage"
@@ -99,6 +114,21 @@ def _sans(cert: x509.Certificate) -> tuple[list[str], list[str]]:
         ext.get_values_for_type(x509.UniformResourceIdentifier),
         ext.get_values_for_type(x509.DNSName),
     )
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def _has_client_auth(cert: x509.Certificate) -> bool:

@@ -1,34 +1,30 @@
-"""The interceptor: transport policy, authorization, error mapping, metrics and the audit trail.
+"""Every call's checks, in one grpc.aio.ServerInterceptor: mTLS identity, authorization, the one
+error mapping, metrics and the audit trail (requirements: "mTLS with an authorization scheme",
+"errors map once to the right gRPC status").
 
-It wraps every method handler once, when a service is added to the server (`Registry`), instead of
-being a grpc.aio.ServerInterceptor: those run as coroutines on every call and rebuild the handler
-each time, which cost a read more CPU than everything else replicant does for it. Every service is
-added through the Registry (server/app.py), and ReplicaService's methods take the caller, not grpc's
-context (server/servicer.py), so they cannot be served unwrapped.
+On every call: the negotiated TLS version must be 1.3 and the client certificate must name an
+acceptable identity (server/identity.py); refusals are counted and logged, rate-limited. For
+ReplicaService, the caller needs the method's role somewhere (server/authz.py) before validation
+or lookup; the accepted caller reaches the servicer through `CALLER`, so a servicer served without
+this interceptor fails every call (LookupError: INTERNAL) instead of serving unauthorized. Any
+exception the servicer raises is mapped by server/status.py; every ReplicaService call is counted in
+the metrics and written as one JSON "rpc" line on the "replicant.access" logger (the audit trail:
+identity, method, code, duration). Health and reflection get the TLS and certificate checks only.
 
-On every call the wrapper checks the negotiated TLS version (grpc 1.85 reports it in the auth
-context as `ssl_tls_version`) and the client certificate's identity (server/identity.py; refusals
-are counted and logged, rate-limited), authorizes the caller before the servicer runs (so a caller
-without a role gets PERMISSION_DENIED before any validation or lookup) and passes it to the
-servicer, maps any exception the servicer raises via server/status.py, and counts each
-ReplicaService call in the metrics and the audit trail (server/audit.py). ReplicaService reads are
-plain functions, called without a coroutine of their own. Health and reflection get the TLS and
-certificate checks only.
-
-Request bytes that do not decode reach the wrapper as `_UNDECODABLE` instead of failing inside
-grpc, which would answer UNKNOWN with the library's exception text; every method answers them
-INVALID_ARGUMENT (ReplicaService after authorization, like any other invalid request).
+Request bytes that do not decode answer INVALID_ARGUMENT (grpc itself would answer INTERNAL with
+its own text). Each refusal is a new exception: re-raising one shared instance would grow its
+traceback, and everything its frames hold, by one entry per call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import logging
 import time
 from collections.abc import AsyncIterable
-from typing import TYPE_CHECKING, Any, Final
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -39,158 +35,125 @@ from server.logs import RateLimiter
 from server.status import INTERNAL, to_status
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
-    from server.audit import AccessLog
     from server.identity import IdentityReader
     from server.metrics import Metrics
 
     Handler = grpc.RpcMethodHandler[Any, Any]
+    Context = grpc.aio.ServicerContext[Any, Any]
 
 log = logging.getLogger("replicant.access")
 security_log = logging.getLogger("replicant.security")
 
 Behavior = Any  # grpc's handler behaviours are untyped callables
-
-# Callers are a function of the identity and the fixed policy; identities that get this far hold
-# certificates from the client CA, so the cache stays small.
-CACHED_CALLERS: Final = 1024
-
+CALLER: ContextVar[authz.Caller] = ContextVar("caller")
+MALFORMED = "malformed request: the message cannot be decoded"
 _UNDECODABLE = object()  # stands in for a request whose bytes did not decode
-_MALFORMED = InvalidArgumentError("malformed request: the message cannot be decoded")
-_OK: Final = grpc.StatusCode.OK
 
 
-class ApiInterceptor:
+class ApiInterceptor(grpc.aio.ServerInterceptor):
     def __init__(
         self,
         policy: authz.Policy,
         identities: IdentityReader,
         metrics: Metrics,
-        access: AccessLog,
     ) -> None:
         self._policy = policy
         self._identities = identities
         self._metrics = metrics
-        self._access = access
         self._refusal_log = RateLimiter()
-        self._callers = functools.lru_cache(maxsize=CACHED_CALLERS)(policy.caller)
-        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
-    def registry(self, server: grpc.aio.Server) -> Registry:
-        """What services are added to: it hands grpc only wrapped handlers."""
-        return Registry(server, self)
-
-    def wrap(self, method: str, handler: Handler) -> Handler:
-        """The handler with every check around it; made once per method and handler."""
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._rebuild(method, handler)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
-
-    def _rebuild(self, method: str, handler: Handler) -> Handler:
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
         deserializer = _tolerant(handler.request_deserializer)
-        serializer = handler.response_serializer  # None for ReplicaService reads: they are bytes
+        serializer = handler.response_serializer
         if handler.unary_unary is not None:
-            wrap = self._wrap_api if method in authz.METHOD_ROLES else self._wrap_unary
             return grpc.unary_unary_rpc_method_handler(
-                wrap(method, handler.unary_unary),
+                self._unary(method, handler.unary_unary),
                 request_deserializer=deserializer,
                 response_serializer=serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(method, handler.unary_stream),
+                self._stream(method, handler.unary_stream),
                 request_deserializer=deserializer,
                 response_serializer=serializer,
             )
         if handler.stream_stream is not None:
             return grpc.stream_stream_rpc_method_handler(
-                self._wrap_stream(method, handler.stream_stream),
+                self._stream(method, handler.stream_stream),
                 request_deserializer=deserializer,
                 response_serializer=serializer,
             )
-        # No stream-unary methods are served; refuse rather than serve one unchecked.
-        raise ValueError(f"{method}: stream-unary methods are not supported")
+        return None  # no stream-unary method is served: UNIMPLEMENTED, never unchecked
 
-    def _wrap_api(self, method: str, inner: Behavior) -> Behavior:
-        """A ReplicaService method: `inner(request, caller)`, awaited only if it is a coroutine."""
-        label = method.lstrip("/")  # the metric's method label
-        awaited = inspect.iscoroutinefunction(inner)
-        writes = authz.METHOD_ROLES[method] is authz.Role.WRITER
-        audit_success = self._access.call if writes else None  # reads are summed
-        observe, summed = self._metrics.observe_rpc, self._access.read
-        clock = time.perf_counter
+    def _unary(self, method: str, inner: Behavior) -> Behavior:
+        audited = method in authz.METHOD_ROLES  # ReplicaService; health Check is not audited
 
-        async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            start = clock()
+        async def behavior(request: Any, context: Context) -> Any:
+            start = time.perf_counter()
             who = ""
             try:
                 caller = self._caller(method, context)
                 who = caller.identity
                 self._policy.authorize(method, caller)
                 if request is _UNDECODABLE:
-                    raise _MALFORMED
-                response = (await inner(request, caller)) if awaited else inner(request, caller)
+                    raise InvalidArgumentError(MALFORMED)
+                CALLER.set(caller)  # this call's task only
+                response = await inner(request, context)
             except asyncio.CancelledError:
-                self._failed(method, label, who, grpc.StatusCode.CANCELLED, clock() - start)
+                self._record(audited, method, who, grpc.StatusCode.CANCELLED, start)
+                raise
+            except grpc.aio.AbortError:  # the servicer aborted itself (e.g. health NOT_FOUND)
+                code: grpc.StatusCode | None = context.code()  # None until a handler sets one
+                self._record(audited, method, who, code or grpc.StatusCode.UNKNOWN, start)
                 raise
             except Exception as exc:
-                if _is_abort(exc):  # the servicer aborted the call itself
-                    self._failed(method, label, who, _code(context), clock() - start)
-                    raise
                 code, message = to_status(exc)
                 if (code, message) == INTERNAL:
                     log.exception("internal error", extra={"method": method, "identity": who})
-                self._failed(method, label, who, code, clock() - start)
+                self._record(audited, method, who, code, start)
                 await context.abort(code, message)
-            seconds = clock() - start
-            observe(label, "OK", seconds)
-            if audit_success is None:
-                summed(who, method, seconds)
-            else:
-                audit_success(who, method, _OK, seconds)
+            self._record(audited, method, who, grpc.StatusCode.OK, start)
             return response
 
         return behavior
 
-    def _failed(
-        self, method: str, label: str, who: str, code: grpc.StatusCode, seconds: float
+    def _record(
+        self, audited: bool, method: str, who: str, code: grpc.StatusCode, start: float
     ) -> None:
-        self._metrics.observe_rpc(label, code.name, seconds)
-        self._access.call(who, method, code, seconds)
+        if not audited:
+            return
+        seconds = time.perf_counter() - start
+        self._metrics.observe_rpc(method.lstrip("/"), code.name, seconds)
+        log.info(
+            "rpc",
+            extra={
+                "identity": who,
+                "method": method,
+                "code": code.name,
+                "duration_ms": round(seconds * 1000, 3),
+            },
+        )
 
-    def _wrap_unary(self, method: str, inner: Behavior) -> Behavior:
-        """Health's unary Check: an accepted certificate is enough."""
+    def _stream(self, method: str, inner: Behavior) -> Behavior:
+        """Health Watch and reflection: an accepted certificate is enough."""
 
-        async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            try:
-                self._caller(method, context)
-                if request is _UNDECODABLE:
-                    raise _MALFORMED
-                return await inner(request, context)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if _is_abort(exc):  # the servicer aborted itself (e.g. health NOT_FOUND)
-                    raise
-                code, message = to_status(exc)
-                if (code, message) == INTERNAL:
-                    log.exception("internal error", extra={"method": method})
-                await context.abort(code, message)
-
-        return behavior
-
-    def _wrap_stream(self, method: str, inner: Behavior) -> Behavior:
-        async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        async def behavior(request: Any, context: Context) -> None:
             try:
                 self._caller(method, context)
             except UnauthenticatedError as exc:
                 await context.abort(*to_status(exc))
             if request is _UNDECODABLE:
-                await context.abort(*to_status(_MALFORMED))
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MALFORMED)
             if isinstance(request, AsyncIterable):  # stream-stream: check each message
                 request = _decoded(request, context)
             result = inner(request, context)
@@ -202,14 +165,14 @@ class ApiInterceptor:
 
         return behavior
 
-    def _caller(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> authz.Caller:
+    def _caller(self, method: str, context: Context) -> authz.Caller:
         """The accepted caller of this call; raises UnauthenticatedError (counted and logged)."""
         auth = context.auth_context()
         _check_transport(auth)
         try:
-            return self._callers(self._identities.identity(auth))
+            return self._policy.caller(self._identities.identity(auth))
         except IdentityRefusedError as exc:
-            self._metrics.observe_refusal("call", exc.reason)
+            self._metrics.observe_refusal(exc.reason)
             suppressed = self._refusal_log.allow(exc.reason)
             if suppressed is not None:
                 security_log.warning(
@@ -224,39 +187,10 @@ class ApiInterceptor:
             raise
 
 
-class Registry:
-    """Stands in for the server while services are added: grpc gets only wrapped handlers.
-
-    Generated `add_*_to_server` functions call these two methods (grpcio 1.63 and later)."""
-
-    def __init__(self, server: grpc.aio.Server, interceptor: ApiInterceptor) -> None:
-        self._server = server
-        self._interceptor = interceptor
-
-    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
-        self._server.add_generic_rpc_handlers(
-            [_Guarded(handler, self._interceptor) for handler in handlers]
-        )
-
-    def add_registered_method_handlers(self, service: str, handlers: Mapping[str, Handler]) -> None:
-        wrap = self._interceptor.wrap
-        self._server.add_registered_method_handlers(
-            service, {name: wrap(f"/{service}/{name}", h) for name, h in handlers.items()}
-        )
-
-
-class _Guarded(grpc.GenericRpcHandler):
-    """A generic handler whose method handlers come out wrapped."""
-
-    def __init__(self, inner: grpc.GenericRpcHandler, interceptor: ApiInterceptor) -> None:
-        self._inner = inner
-        self._interceptor = interceptor
-
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
-        handler = self._inner.service(handler_call_details)
-        if handler is None:
-            return None
-        return self._interceptor.wrap(handler_call_details.method, handler)
+def _check_transport(auth: authz.AuthContext) -> None:
+    version = authz.tls_version(auth)
+    if version not in authz.ALLOWED_TLS_VERSIONS:
+        raise UnauthenticatedError(f"TLS 1.3 required (negotiated {version or 'unknown'})")
 
 
 def _tolerant(deserializer: Behavior) -> Behavior:
@@ -272,25 +206,8 @@ def _tolerant(deserializer: Behavior) -> Behavior:
     return tolerant
 
 
-async def _decoded(
-    requests: AsyncIterable[Any], context: grpc.aio.ServicerContext[Any, Any]
-) -> AsyncIterator[Any]:
+async def _decoded(requests: AsyncIterable[Any], context: Context) -> AsyncIterator[Any]:
     async for request in requests:
         if request is _UNDECODABLE:
-            await context.abort(*to_status(_MALFORMED))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MALFORMED)
         yield request
-
-
-def _check_transport(auth: authz.AuthContext) -> None:
-    version = authz.tls_version(auth)
-    if version not in authz.ALLOWED_TLS_VERSIONS:
-        raise UnauthenticatedError(f"TLS 1.3 required (negotiated {version or 'unknown'})")
-
-
-def _code(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
-    code: grpc.StatusCode | None = context.code()  # None until the handler sets one
-    return code or grpc.StatusCode.UNKNOWN
-
-
-def _is_abort(exc: BaseException) -> bool:
-    return isinstance(exc, grpc.aio.AbortError)

@@ -1,4 +1,5 @@
-"""Server reflection that also resolves method names (grpcurl `describe Service.Method`).
+"""Server reflection (requirement: usable with grpcurl) that also resolves method names
+(grpcurl `describe Service.Method`).
 
 grpcio-reflection answers FileContainingSymbol through the descriptor pool, and the upb pool
 behind protobuf's Python API finds services, messages, fields and enums but not methods
@@ -21,9 +22,8 @@ from grpc_reflection.v1alpha import (  # type: ignore[import-untyped]
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    import grpc
     from google.protobuf.descriptor import FileDescriptor
-
-    from server.interceptor import Registry
 
 SERVICE_NAME: str = reflection.SERVICE_NAME
 
@@ -52,7 +52,7 @@ class MethodAwarePool:
         return getattr(self._pool, name)
 
 
-def enable(service_names: Iterable[str], server: Registry) -> None:
+def enable(service_names: Iterable[str], server: grpc.aio.Server) -> None:
     """Serve grpc.reflection.v1alpha for `service_names` (and reflection itself) on `server`."""
     # The aio servicer by name: `enable_server_reflection` picks it only for a grpc.aio.Server.
     servicer = reflection.aio.ReflectionServicer(tuple(service_names), pool=MethodAwarePool())

@@ -1,103 +1,74 @@
-"""replicant.v1.ReplicaService: reads from the watch caches, writes through the desired-state store.
+"""replicant.v1.ReplicaService (requirement: read, set and list Deployment replica counts).
 
 Order inside every method: validate the request, require readiness, then look up. The interceptor
-has already refused callers without the method's role anywhere and passes the accepted caller in;
-here each call stays inside the caller's namespace grant (server/authz.py): outside it, Get and Set
-answer exactly as for a missing Deployment and List shows nothing, and page tokens are bound to the
-grant. Reads make no API server requests: they use the Deployment cache and the ReplicaTarget cache
-for `desired`, say how fresh it is (`as_of`), and return response bytes joined from pre-encoded
-Deployments (server/encoding.py).
-
-The methods take `(request, caller)`, not grpc's `(request, context)`: they are registered by
-`add_to_server` and only the interceptor (server/interceptor.py) can call them, so a server built
-without it fails every call instead of serving without authorization. The reads are plain functions
-the interceptor calls without a coroutine of their own.
+(server/interceptor.py) has already refused callers without the method's role anywhere and hands
+the accepted caller over in `CALLER`; here each call stays inside the caller's namespace grant
+(server/authz.py): outside it, Get and Set answer exactly as for a missing Deployment and List
+shows nothing, and page tokens are bound to the grant. Reads make no API server requests: they use
+the Deployment cache and the ReplicaTarget cache for `desired`, and say how fresh they are
+(`as_of`).
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any, Protocol
-
-import grpc
+from typing import TYPE_CHECKING, Any
 
 from replicant.v1 import replicant_pb2 as pb
-from server import encoding, validation
-from server.authz import SERVICE
+from replicant.v1 import replicant_pb2_grpc
+from server import validation
 from server.errors import DeploymentNotFoundError, NotReadyError, PermissionDeniedError
+from server.interceptor import CALLER
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from datetime import datetime
 
+    import grpc
+
+    from kube.desired import DesiredStates
     from kube.informer import Key
+    from kube.resources import InformerGroup
+    from kube.target_store import ReplicaTargetStore
     from kube.views import DeploymentView, DesiredStateView
     from server import authz
     from server.health import Readiness
-    from server.interceptor import Registry
     from server.page_tokens import PageTokens
 
-
-class DeploymentCache(Protocol):
-    def watches(self, namespace: str) -> bool: ...
-
-    def get(self, key: Key) -> DeploymentView | None: ...
-
-    def iter_from(self, after: Key | None, namespace: str = "") -> Iterator[tuple[Key, Any]]: ...
+    Context = grpc.aio.ServicerContext[Any, Any]
 
 
-class DesiredStateLookup(Protocol):
-    """The desired state of a Deployment, from the ReplicaTarget cache (kube/desired.py).
-
-    The same DesiredStateView object while the ReplicaTarget is unchanged: encodings are kept
-    per view object (server/encoding.py)."""
-
-    def get(self, key: Key) -> DesiredStateView | None: ...
-
-
-class DesiredStateStore(Protocol):
-    """Record a desired count and return it as stored (kube/target_store.py).
-
-    Raises kube.errors.StaleVersionError on an expected_version mismatch (-> ABORTED),
-    PreconditionError when there is nothing to compare it with or an HPA scales the Deployment
-    (-> FAILED_PRECONDITION); with an empty expected_version it retries 409s itself.
-    """
-
-    async def set(
-        self, key: Key, replicas: int, requested_by: str, expected_version: str
-    ) -> DesiredStateView: ...
-
-
-class ReplicaService:
+class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
     def __init__(
         self,
-        deployments: DeploymentCache,
+        deployments: InformerGroup[DeploymentView],
         readiness: Readiness,
         tokens: PageTokens,
         *,
-        desired: DesiredStateLookup,
-        store: DesiredStateStore,
-        encoded: encoding.EncodedDeployments,
+        desired: DesiredStates,
+        store: ReplicaTargetStore,
     ) -> None:
         self._deployments = deployments
         self._readiness = readiness
         self._tokens = tokens
         self._desired = desired
         self._store = store
-        self._encoded = encoded
 
-    def get_replicas(self, request: pb.GetReplicasRequest, caller: authz.Caller) -> bytes:
-        """GetReplicasResponse bytes."""
+    async def GetReplicas(  # noqa: N802 - the generated servicer's name
+        self, request: pb.GetReplicasRequest, context: Context
+    ) -> pb.GetReplicasResponse:
         key = validation.ref(request.ref)
         self._require_ready()
-        view = self._lookup(key, caller.read)
-        framed = self._encoded.framed(view, self._desired.get(key))
-        return encoding.get_response(framed, self._readiness.as_of())
+        view = self._lookup(key, CALLER.get().read)
+        response = pb.GetReplicasResponse(deployment=self._message(view))
+        _set_as_of(response.as_of, self._readiness.as_of())
+        return response
 
-    def list_deployments(self, request: pb.ListDeploymentsRequest, caller: authz.Caller) -> bytes:
-        """ListDeploymentsResponse bytes."""
+    async def ListDeployments(  # noqa: N802 - the generated servicer's name
+        self, request: pb.ListDeploymentsRequest, context: Context
+    ) -> pb.ListDeploymentsResponse:
         namespace = validation.namespace(request.namespace) if request.namespace else ""
         size = validation.page_size(request.page_size)
-        grant = caller.read
+        grant = CALLER.get().read
         scope = (namespace, grant.fingerprint())
         after = self._tokens.decode(request.page_token, scope)
         self._require_ready()
@@ -105,29 +76,23 @@ class ReplicaService:
         # even for a forged token. TODO: iterate only the granted namespaces if grants ever get
         # much smaller than the cache.
         visible = not namespace or grant.allows(namespace)
-
-        def build() -> encoding.Page:
-            items = self._deployments.iter_from(after, namespace) if visible else iter(())
-            if grant.namespaces is not None:  # a grant of every namespace needs no filter
-                items = (item for item in items if grant.allows(item[0][0]))
-            # One extra item tells whether another page follows.
-            page = list(itertools.islice(items, size + 1))
-            more = len(page) > size
-            framed, desired = self._encoded.framed, self._desired.get
-            body = b"".join([framed(view, desired(key)) for key, view in page[:size]])
-            return body, page[size - 1][0] if more else None
-
-        # The scope holds the namespace and the grant's fingerprint: what the page shows.
-        body, last = self._encoded.page((scope, after, size), build)
-        return encoding.list_response(
-            body,
-            self._tokens.encode(last, scope) if last is not None else "",
-            self._readiness.as_of(),
+        items = self._deployments.iter_from(after, namespace) if visible else iter(())
+        if grant.namespaces is not None:  # a grant of every namespace needs no filter
+            items = (item for item in items if grant.allows(item[0][0]))
+        page = list(itertools.islice(items, size + 1))  # one extra: does another page follow?
+        response = pb.ListDeploymentsResponse(
+            deployments=[self._message(view) for _, view in page[:size]],
+            next_page_token=self._tokens.encode(page[size - 1][0], scope)
+            if len(page) > size
+            else "",
         )
+        _set_as_of(response.as_of, self._readiness.as_of())
+        return response
 
-    async def set_replicas(
-        self, request: pb.SetReplicasRequest, caller: authz.Caller
+    async def SetReplicas(  # noqa: N802 - the generated servicer's name
+        self, request: pb.SetReplicasRequest, context: Context
     ) -> pb.SetReplicasResponse:
+        caller = CALLER.get()
         key = validation.ref(request.ref)
         replicas = validation.replicas(request)
         expected = validation.expected_version(request.expected_version)
@@ -137,7 +102,7 @@ class ReplicaService:
         if not caller.write.allows(key[0]):  # the caller may read here, so this reveals nothing
             raise PermissionDeniedError(f"caller has no writer role in namespace {key[0]}")
         stored = await self._store.set(key, replicas, caller.identity, expected)
-        return pb.SetReplicasResponse(desired=encoding.desired_message(stored))
+        return pb.SetReplicasResponse(desired=desired_message(stored))
 
     def _require_ready(self) -> None:
         reason = self._readiness.reason(for_reads=True)
@@ -152,21 +117,43 @@ class ReplicaService:
             raise DeploymentNotFoundError(f"deployment {key[0]}/{key[1]} not found")
         return view
 
+    def _message(self, view: DeploymentView) -> pb.Deployment:
+        message = pb.Deployment(
+            ref=pb.DeploymentRef(namespace=view.namespace, name=view.name),
+            current=pb.CurrentState(
+                spec_replicas=view.spec_replicas,
+                replicas=view.replicas,
+                ready_replicas=view.ready_replicas,
+                available_replicas=view.available_replicas,
+                updated_replicas=view.updated_replicas,
+                generation=view.generation,
+                observed_generation=view.observed_generation,
+            ),
+        )
+        desired = self._desired.get((view.namespace, view.name))
+        if desired is not None:
+            message.desired.CopyFrom(desired_message(desired))
+        return message
 
-def add_to_server(service: ReplicaService, server: Registry) -> None:
-    """Register the three methods; reads answer bytes, so they have no response serializer."""
-    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
-        "GetReplicas": grpc.unary_unary_rpc_method_handler(
-            service.get_replicas, request_deserializer=pb.GetReplicasRequest.FromString
-        ),
-        "ListDeployments": grpc.unary_unary_rpc_method_handler(
-            service.list_deployments, request_deserializer=pb.ListDeploymentsRequest.FromString
-        ),
-        "SetReplicas": grpc.unary_unary_rpc_method_handler(
-            service.set_replicas,
-            request_deserializer=pb.SetReplicasRequest.FromString,
-            response_serializer=pb.SetReplicasResponse.SerializeToString,
-        ),
-    }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-    server.add_registered_method_handlers(SERVICE, handlers)
+
+def desired_message(view: DesiredStateView) -> pb.DesiredState:
+    message = pb.DesiredState(
+        replicas=view.replicas, requested_by=view.requested_by, version=view.version
+    )
+    if view.requested_at is not None:
+        message.requested_at.FromDatetime(view.requested_at)
+    if view.reconcile is not None:
+        message.reconcile.CopyFrom(
+            pb.ReconcileStatus(
+                converged=view.reconcile.converged,
+                reason=view.reconcile.reason,
+                message=view.reconcile.message,
+                observed_generation=view.reconcile.observed_generation,
+            )
+        )
+    return message
+
+
+def _set_as_of(field: Any, as_of: datetime | None) -> None:
+    if as_of is not None:
+        field.FromDatetime(as_of)

@@ -1,4 +1,4 @@
-"""Server-side mutual TLS: cipher policy, credentials, and certificate reload without restart.
+"""Server-side mutual TLS (requirement: mTLS): credentials, and certificate reload without restart.
 
 Policy (what is enforced, and where):
   * Client certificates are required and verified against --client-ca-file by the handshake.
@@ -8,11 +8,11 @@ Policy (what is enforced, and where):
     type, at start (the server does not start) and on reload (the last good files stay).
   * RPCs additionally require TLS 1.3 (server/interceptor.py), in case the above ever breaks:
     Python's grpc has no knob for the handshake's minimum version.
-  * The client certificate's identity, extended key usage and SANs are checked per call
-    (server/identity.py): grpc's handshake checks none of them.
-
-Page-token keys (server/page_tokens.py) are derived here from the private key: every replica
-mounts the same one, and the chart never renders a key.
+  * The client certificate's identity, extended key usage and SANs, and that it is a leaf issued
+    directly by a client CA, are checked per call (server/identity.py): grpc's handshake checks
+    none of them. `client_cas` is what the last good load read.
+  * A client CA that also issued the server certificate is logged as a warning: whoever may
+    obtain a server certificate could then mint clients.
 
 Reload: grpc calls the fetcher on each new handshake; it stats the three files (mtime, inode, size;
 Kubernetes swaps a Secret volume's symlink, so the inode changes) and returns new material only when
@@ -28,15 +28,12 @@ from pathlib import Path
 
 import grpc
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 log = logging.getLogger(__name__)
 
 Signature = tuple[tuple[int, int, int], ...]
-
-_TOKEN_KEY_INFO = b"replicant page-token key v1"
 
 
 class CertificateFiles:
@@ -47,7 +44,7 @@ class CertificateFiles:
         self._current: Signature | None = None
         self._rejected: Signature | None = None
         self.reloads = 0
-        self._token_keys: tuple[bytes, ...] = ()
+        self.client_cas: tuple[x509.Certificate, ...] = ()
 
     def _signature(self) -> Signature:
         stats = [path.stat() for path in self._paths]
@@ -62,19 +59,15 @@ class CertificateFiles:
         context.load_verify_locations(cafile=ca)
         material = cert.read_bytes(), key.read_bytes(), ca.read_bytes()
         check_key_type(material[0])
-        token_key = page_token_key(material[1])
+        client_cas = tuple(x509.load_pem_x509_certificates(material[2]))
         if self._signature() != before:
             raise OSError("certificate files changed while loading")
         self._current = before
-        if token_key not in self._token_keys:
-            self._token_keys = (token_key, *self._token_keys[:1])
+        self.client_cas = client_cas
+        warn_if_shared_ca(x509.load_pem_x509_certificate(material[0]), client_cas)
         return grpc.ssl_server_certificate_configuration(
             [(material[1], material[0])], root_certificates=material[2]
         )
-
-    def page_token_keys(self) -> tuple[bytes, ...]:
-        """The current key first, then the one before the last key change (if any)."""
-        return self._token_keys
 
     def fetch(self) -> grpc.ServerCertificateConfiguration | None:
         """grpc's certificate_configuration_fetcher: new config, or None to keep the current one."""
@@ -111,15 +104,20 @@ def check_key_type(cert_pem: bytes) -> None:
         )
 
 
-def page_token_key(key_pem: bytes) -> bytes:
-    """A 32-byte HMAC key for page tokens, derived from (and revealing nothing of) the TLS key."""
-    private_key = serialization.load_pem_private_key(key_pem, password=None)
-    der = private_key.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_TOKEN_KEY_INFO).derive(der)
+def warn_if_shared_ca(
+    server_cert: x509.Certificate, client_cas: tuple[x509.Certificate, ...]
+) -> None:
+    for ca in client_cas:
+        try:
+            server_cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        log.warning(
+            "the client CA also issued the server certificate: anyone who can obtain a server "
+            "certificate from it can call as a client; use a separate client CA",
+            extra={"ca": ca.subject.rfc4514_string()},
+        )
+        return
 
 
 def server_credentials(files: CertificateFiles) -> grpc.ServerCredentials:

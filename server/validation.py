@@ -1,4 +1,5 @@
-"""Request validation: every field of every request is checked here before any lookup.
+"""Request validation (requirement: validate input): every field of every request is checked here
+before any lookup.
 
 Rules (docs/design.md): namespace is a DNS-1123 label (<= 63), name a DNS-1123 subdomain (<= 253),
 replicas 0..1000, page_size 0..500 (0 means 100), expected_version one this API returned
@@ -7,7 +8,6 @@ replicas 0..1000, page_size 0..500 (0 means 100), expected_version one this API 
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import TYPE_CHECKING, Final
 
@@ -43,18 +43,10 @@ def namespace(value: str) -> str:
 
 def ref(message: replicant_pb2.DeploymentRef) -> Key:
     """(namespace, name) of a DeploymentRef, or InvalidArgumentError."""
-    return _valid_ref(message.namespace, message.name)
-
-
-# Every read names a Deployment, most of them the same few: two regular expressions cost more than
-# the rest of the lookup. Only valid refs are kept (a refusal raises, and lru_cache keeps no
-# exception), at most this many, so the memory stays under 3 MiB whatever callers send.
-@functools.lru_cache(maxsize=4096)
-def _valid_ref(ns: str, name: str) -> Key:
-    namespace(ns)
-    if not is_subdomain(name):
+    namespace(message.namespace)
+    if not is_subdomain(message.name):
         raise InvalidArgumentError("name must be a DNS-1123 subdomain (lower case, <= 253 chars)")
-    return ns, name
+    return message.namespace, message.name
 
 
 def replicas(request: replicant_pb2.SetReplicasRequest) -> int:

@@ -108,8 +108,10 @@ def issue(
     usages: Sequence[x509.ObjectIdentifier] | None = CLIENT_AUTH,
     rsa_key: bool = False,
     days: int = 1,
+    is_ca: bool = False,
 ) -> None:
-    """Write out/<name>.crt and .key, signed by pki/<ca>.crt; usages=None leaves out the EKU."""
+    """Write out/<name>.crt and .key, signed by pki/<ca>.crt; usages=None leaves out the EKU;
+    is_ca makes a CA (basicConstraints CA:TRUE) that can sign further certificates."""
     ca_key = serialization.load_pem_private_key((pki / f"{ca}.key").read_bytes(), None)
     ca_cert = x509.load_pem_x509_certificate((pki / f"{ca}.crt").read_bytes())
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
@@ -124,9 +126,9 @@ def issue(
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(True, False, rsa_key, False, False, False, False, False, False),
+            x509.KeyUsage(True, False, rsa_key, False, False, False, is_ca, False, False),
             critical=True,  # digitalSignature (+ keyEncipherment for RSA)
         )
         .add_extension(

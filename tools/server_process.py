@@ -89,10 +89,11 @@ def start_server(
         "--bind-address", "127.0.0.1", "--grpc-port", "0", "--http-port", "0",
         "--tls-cert-file", str(pki / "server.crt"), "--tls-key-file", str(pki / "server.key"),
         "--client-ca-file", str(pki / "client-ca.crt"),
-        "--readers", devcerts.READER_ID, "--writers", devcerts.WRITER_ID,
         "--namespaces", ",".join(namespaces), "--shutdown-grace-seconds", "10",
         *extra_args,
     ]  # fmt: skip
+    if "--readers" not in extra_args and "--writers" not in extra_args:  # grants add up
+        argv += ["--readers", devcerts.READER_ID, "--writers", devcerts.WRITER_ID]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stderr=log, stdout=log)
     server = ServerProcess(proc, log_path, pki)

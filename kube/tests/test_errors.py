@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 import pytest
 from kubernetes.aio.client.exceptions import ApiException, ApiValueError
 
 from kube.errors import (
+    AccessDeniedError,
+    AdmissionDeniedError,
     ApiUnavailableError,
     InvalidError,
     KubeError,
     NotFoundError,
     ResourceExpiredError,
+    from_response,
     map_exception,
 )
 
@@ -32,7 +37,6 @@ def api_exception(status: int, reason: str) -> ApiException:
         (aiohttp.ClientConnectionError(), ApiUnavailableError),
         (ConnectionRefusedError(), ApiUnavailableError),
         (ApiValueError("bad parameter"), InvalidError),
-        (RuntimeError("bug"), KubeError),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else v.__name__,
 )
@@ -41,9 +45,46 @@ def test_map_exception_gives_the_domain_error(exc: BaseException, mapped: type[K
 
 
 def test_map_exception_keeps_the_status_reason() -> None:
-    assert map_exception(api_exception(410, "Expired")).reason == "Expired"
+    mapped = map_exception(api_exception(410, "Expired"))
+    assert mapped is not None
+    assert mapped.reason == "Expired"
 
 
 def test_map_exception_passes_a_kube_error_through() -> None:
     error = NotFoundError("not found", status=404)
     assert map_exception(error) is error
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("bug"), TypeError("bug"), KeyError("x")])
+def test_map_exception_leaves_programming_errors_alone(exc: BaseException) -> None:
+    assert map_exception(exc) is None  # the caller re-raises it with its own traceback
+
+
+def status(code: int, reason: str, message: str) -> str:
+    return json.dumps({"kind": "Status", "code": code, "reason": reason, "message": message})
+
+
+VAP = "ValidatingAdmissionPolicy 'cap' with binding 'cap-b' denied request: spec.replicas {x}"
+WEBHOOK = 'admission webhook "guard.example.com" denied the request: replicas {x}'
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "message", "mapped", "named"),
+    [
+        (422, "Invalid", VAP, AdmissionDeniedError, "'cap'"),
+        (422, "Invalid", f'ReplicaTarget "web" is invalid: : {VAP}', AdmissionDeniedError, "'cap'"),
+        (403, "Forbidden", VAP, AdmissionDeniedError, "'cap'"),
+        (403, "Forbidden", WEBHOOK, AdmissionDeniedError, "'guard.example.com'"),
+        (400, "BadRequest", WEBHOOK, AdmissionDeniedError, "'guard.example.com'"),
+        (403, "Forbidden", 'user "x" cannot patch resource "deployments"', AccessDeniedError, ""),
+        (422, "Invalid", "spec.replicas: Invalid value", InvalidError, ""),
+        (503, "ServiceUnavailable", VAP, ApiUnavailableError, ""),  # not a refusal
+    ],
+)
+def test_admission_refusals_name_the_policy_and_nothing_else(
+    code: int, reason: str, message: str, mapped: type[KubeError], named: str
+) -> None:
+    error = from_response(code, status(code, reason, message))
+    assert type(error) is mapped
+    assert named in str(error)
+    assert "{x}" not in str(error)  # the policy's message (which may quote the object) stays out

@@ -143,7 +143,7 @@ async def started(
         make_config(pki, **config),
         kube,
         credentials=tls.server_credentials(files),
-        page_token_keys=files.page_token_keys,
+        client_cas=lambda: files.client_cas,
         probe=probe,
     )
     await app.start()

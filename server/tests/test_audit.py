@@ -1,9 +1,7 @@
-"""The audit trail over real mTLS: a line at once for every write, refusal and error, with the
-identity; successful reads summed per (identity, method) and written on flush and on shutdown."""
+"""The audit trail over real mTLS: one line at once for every call, with the identity."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 from typing import TYPE_CHECKING, Any
@@ -12,7 +10,6 @@ import grpc
 import pytest
 
 from replicant.v1 import replicant_pb2 as pb
-from server.audit import AccessLog
 from server.tests import certs
 from server.tests.conftest import READER, WRITER, started, stub
 from server.tests.test_api import code_of, ref
@@ -67,7 +64,7 @@ async def test_every_write_refusal_and_error_is_one_line_at_once_with_the_identi
             async with harness.channel("no-san") as chan:
                 get = pb.GetReplicasRequest(ref=ref())
                 assert await code_of(stub(chan).GetReplicas(get)) == CODE.UNAUTHENTICATED
-            written = lines(caplog, "rpc")  # before any flush
+            written = lines(caplog, "rpc")
     assert written == [
         {"identity": WRITER, "method": f"{SERVICE}/SetReplicas", "code": "OK", "count": None},
         {
@@ -97,52 +94,14 @@ async def test_every_write_refusal_and_error_is_one_line_at_once_with_the_identi
     ]
 
 
-async def test_successful_reads_are_summed_per_identity_and_method_until_a_flush(
+async def test_successful_reads_are_one_line_each_with_the_identity(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="replicant.access"):
         async with harness.channel("reader") as chan:
             for _ in range(3):
                 await stub(chan).GetReplicas(pb.GetReplicasRequest(ref=ref()))
-            for _ in range(2):
-                await stub(chan).ListDeployments(pb.ListDeploymentsRequest())
-        before_flush = lines(caplog, "rpc") + lines(caplog, "reads")
-        harness.app.access.flush()
-        flushed = lines(caplog, "reads")
-        harness.app.access.flush()
-    assert before_flush == []
-    assert flushed == [
-        {"identity": READER, "method": f"{SERVICE}/GetReplicas", "code": "OK", "count": 3},
-        {"identity": READER, "method": f"{SERVICE}/ListDeployments", "code": "OK", "count": 2},
-    ]
-    assert lines(caplog, "reads") == flushed  # a second flush has nothing to write
-
-
-async def test_reads_summed_since_the_last_flush_are_written_on_shutdown(
-    pki: Path, kube: FakeKube, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.INFO, logger="replicant.access"):
-        async with started(pki, kube) as harness:
-            await harness.wait_ready()
-            async with harness.channel("reader") as chan:
-                await stub(chan).GetReplicas(pb.GetReplicasRequest(ref=ref()))
-            assert lines(caplog, "reads") == []
-    assert [line["count"] for line in lines(caplog, "reads")] == [1]
-
-
-async def test_the_background_flush_writes_summed_reads_each_interval(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    access = AccessLog(interval_s=0.0)
-    access.read(READER, f"{SERVICE}/GetReplicas", 0.002)
-    access.read(READER, f"{SERVICE}/GetReplicas", 0.001)
-    with caplog.at_level(logging.INFO, logger="replicant.access"):
-        task = asyncio.create_task(access.run())
-        for _ in range(100):  # bounded: an interval of 0 flushes on the next loop turn
-            if lines(caplog, "reads"):
-                break
-            await asyncio.sleep(0)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    record = next(r for r in caplog.records if r.getMessage() == "reads")
-    assert (record.count, record.total_ms, record.max_ms) == (2, 3.0, 2.0)  # type: ignore[attr-defined]
+            await stub(chan).ListDeployments(pb.ListDeploymentsRequest())
+    get = {"identity": READER, "method": f"{SERVICE}/GetReplicas", "code": "OK", "count": None}
+    listed = {**get, "method": f"{SERVICE}/ListDeployments"}
+    assert lines(caplog, "rpc") == [get, get, get, listed]

@@ -93,20 +93,32 @@ async def test_metrics_count_requests_by_method_and_code_and_show_the_cache(
 
 
 @pytest.mark.parametrize(
-    ("request_line", "status"),
+    ("head", "status"),
     [
-        ("GET /nope HTTP/1.1", "404"),
-        ("POST /livez HTTP/1.1", "405"),
+        ("GET /nope HTTP/1.1\r\nHost: x", "404"),
+        ("POST /livez HTTP/1.1\r\nHost: x", "405"),
         ("garbage", "400"),
+        ("GET /livez HTTP/1.1\r\nHost: x\r\nX: " + "a" * 9000, "400"),  # a field over 8 KiB
+        ("GET /livez HTTP/1.1\r\nHost: x" + "\r\nX: a" * 40, "400"),  # over 32 header fields
     ],
 )
-async def test_unknown_or_malformed_requests_are_refused(
-    harness: Harness, request_line: str, status: str
+async def test_unknown_malformed_or_oversized_requests_are_refused(
+    harness: Harness, head: str, status: str
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", harness.app.http_port)
-    writer.write(f"{request_line}\r\n\r\n".encode())
+    writer.write(f"{head}\r\nConnection: close\r\n\r\n".encode())
     await writer.drain()
     response = (await reader.read()).decode()
     writer.close()
     await writer.wait_closed()
-    assert response.startswith(f"HTTP/1.1 {status}")
+    assert response.split(" ", 2)[1] == status
+
+
+async def test_a_client_that_never_finishes_its_head_is_disconnected(harness: Harness) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", harness.app.http_port)
+    writer.write(b"GET /livez HTTP/1.1\r\nHost: x\r\n")  # and then nothing
+    await writer.drain()
+    async with asyncio.timeout(30):  # bounded; the server closes it after IDLE_TIMEOUT_S
+        leftover = await reader.read()
+    writer.close()
+    assert leftover == b""

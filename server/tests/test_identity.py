@@ -62,9 +62,18 @@ def crafted(pki: Path, tmp_path: Path) -> Path:
         "no-eku": {"uris": [WRITER], "usages": None},
         "server-auth-only": {"uris": [WRITER], "usages": certs.SERVER_AUTH},
         "from-server-ca": {"uris": [WRITER], "ca": "ca"},
+        "ca-as-client": {
+            "uris": [WRITER],
+            "is_ca": True,
+            "cn": "rogue-ca",
+        },  # a CA, from the client CA
+        "via-intermediate": {"uris": [WRITER], "ca": "ca-as-client"},  # signed by that CA
     }
     for name, options in cases.items():
         certs.issue(tmp_path, tmp_path, name, **options)  # type: ignore[arg-type]
+    # The client sends the intermediate with its leaf, so the handshake can build the chain.
+    with (tmp_path / "via-intermediate.crt").open("ab") as chain:
+        chain.write((tmp_path / "ca-as-client.crt").read_bytes())
     return tmp_path
 
 
@@ -102,6 +111,8 @@ async def set_code(pki: Path, port: int, who: str, ca: str = "ca.crt") -> grpc.S
         ("no-eku", UNAUTHENTICATED),  # BoringSSL accepts a leaf without EKU; replicant does not
         ("server-auth-only", UNAVAILABLE),  # BoringSSL: "unsupported certificate purpose"
         ("from-server-ca", UNAVAILABLE),
+        ("ca-as-client", UNAUTHENTICATED),  # only leaf certificates are callers
+        ("via-intermediate", UNAUTHENTICATED),  # accepted by the handshake, not by replicant
         ("server", UNAVAILABLE),  # the server's own certificate: from the server CA
     ],
 )

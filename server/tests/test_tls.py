@@ -7,7 +7,7 @@ import shutil
 import socket
 import ssl
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -232,8 +232,52 @@ async def test_server_with_an_rsa_key_refuses_to_start_and_to_reload_one(
         str(tmp_path / "server.crt"), str(tmp_path / "server.key"), str(tmp_path / "client-ca.crt")
     )
     files.load()
-    keys = files.page_token_keys()
     shutil.copy(tmp_path / "rsa.crt", tmp_path / "server.crt")
     shutil.copy(tmp_path / "rsa.key", tmp_path / "server.key")
     assert files.fetch() is None  # the last good (ECDSA) configuration stays
-    assert files.page_token_keys() == keys
+
+
+@pytest.mark.parametrize(("client_ca", "warned"), [("ca.crt", True), ("client-ca.crt", False)])
+async def test_a_client_ca_that_issued_the_server_certificate_is_warned_about(
+    pki: Path, caplog: pytest.LogCaptureFixture, client_ca: str, warned: bool
+) -> None:
+    files = tls.CertificateFiles(
+        str(pki / "server.crt"), str(pki / "server.key"), str(pki / client_ca)
+    )
+    files.load()
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and r.name == tls.log.name]
+    assert bool(warnings) == warned
+
+
+async def test_one_connection_holds_at_most_max_concurrent_streams(harness: Harness) -> None:
+    from grpc_reflection.v1alpha import (  # type: ignore[import-untyped]
+        reflection_pb2,
+        reflection_pb2_grpc,
+    )
+
+    from server.app import MAX_CONCURRENT_STREAMS
+
+    ask = reflection_pb2.ServerReflectionRequest(list_services="")
+
+    async def answered(call: Any) -> Any:
+        await call.write(ask)
+        return await call.read()
+
+    async with harness.channel("nobody") as chan:  # no role needed: reflection only
+        reflection = reflection_pb2_grpc.ServerReflectionStub(chan)
+        calls: list[Any] = []
+        async with asyncio.timeout(30):  # bounded, whatever happens
+            for _ in range(MAX_CONCURRENT_STREAMS):  # every stream up to the bound is answered
+                calls.append(reflection.ServerReflectionInfo())
+                await answered(calls[-1])
+            calls.append(reflection.ServerReflectionInfo())
+            extra = asyncio.ensure_future(answered(calls[-1]))
+            done, _ = await asyncio.wait([extra], timeout=1.0)
+            assert not done  # the server has not opened the stream over the bound
+            await calls[0].done_writing()  # one stream ends: the waiting one is opened
+            answer = await extra
+            for call in calls[1:]:
+                await call.done_writing()
+            codes = {await call.code() for call in calls}
+    assert codes == {grpc.StatusCode.OK}
+    assert answer.list_services_response.service

@@ -131,6 +131,7 @@ def test_converged_only_when_the_condition_is_about_the_current_spec(
         (kube.ConflictError("x"), grpc.StatusCode.ABORTED),
         (kube.StaleVersionError("secret body"), grpc.StatusCode.ABORTED),
         (kube.PreconditionError("no target"), grpc.StatusCode.FAILED_PRECONDITION),
+        (kube.AdmissionDeniedError("policy 'cap'"), grpc.StatusCode.FAILED_PRECONDITION),
         (kube.NotSyncedError("x"), grpc.StatusCode.UNAVAILABLE),
         (kube.InvalidError("x"), grpc.StatusCode.INVALID_ARGUMENT),
         (kube.NotFoundError("x"), grpc.StatusCode.NOT_FOUND),
@@ -174,6 +175,15 @@ def test_flags_override_env_which_overrides_defaults() -> None:
     assert cfg.kubeconfig == "/k"
     assert cfg.http_port == 8080
     assert cfg.shutdown_grace_seconds == 20.0
+
+
+def test_readers_and_writers_flags_are_repeatable_and_replace_the_variable() -> None:
+    env = {"REPLICANT_READERS": "from-env", "REPLICANT_WRITERS": "w-env"}
+    argv = ["--readers", "a", "--readers", "b,c=x", "--writers", "w", "--namespaces", "x"]
+    cfg = config.parse(argv, env)
+    assert cfg.readers == frozenset({"a", "b", "c=x"})  # every occurrence counts
+    assert cfg.writers == frozenset({"w"})
+    assert config.parse([], env).readers == frozenset({"from-env"})
 
 
 @pytest.mark.parametrize(
