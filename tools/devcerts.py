@@ -128,8 +128,8 @@ def issue(
         .serial_number(x509.random_serial_number())
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(True, False, rsa_key, False, False, False, is_ca, False, False),
-            critical=True,  # digitalSignature (+ keyEncipherment for RSA)
+            x509.KeyUsage(True, False, rsa_key, False, False, is_ca, False, False, False),
+            critical=True,  # digitalSignature (+ keyEncipherment for RSA, keyCertSign for a CA)
         )
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
