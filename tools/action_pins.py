@@ -9,6 +9,7 @@ annotated tag by its peeled `^{}` commit). CI's lint job runs `python3 -m tools.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -46,8 +47,9 @@ def workflow_pins(text: str) -> tuple[list[Pin], list[str]]:
 def tag_commit(repo: str, tag: str) -> str | None:
     """The commit `tag` of github.com/<repo> points at, or None if there is no such tag."""
     ref = f"refs/tags/{tag}"
+    git = shutil.which("git") or "git"
     listed = subprocess.run(
-        ["git", "ls-remote", f"https://github.com/{repo}", ref, f"{ref}^{{}}"],
+        [git, "ls-remote", f"https://github.com/{repo}", ref, f"{ref}^{{}}"],
         capture_output=True,
         text=True,
         timeout=LS_REMOTE_TIMEOUT_S,
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = [Path(a) for a in args] or sorted((REPO / ".github" / "workflows").glob("*.yml"))
     try:
         problems = check(paths)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+    except (OSError, subprocess.SubprocessError) as error:
         stderr = getattr(error, "stderr", "") or ""
         print(f"action_pins: git ls-remote failed: {error} {stderr.strip()}", file=sys.stderr)
         return 1

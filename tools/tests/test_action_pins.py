@@ -4,6 +4,7 @@ https://github.com/<owner>/<repo> to folders in tmp_path, so nothing leaves the 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from typing import TYPE_CHECKING
 
@@ -16,8 +17,9 @@ if TYPE_CHECKING:
 
 
 def git(cwd: Path, *args: str) -> str:
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"]
     return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        [shutil.which("git") or "git", *identity, *args],
         cwd=cwd, capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
 
