@@ -185,9 +185,18 @@ def api_server_cidrs(kubeconfig: Path) -> list[str]:
     return sorted(set(cidrs)) or ["127.0.0.1/32"]
 
 
+# The image every e2e install runs: the one `make deploy` loads into kind (never pulled); kwok
+# runs no image at all.
+E2E_IMAGE = {"repository": "replicant", "tag": "dev", "pullPolicy": "Never"}
+
+
 def api_server_values(kubeconfig: Path) -> dict[str, Any]:
-    """The values the chart requires on this cluster (networkPolicy.egress.apiServer.cidrs)."""
-    return {"networkPolicy": {"egress": {"apiServer": {"cidrs": api_server_cidrs(kubeconfig)}}}}
+    """The values every e2e install needs on this cluster: networkPolicy.egress.apiServer.cidrs,
+    and the image (E2E_IMAGE)."""
+    return {
+        "image": E2E_IMAGE,
+        "networkPolicy": {"egress": {"apiServer": {"cidrs": api_server_cidrs(kubeconfig)}}},
+    }
 
 
 def tls_secret_manifests(release: str, namespace: str, pki: Path) -> list[Manifest]:
