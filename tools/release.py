@@ -50,6 +50,10 @@ NO_BAZEL = (
 )
 
 
+# One string, so `make release` passes $(BAZEL_FLAGS) through whole; argparse needs the `=`.
+FLAGS_HELP = "Bazel flags as one string: --bazel-flags='--config=release --config=locked'"
+
+
 class ReleaseError(Exception):
     """A release step failed in a way the person running it can act on."""
 
@@ -312,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         everything.add_argument("--out", type=Path, required=True)
         everything.add_argument("--helm", required=True, help="path to the pinned helm")
         everything.add_argument("--bazel", default="", help="bazel/bazelisk path (all)")
-        everything.add_argument("--bazel-flags", default="--config=release")
+        everything.add_argument("--bazel-flags", default="--config=release", help=FLAGS_HELP)
         everything.add_argument("--image-repository", default=DEFAULT_IMAGE_REPOSITORY)
         everything.add_argument("--epoch", type=int, default=None)
     chart = sub.add_parser("chart", help="only the reproducible chart package")
@@ -322,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     chart.add_argument("--epoch", type=int, default=None)
     digest = sub.add_parser("image", help="build the image index and host tarball, print digests")
     digest.add_argument("--bazel", required=True)
-    digest.add_argument("--bazel-flags", default="")
+    digest.add_argument("--bazel-flags", default="", help=FLAGS_HELP)
     args = parser.parse_args(argv)
     try:
         if args.command in ("all", "dry-run"):

@@ -204,7 +204,7 @@ def test_a_complete_release_replaces_the_earlier_one_with_the_given_bazel_flags(
     monkeypatch.setattr(release, "build_image", _fake_image)
     monkeypatch.setattr(release, "package_chart", _fake_chart)
 
-    assert _release(out, "--bazel-flags", "--config=release --config=locked") == 0
+    assert _release(out, "--bazel-flags=--config=release --config=locked") == 0
     release.check_release(out, "1.2.3")
     assert not (out / "stale.txt").exists()
     assert (out / "replicant-1.2.3-oci.tar").read_text() == "--config=release --config=locked"
