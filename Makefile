@@ -293,7 +293,7 @@ DIST ?= dist
 
 .PHONY: image
 image: require-bazel venv ## Build the linux/amd64+arm64 image index and the host image tarball; print their digests (needs Bazel).
-	$(PY) -m tools.release image --bazel "$(BAZEL_BIN)" --bazel-config "$(BAZEL_FLAGS)"
+	$(PY) -m tools.release image --bazel "$(BAZEL_BIN)" --bazel-flags="$(BAZEL_FLAGS)"
 
 # The registry repository release.yml pushes the index to; the packaged chart's values
 # name it together with the index digest.
@@ -311,7 +311,7 @@ require-bazel:
 release: require-bazel venv ## Write dist/<version>/: image index + tarball, chart pinned to its digest, SBOM, SHA256SUMS, notes (VERSION=x.y.z; fails without Bazel).
 	$(INSTALL_TOOLS) helm
 	$(PY) -m tools.release all --version "$(VERSION)" --out "$(DIST)/$(VERSION)" \
-		--helm "$(HELM)" --bazel "$(BAZEL_BIN)" --bazel-config "$(or $(BAZEL_FLAGS),release)" \
+		--helm "$(HELM)" --bazel "$(BAZEL_BIN)" --bazel-flags="$(or $(BAZEL_FLAGS),--config=release)" \
 		--image-repository "$(RELEASE_REPOSITORY)"
 
 .PHONY: release-dry-run

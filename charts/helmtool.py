@@ -29,7 +29,7 @@ CRD_FILE = CHART_DIR / "files" / "replicatargets.replicant.dev.yaml"
 HELM_TIMEOUT_S = 360.0
 # The dev image every test install runs: what `make deploy` builds (//server:image_load) and
 # loads into kind. On the local control plane kwok never pulls it. A test's values win.
-DEV_IMAGE = {"image": {"repository": "replicant", "tag": "dev", "pullPolicy": "IfNotPresent"}}
+DEV_IMAGE = {"image": {"repository": "replicant", "tag": "dev", "pullPolicy": "Never"}}
 
 Manifest = dict[str, Any]
 
@@ -191,8 +191,10 @@ def api_server_cidrs(kubeconfig: Path) -> list[str]:
 
 
 def api_server_values(kubeconfig: Path) -> dict[str, Any]:
-    """The values the chart requires on this cluster (networkPolicy.egress.apiServer.cidrs)."""
-    return {"networkPolicy": {"egress": {"apiServer": {"cidrs": api_server_cidrs(kubeconfig)}}}}
+    """The values every e2e install needs on this cluster: networkPolicy.egress.apiServer.cidrs."""
+    return {
+        "networkPolicy": {"egress": {"apiServer": {"cidrs": api_server_cidrs(kubeconfig)}}},
+    }
 
 
 def tls_secret_manifests(release: str, namespace: str, pki: Path) -> list[Manifest]:

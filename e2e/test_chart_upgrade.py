@@ -5,7 +5,7 @@ upgrades it with a changed value (the log level: the ConfigMap checksum changes,
 pod template changes) while a poller records the Deployment's ready replicas and the
 number of Ready pods. kwok plays the kubelet: it marks new pods Ready and removes
 deleted ones, which is enough for the Deployment controller to run the real rollout.
-On kind (CI), the same test runs against real pods.
+On kind (CI), the same test runs against real pods of replicant:dev, which `make deploy` loaded.
 
 And the CRD: the chart renders it (crds.enabled), so `helm upgrade` carries a schema change
 into the cluster, and `helm uninstall` leaves it (and every ReplicaTarget) in place.

@@ -11,10 +11,11 @@
   SHA256SUMS                     sha256sum -c compatible, over everything above
 
 A release fails closed: without Bazel (or when the image does not build) it exits
-non-zero and writes nothing that looks publishable. `dry-run` (`make release-dry-run`)
-is the only way to get the chart, SBOM and checksums without an image; its chart keeps
-an empty digest and its notes say DRY RUN. SOURCE_DATE_EPOCH (default: the HEAD commit
-time) is the only clock.
+non-zero and writes nothing: it is built beside dist/<version>/ and moved into place only
+when complete, so a failed build leaves an earlier release there untouched. `dry-run`
+(`make release-dry-run`) is the only way to get the chart, SBOM and checksums without an
+image; its chart keeps an empty digest and its notes say DRY RUN. SOURCE_DATE_EPOCH
+(default: the HEAD commit time) is the only clock.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ NO_BAZEL = (
     "version from .bazelversion). A release without its image is not a release; for a "
     "chart-only dry run use `make release-dry-run`."
 )
+
+
+# One string, so `make release` passes $(BAZEL_FLAGS) through whole; argparse needs the `=`.
+FLAGS_HELP = "Bazel flags as one string: --bazel-flags='--config=release --config=locked'"
 
 
 class ReleaseError(Exception):
@@ -201,17 +206,9 @@ def write_checksums(directory: Path) -> Path:
     return target
 
 
-def _config_flags(config: str) -> list[str]:
-    """--bazel-config: a config name ("release"), or bazel flags as `make` passes BAZEL_FLAGS
-    ("--config=release --config=locked"), so the lock rule reaches the build."""
-    if config.startswith("-"):
-        return shlex.split(config)
-    return [f"--config={config}"] if config else []
-
-
-def _bazel_outputs(bazel: str, config: str, target: str) -> list[Path]:
+def _bazel_outputs(bazel: str, flags: list[str], target: str) -> list[Path]:
     out = subprocess.run(
-        [bazel, "cquery", *_config_flags(config), "--output=files", target],
+        [bazel, "cquery", *flags, "--output=files", target],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -226,14 +223,10 @@ def layout_digest(layout: Path) -> str:
     return str(index["manifests"][0]["digest"])
 
 
-def build_image(bazel: str, config: str, version: str, out_dir: Path) -> str:
-    subprocess.run(
-        [bazel, "build", *_config_flags(config), IMAGE_INDEX, IMAGE_INDEX_TARBALL],
-        cwd=REPO,
-        check=True,
-    )
-    digest = layout_digest(_bazel_outputs(bazel, config, IMAGE_INDEX)[0])
-    tarball = _bazel_outputs(bazel, config, IMAGE_INDEX_TARBALL)[0]
+def build_image(bazel: str, flags: list[str], version: str, out_dir: Path) -> str:
+    subprocess.run([bazel, "build", *flags, IMAGE_INDEX, IMAGE_INDEX_TARBALL], cwd=REPO, check=True)
+    digest = layout_digest(_bazel_outputs(bazel, flags, IMAGE_INDEX)[0])
+    tarball = _bazel_outputs(bazel, flags, IMAGE_INDEX_TARBALL)[0]
     shutil.copyfile(tarball, out_dir / f"replicant-{version}-oci.tar")
     (out_dir / "image-index.digest").write_text(digest + "\n")
     return digest
@@ -262,17 +255,27 @@ def write_notes(version: str, out_dir: Path, image: str | None) -> Path:
 
 
 def release_all(args: argparse.Namespace) -> int:
-    """The release (image first: no image, no release) or, with dry_run, everything else."""
+    """The release (image first: no image, no release) or, with dry_run, everything else;
+    written to a folder beside args.out that replaces it only once complete."""
     if not args.dry_run and not args.bazel:
         raise ReleaseError(NO_BAZEL)
-    out_dir: Path = args.out
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{args.out.name}-", dir=args.out.parent) as tmp:
+        staged = Path(tmp) / args.out.name
+        staged.mkdir()
+        write_release(args, staged)
+        if args.out.exists():
+            args.out.rename(Path(tmp) / "replaced")  # removed with tmp
+        staged.rename(args.out)
+    print(f"{'DRY RUN (no image, not publishable)' if args.dry_run else 'done'}: {args.out}")
+    return 0
+
+
+def write_release(args: argparse.Namespace, out_dir: Path) -> None:
     epoch = args.epoch if args.epoch is not None else source_date_epoch()
     digest = ""
     if not args.dry_run:
-        digest = build_image(args.bazel, args.bazel_config, args.version, out_dir)
+        digest = build_image(args.bazel, shlex.split(args.bazel_flags), args.version, out_dir)
     if digest:
         print(f"image:  {args.image_repository}@{digest}")
     chart = package_chart(
@@ -283,7 +286,7 @@ def release_all(args: argparse.Namespace) -> int:
         image_repository=args.image_repository,
         image_digest=digest,
     )
-    print(f"chart:  {chart.relative_to(REPO) if chart.is_relative_to(REPO) else chart}")
+    print(f"chart:  {chart.name}")
     sbom.main(
         [
             "--version",
@@ -296,12 +299,8 @@ def release_all(args: argparse.Namespace) -> int:
     )
     write_notes(args.version, out_dir, f"{args.image_repository}@{digest}" if digest else None)
     write_checksums(out_dir)
-    if args.dry_run:
-        print(f"DRY RUN (no image, not publishable): {out_dir}")
-        return 0
-    check_release(out_dir, args.version)
-    print(f"done:   {out_dir}")
-    return 0
+    if not args.dry_run:
+        check_release(out_dir, args.version)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         everything.add_argument("--out", type=Path, required=True)
         everything.add_argument("--helm", required=True, help="path to the pinned helm")
         everything.add_argument("--bazel", default="", help="bazel/bazelisk path (all)")
-        everything.add_argument("--bazel-config", default="release")
+        everything.add_argument("--bazel-flags", default="--config=release", help=FLAGS_HELP)
         everything.add_argument("--image-repository", default=DEFAULT_IMAGE_REPOSITORY)
         everything.add_argument("--epoch", type=int, default=None)
     chart = sub.add_parser("chart", help="only the reproducible chart package")
@@ -327,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     chart.add_argument("--epoch", type=int, default=None)
     digest = sub.add_parser("image", help="build the image index and host tarball, print digests")
     digest.add_argument("--bazel", required=True)
-    digest.add_argument("--bazel-config", default="")
+    digest.add_argument("--bazel-flags", default="", help=FLAGS_HELP)
     args = parser.parse_args(argv)
     try:
         if args.command in ("all", "dry-run"):
@@ -337,18 +336,18 @@ def main(argv: list[str] | None = None) -> int:
             epoch = args.epoch if args.epoch is not None else source_date_epoch()
             print(package_chart(args.helm, args.version, args.out, epoch))
             return 0
-        return show_image(args.bazel, args.bazel_config)
+        return show_image(args.bazel, shlex.split(args.bazel_flags))
     except (ReleaseError, subprocess.CalledProcessError) as error:
         print(f"release: {error}", file=sys.stderr)
         return 1
 
 
-def show_image(bazel: str, config: str) -> int:
+def show_image(bazel: str, flags: list[str]) -> int:
     targets = [IMAGE_INDEX, "//server:image_host", "//server:image_tarball"]
-    subprocess.run([bazel, "build", *_config_flags(config), *targets], cwd=REPO, check=True)
-    index = layout_digest(_bazel_outputs(bazel, config, IMAGE_INDEX)[0])
-    host = layout_digest(_bazel_outputs(bazel, config, "//server:image_host")[0])
-    tarball = _bazel_outputs(bazel, config, "//server:image_tarball")[0]
+    subprocess.run([bazel, "build", *flags, *targets], cwd=REPO, check=True)
+    index = layout_digest(_bazel_outputs(bazel, flags, IMAGE_INDEX)[0])
+    host = layout_digest(_bazel_outputs(bazel, flags, "//server:image_host")[0])
+    tarball = _bazel_outputs(bazel, flags, "//server:image_tarball")[0]
     print(f"image index digest (linux/amd64+arm64): {index}")
     print(f"host image digest:                      {host}")
     print(f"docker tarball (replicant:dev):         {tarball}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -156,3 +157,55 @@ def test_dry_run_notes_say_it_is_not_a_release(tmp_path: Path) -> None:
     assert "do not publish" in dry
     real = release.write_notes("1.2.3", tmp_path, f"ghcr.io/acme/replicant@{DIGEST}").read_text()
     assert f"`ghcr.io/acme/replicant@{DIGEST}`" in real
+
+
+def _fake_image(bazel: str, flags: list[str], version: str, out_dir: Path) -> str:
+    (out_dir / f"replicant-{version}-oci.tar").write_text(" ".join(flags))
+    (out_dir / "image-index.digest").write_text(DIGEST + "\n")
+    return DIGEST
+
+
+def _fake_chart(helm: str, version: str, out_dir: Path, epoch: int, **_: object) -> Path:
+    chart = out_dir / f"replicant-{version}.tgz"
+    chart.write_text("chart")
+    return chart
+
+
+def _release(out: Path, *flags: str) -> int:
+    return release.main(
+        ["all", "--version", "1.2.3", "--out", str(out), "--helm", "helm", "--bazel", "bazel",
+         "--epoch", "0", *flags]
+    )  # fmt: skip
+
+
+def test_a_failed_image_build_leaves_the_earlier_release_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "dist" / "1.2.3").mkdir(parents=True)
+    earlier = _release_dir(tmp_path / "dist" / "1.2.3")
+    before = {p.name: p.read_text() for p in earlier.iterdir()}
+
+    def failing_build(*_: object) -> str:
+        raise subprocess.CalledProcessError(1, ["bazel", "build"])
+
+    monkeypatch.setattr(release, "build_image", failing_build)
+
+    assert _release(earlier) == 1
+    assert {p.name: p.read_text() for p in earlier.iterdir()} == before
+    assert [p.name for p in (tmp_path / "dist").iterdir()] == ["1.2.3"], "no staging left"
+
+
+def test_a_complete_release_replaces_the_earlier_one_with_the_given_bazel_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "dist" / "1.2.3"
+    out.mkdir(parents=True)
+    (out / "stale.txt").write_text("from an earlier release")
+    monkeypatch.setattr(release, "build_image", _fake_image)
+    monkeypatch.setattr(release, "package_chart", _fake_chart)
+
+    assert _release(out, "--bazel-flags=--config=release --config=locked") == 0
+    release.check_release(out, "1.2.3")
+    assert not (out / "stale.txt").exists()
+    assert (out / "replicant-1.2.3-oci.tar").read_text() == "--config=release --config=locked"
+    assert [p.name for p in (tmp_path / "dist").iterdir()] == ["1.2.3"]
