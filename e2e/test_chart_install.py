@@ -2,8 +2,9 @@
 
 The pods run replicant:dev (kind: loaded by `make deploy`; kwok runs no image). What is
 tested is what the API server decides: admission (the `restricted` Pod Security Standard, the
-ReplicaTarget policy), RBAC as the ServiceAccount sees it (`kubectl auth can-i --as`), what `helm
-install` prints, and what the chart renders when it can see the cluster (`helm template --dry-run=server`).
+ReplicaTarget policy), RBAC as the ServiceAccount sees it (`kubectl auth can-i --as`), what
+`helm install` prints, and what the chart renders when it can see the cluster
+(`helm template --dry-run=server`).
 """
 
 from __future__ import annotations
