@@ -64,6 +64,13 @@ MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024
 # again (each connection is a TLS handshake with a client certificate).
 # TODO: make it a setting if a real client ever needs more in flight on one connection.
 MAX_CONCURRENT_STREAMS = 100
+# TODO: settings, once an install needs other values. All interfaces: the pod's IP is not known
+# in advance (both ports are meant to be reached from outside the pod).
+BIND_ADDRESS = "0.0.0.0"  # noqa: S104
+# The chart's Lease RBAC names exactly this one (one release per namespace).
+LEASE_NAME = "replicant-leader"
+# Time in-flight RPCs get on SIGTERM; the chart's terminationGracePeriodSeconds leaves room for it.
+SHUTDOWN_GRACE_S = 20.0
 # A background loop that ran this long before crashing was healthy: restart it without delay.
 HEALTHY_RUN_S = 60.0
 SERVICE_NAMES = (
@@ -137,14 +144,15 @@ class App:
         replicant_pb2_grpc.add_ReplicaServiceServicer_to_server(self.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable(SERVICE_NAMES, self.server)
-        host = f"[{config.bind_address}]" if ":" in config.bind_address else config.bind_address
-        self.grpc_port = self.server.add_secure_port(f"{host}:{config.grpc_port}", credentials)
+        self.grpc_port = self.server.add_secure_port(
+            f"{BIND_ADDRESS}:{config.grpc_port}", credentials
+        )
         self.http = ProbeServer(self.readiness, self.registry)
         self.http_port = 0
         # -- the reconciler, run only while this replica holds the Lease -----------------
         world = CacheWorld(targets, self.deployments, autoscalers)
         writer = ApiWriter(api, EventRecorder(api, config.identity))
-        reconciler_metrics = ReconcilerMetrics(self.registry, lease=config.leader_election_lease)
+        reconciler_metrics = ReconcilerMetrics(self.registry, lease=LEASE_NAME)
         controller = Controller(
             Reconciler(world, writer).reconcile,
             keys=world.target_keys,
@@ -152,7 +160,7 @@ class App:
             metrics=reconciler_metrics,
         )
         world.subscribe(controller.enqueue)
-        lease = LeaseApi(api, config.leader_election_namespace, config.leader_election_lease)
+        lease = LeaseApi(api, config.leader_election_namespace, LEASE_NAME)
         self.elector = LeaderElector(lease, config.identity, election, metrics=reconciler_metrics)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
@@ -172,7 +180,7 @@ class App:
         }
         for name, factory in background.items():
             self._tasks.append(asyncio.create_task(_supervise(name, factory), name=name))
-        self.http_port = await self.http.start(self.config.bind_address, self.config.http_port)
+        self.http_port = await self.http.start(BIND_ADDRESS, self.config.http_port)
         await self.server.start()
         log.info(
             "serving",
@@ -187,8 +195,8 @@ class App:
         """Graceful: not ready first, then let in-flight RPCs finish, then stop everything else."""
         self.readiness.draining = True
         await self.health.enter_graceful_shutdown()
-        log.info("shutting down", extra={"grace_s": self.config.shutdown_grace_seconds})
-        await self.server.stop(self.config.shutdown_grace_seconds)
+        log.info("shutting down", extra={"grace_s": SHUTDOWN_GRACE_S})
+        await self.server.stop(SHUTDOWN_GRACE_S)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
