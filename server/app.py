@@ -26,7 +26,6 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyp
 
 from kube.autoscalers import Autoscalers
 from kube.backoff import Backoff
-from kube.desired import DesiredStates
 from kube.leases import LeaseApi
 from kube.probe import ApiServerProbe
 from kube.replicatargets import replica_target_informers
@@ -124,7 +123,7 @@ class App:
             self.deployments,
             self.readiness,
             PageTokens(),
-            desired=DesiredStates(targets),
+            targets=targets,
             store=ReplicaTargetStore(api, autoscalers),
         )
         interceptor = ApiInterceptor(

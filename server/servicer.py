@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Any
 
+from kube.desired import desired_state_view
 from replicant.v1 import replicant_pb2 as pb
 from replicant.v1 import replicant_pb2_grpc
 from server import validation
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
 
     import grpc
 
-    from kube.desired import DesiredStates
     from kube.informer import Key
+    from kube.replicatargets import ReplicaTargetView
     from kube.resources import InformerGroup
     from kube.target_store import ReplicaTargetStore
     from kube.views import DeploymentView, DesiredStateView
@@ -44,13 +45,13 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         readiness: Readiness,
         tokens: PageTokens,
         *,
-        desired: DesiredStates,
+        targets: InformerGroup[ReplicaTargetView],
         store: ReplicaTargetStore,
     ) -> None:
         self._deployments = deployments
         self._readiness = readiness
         self._tokens = tokens
-        self._desired = desired
+        self._targets = targets
         self._store = store
 
     async def GetReplicas(  # noqa: N802 - the generated servicer's name
@@ -130,9 +131,9 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
                 observed_generation=view.observed_generation,
             ),
         )
-        desired = self._desired.get((view.namespace, view.name))
-        if desired is not None:
-            message.desired.CopyFrom(desired_message(desired))
+        target = self._targets.get((view.namespace, view.name))
+        if target is not None:
+            message.desired.CopyFrom(desired_message(desired_state_view(target)))
         return message
 
 
