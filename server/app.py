@@ -23,6 +23,7 @@ import grpc
 import prometheus_client
 from grpc_health.v1 import health_pb2_grpc  # type: ignore[import-untyped]
 from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
+from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from kube.autoscalers import Autoscalers
 from kube.backoff import Backoff
@@ -38,7 +39,7 @@ from reconciler.leader import LeaderElector
 from reconciler.metrics import ReconcilerMetrics
 from reconciler.reconcile import Reconciler
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
-from server import authz, cipher_policy, health, reflection
+from server import authz, cipher_policy, health
 from server.http import ProbeServer
 from server.identity import IdentityReader
 from server.interceptor import ApiInterceptor
@@ -142,7 +143,10 @@ class App:
         )
         replicant_pb2_grpc.add_ReplicaServiceServicer_to_server(self.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable(SERVICE_NAMES, self.server)
+        # Reflection, so grpcurl needs no proto file. TODO: `grpcurl describe Service.Method`
+        # says "Symbol not found" until grpcio-reflection resolves method names (grpc/grpc#34743);
+        # `describe Service` shows every method.
+        reflection.enable_server_reflection(SERVICE_NAMES, self.server)
         self.grpc_port = self.server.add_secure_port(
             f"{BIND_ADDRESS}:{config.grpc_port}", credentials
         )
