@@ -124,11 +124,6 @@ def from_response(status: int, body: str | bytes | None) -> KubeError:
     return from_status(status, reason)
 
 
-def status_reason(body: str | bytes | None) -> str:
-    """The `reason` of a metav1.Status body (e.g. "Expired", "AlreadyExists"); "" if absent."""
-    return _status_field(body, "reason")
-
-
 def _status_field(body: str | bytes | None, name: str) -> str:
     if not body:
         return ""

@@ -43,8 +43,7 @@ from server import authz, cipher_policy, health
 from server.http import ProbeServer
 from server.identity import IdentityReader
 from server.interceptor import ApiInterceptor
-from server.metrics import CacheSource, Metrics
-from server.page_tokens import PageTokens
+from server.metrics import Metrics
 from server.servicer import ReplicaService
 
 if TYPE_CHECKING:
@@ -113,7 +112,7 @@ class App:
             *autoscalers.informers.informers,
         ]
         for informer in self.informers:
-            self.metrics.add_cache(_cache_source(informer))
+            self.metrics.add_cache(informer)
             self.probe.on_recovered.append(informer.retry_now)
         self.metrics.probe_failures = lambda: self.probe.failures
         self.metrics.ready = lambda: self.readiness.ready
@@ -123,7 +122,6 @@ class App:
         self.servicer = ReplicaService(
             self.deployments,
             self.readiness,
-            PageTokens(),
             targets=targets,
             store=ReplicaTargetStore(api, autoscalers),
         )
@@ -208,10 +206,6 @@ class App:
         self._tasks.clear()
         await self.http.stop()
         log.info("stopped")
-
-
-def _cache_source(informer: Informer[Any]) -> CacheSource:
-    return CacheSource(informer.resource, informer.__len__, lambda: informer.synced, informer.stats)
 
 
 async def _supervise(

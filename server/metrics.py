@@ -23,8 +23,7 @@ TODO: count TLS handshakes refused before any call if grpcio ever exposes a hand
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -35,19 +34,9 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
     from prometheus_client.core import Metric
 
-    from kube.informer import InformerStats
+    from kube.informer import Informer
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-
-@dataclass(frozen=True)
-class CacheSource:
-    """How to read one informer's figures at scrape time."""
-
-    resource: str
-    size: Callable[[], int]
-    synced: Callable[[], bool]
-    stats: InformerStats
 
 
 class Metrics:
@@ -71,7 +60,7 @@ class Metrics:
             ["stage", "reason"],
             registry=registry,
         )
-        self._caches: list[CacheSource] = []
+        self._caches: list[Informer[Any]] = []
         self.probe_failures: Callable[[], int] = lambda: 0
         self.ready: Callable[[], bool] = lambda: False
         self.cache_age: Callable[[], float | None] = lambda: None
@@ -84,12 +73,12 @@ class Metrics:
     def observe_refusal(self, reason: str) -> None:
         self._refusals.labels("call", reason).inc()
 
-    def add_cache(self, source: CacheSource) -> None:
-        self._caches.append(source)
+    def add_cache(self, informer: Informer[Any]) -> None:
+        self._caches.append(informer)
 
     def collect(self) -> Iterator[Metric]:
         """The figures read from their owners when scraped."""
-        by_resource: dict[str, list[CacheSource]] = defaultdict(list)
+        by_resource: dict[str, list[Informer[Any]]] = defaultdict(list)
         for source in self._caches:
             by_resource[source.resource].append(source)
         for name, family, help_text, value in _CACHE_FAMILIES:
@@ -109,18 +98,18 @@ class Metrics:
 
 
 _Family = type[GaugeMetricFamily] | type[CounterMetricFamily]
-_CACHE_FAMILIES: tuple[tuple[str, _Family, str, Callable[[list[CacheSource]], int]], ...] = (
+_CACHE_FAMILIES: tuple[tuple[str, _Family, str, Callable[[list[Informer[Any]]], int]], ...] = (
     (
         "replicant_cache_objects",
         GaugeMetricFamily,
         "Objects in the watch cache.",
-        lambda sources: sum(s.size() for s in sources),
+        lambda sources: sum(len(s) for s in sources),
     ),
     (
         "replicant_cache_synced",
         GaugeMetricFamily,
         "1 when every informer is synced.",
-        lambda sources: int(all(s.synced() for s in sources)),
+        lambda sources: int(all(s.synced for s in sources)),
     ),
     (
         "replicant_watch_restarts",

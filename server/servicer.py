@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from kube.desired import desired_state_view
 from replicant.v1 import replicant_pb2 as pb
 from replicant.v1 import replicant_pb2_grpc
-from server import validation
+from server import page_tokens, validation
 from server.errors import DeploymentNotFoundError, NotReadyError, PermissionDeniedError
 from server.interceptor import CALLER
 
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from kube.views import DeploymentView, DesiredStateView
     from server import authz
     from server.health import Readiness
-    from server.page_tokens import PageTokens
 
     Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -43,14 +42,12 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         self,
         deployments: InformerGroup[DeploymentView],
         readiness: Readiness,
-        tokens: PageTokens,
         *,
         targets: InformerGroup[ReplicaTargetView],
         store: ReplicaTargetStore,
     ) -> None:
         self._deployments = deployments
         self._readiness = readiness
-        self._tokens = tokens
         self._targets = targets
         self._store = store
 
@@ -71,7 +68,7 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         size = validation.page_size(request.page_size)
         grant = CALLER.get().read
         scope = (namespace, grant.fingerprint())
-        after = self._tokens.decode(request.page_token, scope)
+        after = page_tokens.decode(request.page_token, scope)
         self._require_ready()
         # Outside the grant: exactly the answer for a namespace with nothing. The filter holds
         # even for a forged token. TODO: iterate only the granted namespaces if grants ever get
@@ -83,7 +80,7 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         page = list(itertools.islice(items, size + 1))  # one extra: does another page follow?
         response = pb.ListDeploymentsResponse(
             deployments=[self._message(view) for _, view in page[:size]],
-            next_page_token=self._tokens.encode(page[size - 1][0], scope)
+            next_page_token=page_tokens.encode(page[size - 1][0], scope)
             if len(page) > size
             else "",
         )

@@ -191,8 +191,11 @@ def test_readers_and_writers_flags_are_repeatable() -> None:
         (["--leader-election-namespace", "kube_system"], "--leader-election-namespace: "),
         (["--identity", "pod 1"], "--identity: 'pod 1' is not 1..128 printable characters"),
         (["--identity", "p" * 129], "--identity: "),
-        (["--readers", "spiffe://x/a,bad\tid"], "--readers: 'bad\\tid' is not a certificate"),
-        (["--writers", "a b"], "--writers: 'a b' is not a certificate identity"),
+        (
+            ["--readers", "spiffe://x/a,bad\tid"],
+            "--readers: 'bad\\tid' is not a valid grant: the identity",
+        ),
+        (["--writers", "a b"], "--writers: 'a b' is not a valid grant: the identity"),
         (["--grpc-port", "x"], "--grpc-port: 'x' is not a port (0..65535)"),
         (["--http-port", "65536"], "--http-port: '65536' is not a port"),
         (["--http-port", "-1"], "--http-port: '-1' is not a port"),
