@@ -115,7 +115,6 @@ class App:
             self.metrics.add_cache(informer)
             self.probe.on_recovered.append(informer.retry_now)
         self.metrics.probe_failures = lambda: self.probe.failures
-        self.metrics.ready = lambda: self.readiness.ready
         self.metrics.cache_age = self.readiness.age_seconds
         # -- the API ---------------------------------------------------------------------
         self.health = health_aio.HealthServicer()
