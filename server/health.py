@@ -110,17 +110,10 @@ class Readiness:
         return None if as_of is None else (self._wall_clock() - as_of).total_seconds()
 
 
-def _status(serving: bool) -> int:
-    return int(
-        health_pb2.HealthCheckResponse.SERVING
-        if serving
-        else health_pb2.HealthCheckResponse.NOT_SERVING
-    )
-
-
 async def set_health(servicer: health_aio.HealthServicer, serving: bool) -> None:
+    answer = health_pb2.HealthCheckResponse
     for service in HEALTH_SERVICES:
-        await servicer.set(service, _status(serving))
+        await servicer.set(service, answer.SERVING if serving else answer.NOT_SERVING)
 
 
 async def publish_health(
