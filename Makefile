@@ -155,7 +155,7 @@ run: venv proto certs cluster-up ## Run the server on 127.0.0.1 against the loca
 	@echo "  $(GRPCURL) $(GRPCURL_TLS) 127.0.0.1:$(RUN_GRPC_PORT) grpc.health.v1.Health/Check"
 	@echo "  curl -s 127.0.0.1:$(RUN_HTTP_PORT)/readyz; curl -s 127.0.0.1:$(RUN_HTTP_PORT)/metrics"
 	PYTHONPATH=$(GEN):. $(PY) -m server --kubeconfig "$(CLUSTER_KUBECONFIG)" \
-		--bind-address 127.0.0.1 --grpc-port $(RUN_GRPC_PORT) --http-port $(RUN_HTTP_PORT) \
+		--grpc-port $(RUN_GRPC_PORT) --http-port $(RUN_HTTP_PORT) \
 		--tls-cert-file $(CERTS_DIR)/server.crt --tls-key-file $(CERTS_DIR)/server.key \
 		--client-ca-file $(CERTS_DIR)/client-ca.crt \
 		--readers spiffe://replicant.dev/client/reader --writers spiffe://replicant.dev/client/writer

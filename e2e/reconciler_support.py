@@ -61,6 +61,11 @@ def metric(server: ServerProcess, name: str, /, **labels: str) -> float | None:
     return exposition.sample(body, name, **labels)
 
 
+def probe_failures(server: ServerProcess) -> float:
+    """How often the server's API-server probe has failed: growing, an outage is seen."""
+    return metric(server, "replicant_apiserver_probe_failures_total") or 0.0
+
+
 def create_deployment(kubectl: Kubectl, namespace: str, name: str, replicas: int) -> None:
     kubectl(
         "create", "deployment", name, "--image=nginx", f"--replicas={replicas}", "-n", namespace

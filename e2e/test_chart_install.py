@@ -184,11 +184,11 @@ def test_installed_pods_trust_the_separate_client_ca_secret(
     deployment = get_json(kubectl, "deployment", release.name, "-n", release.namespace)
     spec = deployment["spec"]["template"]["spec"]
     volumes = {volume["name"]: volume for volume in spec["volumes"]}
-    config = get_json(kubectl, "configmap", release.name, "-n", release.namespace)["data"]
 
     assert volumes["client-ca"]["secret"]["secretName"] == f"{RELEASE}-client-ca"
     assert [item["key"] for item in volumes["tls"]["secret"]["items"]] == ["tls.crt", "tls.key"]
-    assert config["REPLICANT_CLIENT_CA_FILE"] == "/etc/replicant/client-ca/ca.crt"
+    mounts = {mount["name"]: mount["mountPath"] for mount in spec["containers"][0]["volumeMounts"]}
+    assert mounts["client-ca"] == "/etc/replicant/client-ca"  # the server's --client-ca-file
     assert deployment["status"].get("readyReplicas") == 2
 
 
@@ -353,4 +353,4 @@ def test_renewed_tls_secret_does_not_change_what_helm_renders(
 
     assert after == before
     pod_template = helmtool.one(after, "Deployment")["spec"]["template"]
-    assert list(pod_template["metadata"]["annotations"]) == ["checksum/config"]
+    assert "annotations" not in pod_template["metadata"]  # no checksum of anything TLS

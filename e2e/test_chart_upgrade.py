@@ -1,7 +1,7 @@
 """`helm upgrade` rolls the server without ever dropping below the desired ready count.
 
 Installs the chart with its defaults (2 replicas, maxSurge 1, maxUnavailable 0), then
-upgrades it with a changed value (the log level: the ConfigMap checksum changes, so the
+upgrades it with a changed value (a reader grant: the server's args change, so the
 pod template changes) while a poller records the Deployment's ready replicas and the
 number of Ready pods. kwok plays the kubelet: it marks new pods Ready and removes
 deleted ones, which is enough for the Deployment controller to run the real rollout.
@@ -107,7 +107,7 @@ def install_then_upgrade(
     kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, workdir: Path,
     values: dict[str, Any],
 ) -> UpgradeRun:  # fmt: skip
-    """Install with `values`, then `helm upgrade` with a changed log level, polling throughout."""
+    """Install with `values`, then `helm upgrade` with a changed grant, polling throughout."""
     if not helmtool.helm_available():
         skip_or_fail(f"{helmtool.helm_binary()} missing (run `make tools`)")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(helmtool.CRD_FILE))
@@ -125,7 +125,10 @@ def install_then_upgrade(
     before = template_hashes(kubectl, namespace)
 
     samples = ReadySamples()
-    changed = {**helmtool.DEV_IMAGE, **values, "server": {"logLevel": "debug"}}
+    changed = {
+        **helmtool.DEV_IMAGE, **values,
+        "authorization": {**values.get("authorization", {}), "readers": ["upgrade-probe"]},
+    }  # fmt: skip
     with tempfile.TemporaryDirectory() as valuesdir:
         argv = [str(helmtool.helm_binary()), f"--kubeconfig={kube_cluster.kubeconfig}",
                 "upgrade", RELEASE, str(helmtool.CHART_DIR), "-n", namespace,

@@ -50,7 +50,6 @@ ATTEMPT_ROUNDS = 3
 CALLS_PER_PHASE = 150
 READY_TIMEOUT_S = 60.0
 EXIT_TIMEOUT_S = 60.0
-SHUTDOWN_GRACE_S = 5
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
 CHANNEL_OPTIONS = [
     # The certificate names localhost; the client dials 127.0.0.1.
@@ -94,7 +93,6 @@ class Slot:
             extra_args=[
                 "--grpc-port", str(self.grpc_port), "--http-port", str(self.http_port),
                 "--identity", self.name, "--leader-election-namespace", self.namespace,
-                "--shutdown-grace-seconds", str(SHUTDOWN_GRACE_S),
             ],
         )  # fmt: skip
 

@@ -5,10 +5,6 @@ small frozen view, and skipping model deserialisation keeps a 1,000-object list 
 class: it is the only place that holds a `kubernetes.aio` ApiClient, so timeouts, auth headers and
 error mapping are decided once. Paths are API paths ("/apis/apps/v1/namespaces/ns/deployments"),
 which makes the same code serve Deployments, HPAs and custom resources alike.
-
-`kubernetes` and `aiohttp` are imported by `connect()` and the requests, not by this module: the
-informers, views and writers import it for `ApiTransport` and the JSON types, and the server's
-configuration (and `--help`) should not pay the half second those two take to import.
 """
 
 from __future__ import annotations
@@ -17,13 +13,13 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol
+from typing import Any, Final, NoReturn, Protocol
+
+import aiohttp
+from kubernetes.aio import client as kclient
+from kubernetes.aio import config as kconfig
 
 from kube.errors import KubeError, from_response, map_exception
-
-if TYPE_CHECKING:
-    import aiohttp
-    from kubernetes.aio import client as kclient
 
 JSONObject = dict[str, Any]
 Query = Mapping[str, str | int | bool]
@@ -82,8 +78,6 @@ class KubeApi:
         """One request; the decoded JSON object on 2xx ({} if not `expect_json`), else KubeError.
 
         `limits` defaults to DEFAULT_TOTAL_S in all."""
-        import aiohttp  # loaded by connect() already: a dictionary lookup
-
         if limits is None:
             limits = aiohttp.ClientTimeout(total=DEFAULT_TOTAL_S, sock_connect=CONNECT_S)
         try:
@@ -113,8 +107,6 @@ class KubeApi:
         seconds (aiohttp's sock_read bounds every read, so a half-open TCP connection raises
         instead of hanging forever).
         """
-        import aiohttp  # loaded by connect() already: a dictionary lookup
-
         limits = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_S, sock_read=read_timeout)
         try:
             resp = await self._call("GET", path, query, None, "application/json", limits)
@@ -213,10 +205,6 @@ def _decode_line(line: bytes) -> JSONObject:
 
 async def connect(kubeconfig: str | None) -> KubeApi:
     """Build a client from a kubeconfig file, or from the pod's service account when None."""
-    # Imported here (see the module docstring); kubernetes.aio's package imports the whole client.
-    from kubernetes.aio import client as kclient
-    from kubernetes.aio import config as kconfig
-
     configuration = kclient.Configuration()
     try:
         if kubeconfig:

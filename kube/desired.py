@@ -1,4 +1,4 @@
-"""The API's view of desired state: DesiredState.version and the lookup Get/List answer from.
+"""The API's view of desired state: DesiredState.version and the view Get/List/Set show.
 
 Requirement: reads from the watch cache, and SetReplicas' optimistic concurrency. A version is
 `uid:generation` of the ReplicaTarget (kube/target_store.py says why not resourceVersion).
@@ -14,9 +14,7 @@ from kube.replicatargets import RECONCILED
 from kube.views import DesiredStateView, ReconcileView
 
 if TYPE_CHECKING:
-    from kube.informer import Key
     from kube.replicatargets import ReplicaTargetView
-    from kube.resources import InformerGroup
 
 
 # metadata.uid (a UUID, as the API server makes them) and metadata.generation (1 .. 2**63-1).
@@ -76,16 +74,3 @@ def desired_state_view(target: ReplicaTargetView) -> DesiredStateView:
         version=version_of(target),
         reconcile=reconcile,
     )
-
-
-class DesiredStates:
-    """The desired state Get/List/Set show, read from the ReplicaTarget informers: no API calls.
-
-    Readiness waits for those informers directly (server/app.py), so this keeps no sync state."""
-
-    def __init__(self, targets: InformerGroup[ReplicaTargetView]) -> None:
-        self._targets = targets
-
-    def get(self, key: Key) -> DesiredStateView | None:
-        target = self._targets.get(key)
-        return None if target is None else desired_state_view(target)

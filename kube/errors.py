@@ -21,10 +21,6 @@ Only transport and API errors are mapped (`map_exception` returns None for anyth
 the caller re-raises unchanged): a programming error keeps its type and traceback instead of
 looking like an API server outage.
 
-The client libraries are imported only when an exception is mapped (any exception of theirs means
-they are loaded already): `kubernetes` alone takes a third of a second to import, and modules that
-only need these classes (the server's configuration, tests) should not pay for it.
-
 Messages are short and generic on purpose: raw API error bodies can carry object contents and are
 logged at debug level by the caller at most, never returned to gRPC clients. PreconditionError is
 the exception: replicant writes its message for the caller, naming only the objects (or the
@@ -37,6 +33,9 @@ import asyncio
 import json
 import re
 from typing import Final
+
+import aiohttp
+from kubernetes.aio.client.exceptions import ApiException, OpenApiException
 
 # How the API server words admission refusals (k8s.io/apiserver admission plugins):
 #   [<Kind> "<name>" is invalid: ]ValidatingAdmissionPolicy 'P' with binding 'B' denied request: ...
@@ -125,11 +124,6 @@ def from_response(status: int, body: str | bytes | None) -> KubeError:
     return from_status(status, reason)
 
 
-def status_reason(body: str | bytes | None) -> str:
-    """The `reason` of a metav1.Status body (e.g. "Expired", "AlreadyExists"); "" if absent."""
-    return _status_field(body, "reason")
-
-
 def _status_field(body: str | bytes | None, name: str) -> str:
     if not body:
         return ""
@@ -146,10 +140,6 @@ def map_exception(exc: BaseException) -> KubeError | None:
     other exception, which the caller re-raises as it is."""
     if isinstance(exc, KubeError):
         return exc
-    # Imported here: see the module docstring.
-    import aiohttp
-    from kubernetes.aio.client.exceptions import ApiException, OpenApiException
-
     if isinstance(exc, ApiException):
         return from_response(int(exc.status or 0), exc.body)
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):

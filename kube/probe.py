@@ -1,10 +1,9 @@
 """API-server probe: GET /readyz every few seconds, remembered as "last answered".
 
-Requirement: reads keep answering through an outage and say how old they are (`as_of`), and
-readiness reflects the API server. A quiet watch says nothing about the API server, so the probe
-gives `reachable` (answered within `stale_after`), `answering` (the last probe too: writes fail
-fast) and `last_ok` (the bound of every cache's freshness). A recovery runs `on_recovered`, so
-the informers retry at once instead of sleeping out their backoff.
+Requirement: reads keep answering through an outage and say how old they are (`as_of`). A quiet
+watch says nothing about the API server, so the probe gives `answering` (the last probe succeeded;
+writes fail fast while it did not) and `last_ok` (the bound of every cache's freshness). A
+recovery runs `on_recovered`, so the informers retry at once instead of sleeping out their backoff.
 """
 
 from __future__ import annotations
@@ -33,14 +32,12 @@ class ApiServerProbe:
         *,
         interval: float = 2.0,
         timeout: float = 2.0,
-        stale_after: float = 7.0,
         path: str = "/readyz",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api = api
         self._interval = interval
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._stale_after = stale_after
         self._path = path
         self._clock = clock
         self._last_ok: float | None = None
@@ -54,14 +51,9 @@ class ApiServerProbe:
         return self._last_ok
 
     @property
-    def reachable(self) -> bool:
-        """True while the API server answered within the last `stale_after` seconds."""
-        return self._last_ok is not None and self._clock() - self._last_ok < self._stale_after
-
-    @property
     def answering(self) -> bool:
-        """Reachable, and the most recent probe succeeded."""
-        return self.reachable and not self._last_failed
+        """The most recent probe succeeded (False before the first answer)."""
+        return not self._last_failed
 
     async def probe_once(self) -> bool:
         try:
@@ -83,8 +75,7 @@ class ApiServerProbe:
 
     async def run(self) -> None:
         while True:
-            was = self.reachable
-            await self.probe_once()
-            if was != self.reachable:
-                log.info("API server reachable" if self.reachable else "API server unreachable")
+            was = self.answering
+            if await self.probe_once() != was:
+                log.info("API server answering" if not was else "API server not answering")
             await asyncio.sleep(self._interval)

@@ -70,10 +70,6 @@ class ReplicaTargetView:
     requested_at: datetime.datetime | None = None
     status: TargetStatus = field(default_factory=TargetStatus)
 
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.namespace, self.name)
-
 
 def format_time(value: datetime.datetime) -> str:
     """RFC 3339 in UTC with second precision, as metav1.Time serializes."""

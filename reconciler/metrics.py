@@ -1,7 +1,7 @@
 """The reconciler's Prometheus metrics, shaped like controller-runtime's and client-go's.
 
 Requirement: every reconcile branch is counted. replicant_reconcile_total{result} (success,
-error, requeue_after, terminal), replicant_reconcile_errors_total (terminal included),
+error, requeue_after, terminal; failures are error + terminal: no separate errors counter),
 replicant_reconcile_time_seconds, replicant_workqueue_depth and
 replicant_leader_election_master_status. Every series exists from the start (zero on a
 follower), so `rate()` sees zeros, not a missing series.
@@ -38,12 +38,6 @@ class ReconcilerMetrics:
             registry=registry,
         )
         self._results = {result: reconciles.labels(CONTROLLER, result) for result in RESULTS}
-        self._errors = Counter(
-            "replicant_reconcile_errors",
-            "Reconciles that raised (retried with backoff unless terminal).",
-            ["controller"],
-            registry=registry,
-        ).labels(CONTROLLER)
         self._time = Histogram(
             "replicant_reconcile_time_seconds",
             "Time of one reconcile, whatever its result.",
@@ -66,8 +60,6 @@ class ReconcilerMetrics:
 
     def observe_reconcile(self, result: ReconcileResult, seconds: float) -> None:
         self._results[result].inc()
-        if result in ("error", "terminal"):
-            self._errors.inc()
         self._time.observe(seconds)
 
     def track_queue_depth(self, depth: Callable[[], int]) -> None:

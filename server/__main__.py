@@ -1,5 +1,5 @@
 """Entry point (requirement: one process serving the API and the reconciler): `python -m server`
-(flags and environment in server/config.py); `python -m server healthcheck` runs the one-shot
+(flags in server/config.py); `python -m server healthcheck` runs the one-shot
 health client of server/healthcheck.py instead (the image has one entry point).
 
 Applies the gRPC core settings (server/cipher_policy.py) before grpc is imported (grpc reads them
@@ -67,13 +67,12 @@ def main() -> int:
         from server import healthcheck
 
         return healthcheck.main(sys.argv[2:])
+    logs.setup()
     try:
         cfg = config_module.parse()
     except config_module.ConfigError as exc:
-        logs.setup("info")
         log.error("invalid configuration", extra={"error": str(exc)})
         return 2
-    logs.setup(cfg.log_level)
     return asyncio.run(serve(cfg))
 
 

@@ -23,10 +23,10 @@ import grpc
 import prometheus_client
 from grpc_health.v1 import health_pb2_grpc  # type: ignore[import-untyped]
 from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
+from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from kube.autoscalers import Autoscalers
 from kube.backoff import Backoff
-from kube.desired import DesiredStates
 from kube.leases import LeaseApi
 from kube.probe import ApiServerProbe
 from kube.replicatargets import replica_target_informers
@@ -39,12 +39,11 @@ from reconciler.leader import LeaderElector
 from reconciler.metrics import ReconcilerMetrics
 from reconciler.reconcile import Reconciler
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
-from server import authz, cipher_policy, health, reflection
+from server import authz, cipher_policy, health
 from server.http import ProbeServer
 from server.identity import IdentityReader
 from server.interceptor import ApiInterceptor
-from server.metrics import CacheSource, Metrics
-from server.page_tokens import PageTokens
+from server.metrics import Metrics
 from server.servicer import ReplicaService
 
 if TYPE_CHECKING:
@@ -64,6 +63,13 @@ MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024
 # again (each connection is a TLS handshake with a client certificate).
 # TODO: make it a setting if a real client ever needs more in flight on one connection.
 MAX_CONCURRENT_STREAMS = 100
+# TODO: settings, once an install needs other values. All interfaces: the pod's IP is not known
+# in advance (both ports are meant to be reached from outside the pod).
+BIND_ADDRESS = "0.0.0.0"  # noqa: S104
+# The chart's Lease RBAC names exactly this one (one release per namespace).
+LEASE_NAME = "replicant-leader"
+# Time in-flight RPCs get on SIGTERM; the chart's terminationGracePeriodSeconds leaves room for it.
+SHUTDOWN_GRACE_S = 20.0
 # A background loop that ran this long before crashing was healthy: restart it without delay.
 HEALTHY_RUN_S = 60.0
 SERVICE_NAMES = (
@@ -106,18 +112,16 @@ class App:
             *autoscalers.informers.informers,
         ]
         for informer in self.informers:
-            self.metrics.add_cache(_cache_source(informer))
+            self.metrics.add_cache(informer)
             self.probe.on_recovered.append(informer.retry_now)
         self.metrics.probe_failures = lambda: self.probe.failures
-        self.metrics.ready = lambda: self.readiness.ready
         self.metrics.cache_age = self.readiness.age_seconds
         # -- the API ---------------------------------------------------------------------
         self.health = health_aio.HealthServicer()
         self.servicer = ReplicaService(
             self.deployments,
             self.readiness,
-            PageTokens(),
-            desired=DesiredStates(targets),
+            targets=targets,
             store=ReplicaTargetStore(api, autoscalers),
         )
         interceptor = ApiInterceptor(
@@ -136,15 +140,19 @@ class App:
         )
         replicant_pb2_grpc.add_ReplicaServiceServicer_to_server(self.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable(SERVICE_NAMES, self.server)
-        host = f"[{config.bind_address}]" if ":" in config.bind_address else config.bind_address
-        self.grpc_port = self.server.add_secure_port(f"{host}:{config.grpc_port}", credentials)
+        # Reflection, so grpcurl needs no proto file. TODO: `grpcurl describe Service.Method`
+        # says "Symbol not found" until grpcio-reflection resolves method names (grpc/grpc#34743);
+        # `describe Service` shows every method.
+        reflection.enable_server_reflection(SERVICE_NAMES, self.server)
+        self.grpc_port = self.server.add_secure_port(
+            f"{BIND_ADDRESS}:{config.grpc_port}", credentials
+        )
         self.http = ProbeServer(self.readiness, self.registry)
         self.http_port = 0
         # -- the reconciler, run only while this replica holds the Lease -----------------
         world = CacheWorld(targets, self.deployments, autoscalers)
         writer = ApiWriter(api, EventRecorder(api, config.identity))
-        reconciler_metrics = ReconcilerMetrics(self.registry, lease=config.leader_election_lease)
+        reconciler_metrics = ReconcilerMetrics(self.registry, lease=LEASE_NAME)
         controller = Controller(
             Reconciler(world, writer).reconcile,
             keys=world.target_keys,
@@ -152,7 +160,7 @@ class App:
             metrics=reconciler_metrics,
         )
         world.subscribe(controller.enqueue)
-        lease = LeaseApi(api, config.leader_election_namespace, config.leader_election_lease)
+        lease = LeaseApi(api, config.leader_election_namespace, LEASE_NAME)
         self.elector = LeaderElector(lease, config.identity, election, metrics=reconciler_metrics)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
@@ -172,7 +180,7 @@ class App:
         }
         for name, factory in background.items():
             self._tasks.append(asyncio.create_task(_supervise(name, factory), name=name))
-        self.http_port = await self.http.start(self.config.bind_address, self.config.http_port)
+        self.http_port = await self.http.start(BIND_ADDRESS, self.config.http_port)
         await self.server.start()
         log.info(
             "serving",
@@ -187,8 +195,8 @@ class App:
         """Graceful: not ready first, then let in-flight RPCs finish, then stop everything else."""
         self.readiness.draining = True
         await self.health.enter_graceful_shutdown()
-        log.info("shutting down", extra={"grace_s": self.config.shutdown_grace_seconds})
-        await self.server.stop(self.config.shutdown_grace_seconds)
+        log.info("shutting down", extra={"grace_s": SHUTDOWN_GRACE_S})
+        await self.server.stop(SHUTDOWN_GRACE_S)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -197,10 +205,6 @@ class App:
         self._tasks.clear()
         await self.http.stop()
         log.info("stopped")
-
-
-def _cache_source(informer: Informer[Any]) -> CacheSource:
-    return CacheSource(informer.resource, informer.__len__, lambda: informer.synced, informer.stats)
 
 
 async def _supervise(

@@ -38,6 +38,8 @@ METHOD_ROLES: Final[Mapping[str, Role]] = {
 
 AuthContext = Mapping[str, Iterable[bytes]]
 
+# A certificate SAN (URI or DNS name) as configured for a role; generous, but bounded.
+MAX_PRINCIPAL_LEN: Final = 1024
 # TLS versions accepted for RPCs, as grpc names them in `ssl_tls_version`.
 ALLOWED_TLS_VERSIONS: Final = frozenset({"TLSv1.3"})
 
@@ -105,8 +107,8 @@ def grant_problem(entry: str, watched: Iterable[str] = ()) -> str:
     identity, sep, namespace = entry.strip().rpartition("=")
     if not sep:
         identity, namespace = namespace, ""
-    if not identity or any(not "!" <= ch <= "~" for ch in identity):
-        return "the identity must be printable ASCII without spaces"
+    if not 0 < len(identity) <= MAX_PRINCIPAL_LEN or any(not "!" <= ch <= "~" for ch in identity):
+        return f"the identity must be 1..{MAX_PRINCIPAL_LEN} printable ASCII characters"
     if not sep:
         return ""
     if not is_label(namespace):

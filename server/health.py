@@ -12,8 +12,8 @@ The rules (docs/design.md, "Caching"):
     false and grpc stops taking new calls at once (server/app.py): the chart's preStop sleep is
     what lets endpoints drop the pod first; calls already in flight finish.
   * writes need the API server too: while its probe fails, Set is UNAVAILABLE at once.
-  * "kubernetes" (its own health check, and /readyz/kubernetes): the API server answered the probe
-    within its window (kube/probe.py).
+    Whether it answers is for people and alerts: replicant_cache_age_seconds and
+    replicant_apiserver_probe_failures_total (server/metrics.py), not a health check.
 gRPC health is pushed by `publish_health` every 0.25 s (every 20 ms until first ready, so SERVING
 follows the caches' first sync at once), and at once on shutdown.
 """
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KUBERNETES_CHECK = "kubernetes"
 HEALTH_SERVICES = ("", SERVICE)
 
 
@@ -47,9 +46,6 @@ class Cache(Protocol):
 
 
 class ApiServer(Protocol):
-    @property
-    def reachable(self) -> bool: ...
-
     @property
     def answering(self) -> bool: ...
 
@@ -75,10 +71,6 @@ class Readiness:
     @property
     def ready(self) -> bool:
         return not self.reason()
-
-    @property
-    def kubernetes_reachable(self) -> bool:
-        return self._api_server.reachable
 
     def reason(self, *, for_reads: bool = False) -> str:
         """Why the server is not ready ("" when it is).
@@ -118,17 +110,10 @@ class Readiness:
         return None if as_of is None else (self._wall_clock() - as_of).total_seconds()
 
 
-def _status(serving: bool) -> int:
-    return int(
-        health_pb2.HealthCheckResponse.SERVING
-        if serving
-        else health_pb2.HealthCheckResponse.NOT_SERVING
-    )
-
-
 async def set_health(servicer: health_aio.HealthServicer, serving: bool) -> None:
-    for service in (*HEALTH_SERVICES, KUBERNETES_CHECK):
-        await servicer.set(service, _status(serving))
+    answer = health_pb2.HealthCheckResponse
+    for service in HEALTH_SERVICES:
+        await servicer.set(service, answer.SERVING if serving else answer.NOT_SERVING)
 
 
 async def publish_health(
@@ -139,32 +124,14 @@ async def publish_health(
     startup_period: float = 0.02,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
-    """Push readiness and the "kubernetes" check into grpc.health.v1 on change (until cancelled)."""
-    current: dict[str, bool] = {}
+    """Push readiness into grpc.health.v1 on change (until cancelled)."""
+    current: bool | None = None
     ever_ready = False
     while True:
-        wanted = {service: readiness.ready for service in HEALTH_SERVICES}
-        wanted[KUBERNETES_CHECK] = readiness.kubernetes_reachable
-        for service, serving in wanted.items():
-            if current.get(service) != serving:
-                await servicer.set(service, _status(serving))
-                current[service] = serving
-                if service != SERVICE:  # "" and ReplicaService always move together
-                    log.info(
-                        "health changed",
-                        extra={
-                            "check": service or "overall",
-                            "serving": serving,
-                            "reason": _reason(readiness, service),
-                        },
-                    )
-        ever_ready = ever_ready or wanted[""]
+        serving = readiness.ready
+        if serving != current:
+            await set_health(servicer, serving)
+            current = serving
+            log.info("health changed", extra={"serving": serving, "reason": readiness.reason()})
+        ever_ready = ever_ready or serving
         await sleep(period if ever_ready else startup_period)
-
-
-def _reason(readiness: Readiness, service: str) -> str:
-    if service == KUBERNETES_CHECK:
-        return (
-            "" if readiness.kubernetes_reachable else "Kubernetes API server not answered recently"
-        )
-    return readiness.reason()

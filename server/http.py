@@ -1,5 +1,5 @@
 """Plaintext HTTP for probes and Prometheus (requirements: health checks, production-ready metrics):
-/livez, /readyz, /readyz/kubernetes, /metrics, served by aiohttp.web.
+/livez, /readyz, /metrics, served by aiohttp.web.
 
 Why a separate plaintext port: kubelet probes and most scrapers cannot present client certificates.
 Nothing here reveals Deployments or identities. Bounds: a request line or header field of at most
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from server.health import Readiness
 
 # aiohttp logs every malformed request with a traceback at ERROR: a client's mistake, not ours,
-# and a flood of them would flood the log. The four handlers below cannot fail otherwise.
+# and a flood of them would flood the log. The three handlers below cannot fail otherwise.
 _quiet = logging.getLogger("replicant.http")
 _quiet.setLevel(logging.CRITICAL)
 
@@ -37,7 +37,6 @@ class ProbeServer:
         app = web.Application()
         app.router.add_get("/livez", self._livez)
         app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/readyz/kubernetes", self._kubernetes)
         app.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(
             app,
@@ -68,12 +67,6 @@ class ProbeServer:
     async def _readyz(self, _: web.Request) -> web.Response:
         reason = self._readiness.reason()
         return web.Response(status=503 if reason else 200, text=f"{reason or 'ok'}\n")
-
-    async def _kubernetes(self, _: web.Request) -> web.Response:
-        """For people: not what readiness depends on."""
-        if self._readiness.kubernetes_reachable:
-            return web.Response(text="ok\n")
-        return web.Response(status=503, text="Kubernetes API server not answered recently\n")
 
     async def _metrics(self, _: web.Request) -> web.Response:
         body = generate_latest(self._registry)

@@ -61,9 +61,10 @@ class RateLimiter:
         return self._suppressed.pop(key, 0)
 
 
-def setup(level: str) -> None:
+def setup() -> None:
+    """JSON lines at INFO. TODO: a level setting once someone needs debug lines in production."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(logging.INFO)

@@ -3,15 +3,12 @@ composition root owns, so two Apps in one process (tests) stay apart.
 
     replicant_grpc_requests_total{method,code}            counter
     replicant_grpc_request_duration_seconds{method}       histogram
-    replicant_client_refusals_total{stage,reason}         counter: client certificates refused at
-                                                          a call (stage="call")
+    replicant_client_refusals_total{reason}               counter: client certificates refused
     replicant_cache_objects{resource}                     gauge: objects in the watch cache
-    replicant_cache_synced{resource}                      gauge: 1 when every informer is synced
     replicant_watch_restarts_total{resource}              counter: watches reopened
     replicant_relists_total{resource}                     counter: relists forced by 410 Gone
     replicant_list_watch_errors_total{resource}           counter: failed lists/watches (backed off)
     replicant_apiserver_probe_failures_total              counter
-    replicant_ready                                       gauge: same truth as /readyz
     replicant_cache_age_seconds                           gauge: now minus the answers' as_of
 
 The first three are prometheus_client's Counter and Histogram. The others are owned by the
@@ -23,8 +20,7 @@ TODO: count TLS handshakes refused before any call if grpcio ever exposes a hand
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -35,19 +31,9 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
     from prometheus_client.core import Metric
 
-    from kube.informer import InformerStats
+    from kube.informer import Informer
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-
-@dataclass(frozen=True)
-class CacheSource:
-    """How to read one informer's figures at scrape time."""
-
-    resource: str
-    size: Callable[[], int]
-    synced: Callable[[], bool]
-    stats: InformerStats
 
 
 class Metrics:
@@ -67,13 +53,12 @@ class Metrics:
         )
         self._refusals = Counter(
             "replicant_client_refusals",
-            "Clients refused, by stage (call) and reason.",
-            ["stage", "reason"],
+            "Client certificates refused at a call, by reason.",
+            ["reason"],
             registry=registry,
         )
-        self._caches: list[CacheSource] = []
+        self._caches: list[Informer[Any]] = []
         self.probe_failures: Callable[[], int] = lambda: 0
-        self.ready: Callable[[], bool] = lambda: False
         self.cache_age: Callable[[], float | None] = lambda: None
         registry.register(self)
 
@@ -82,14 +67,14 @@ class Metrics:
         self._latency.labels(method).observe(seconds)
 
     def observe_refusal(self, reason: str) -> None:
-        self._refusals.labels("call", reason).inc()
+        self._refusals.labels(reason).inc()
 
-    def add_cache(self, source: CacheSource) -> None:
-        self._caches.append(source)
+    def add_cache(self, informer: Informer[Any]) -> None:
+        self._caches.append(informer)
 
     def collect(self) -> Iterator[Metric]:
         """The figures read from their owners when scraped."""
-        by_resource: dict[str, list[CacheSource]] = defaultdict(list)
+        by_resource: dict[str, list[Informer[Any]]] = defaultdict(list)
         for source in self._caches:
             by_resource[source.resource].append(source)
         for name, family, help_text, value in _CACHE_FAMILIES:
@@ -100,27 +85,18 @@ class Metrics:
         yield CounterMetricFamily(
             "replicant_apiserver_probe_failures", "Failed probes.", value=self.probe_failures()
         )
-        yield GaugeMetricFamily(
-            "replicant_ready", "1 when ready to serve (same as /readyz).", value=int(self.ready())
-        )
         if (age := self.cache_age()) is not None:  # absent until the caches have synced
             help_text = "Seconds since the read caches last heard from the API server."
             yield GaugeMetricFamily("replicant_cache_age_seconds", help_text, value=round(age, 3))
 
 
 _Family = type[GaugeMetricFamily] | type[CounterMetricFamily]
-_CACHE_FAMILIES: tuple[tuple[str, _Family, str, Callable[[list[CacheSource]], int]], ...] = (
+_CACHE_FAMILIES: tuple[tuple[str, _Family, str, Callable[[list[Informer[Any]]], int]], ...] = (
     (
         "replicant_cache_objects",
         GaugeMetricFamily,
         "Objects in the watch cache.",
-        lambda sources: sum(s.size() for s in sources),
-    ),
-    (
-        "replicant_cache_synced",
-        GaugeMetricFamily,
-        "1 when every informer is synced.",
-        lambda sources: int(all(s.synced() for s in sources)),
+        lambda sources: sum(len(s) for s in sources),
     ),
     (
         "replicant_watch_restarts",

@@ -26,30 +26,30 @@ if TYPE_CHECKING:
 MAX_TOKEN_LEN: Final = 1024
 
 
-class PageTokens:
-    def encode(self, key: Key, scope: Sequence[str]) -> str:
-        raw = json.dumps([*key, *scope], separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def encode(key: Key, scope: Sequence[str]) -> str:
+    raw = json.dumps([*key, *scope], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
-    def decode(self, token: str, scope: Sequence[str]) -> Key | None:
-        """The last key of the previous page, None for "start", or InvalidArgumentError."""
-        if not token:
-            return None
-        invalid = InvalidArgumentError(
-            "page_token is invalid for this request; pass next_page_token back unchanged, "
-            "with the same namespace"
-        )
-        if len(token) > MAX_TOKEN_LEN:
-            raise invalid
-        try:
-            parsed = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        except (binascii.Error, ValueError) as exc:
-            raise invalid from exc
-        if not (isinstance(parsed, list) and len(parsed) == 2 + len(scope)):
-            raise invalid
-        ns, name, *given = parsed
-        if given != list(scope) or not (isinstance(ns, str) and isinstance(name, str)):
-            raise invalid
-        if not (is_label(ns) and is_subdomain(name)):
-            raise invalid
-        return ns, name
+
+def decode(token: str, scope: Sequence[str]) -> Key | None:
+    """The last key of the previous page, None for "start", or InvalidArgumentError."""
+    if not token:
+        return None
+    invalid = InvalidArgumentError(
+        "page_token is invalid for this request; pass next_page_token back unchanged, "
+        "with the same namespace"
+    )
+    if len(token) > MAX_TOKEN_LEN:
+        raise invalid
+    try:
+        parsed = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError) as exc:
+        raise invalid from exc
+    if not (isinstance(parsed, list) and len(parsed) == 2 + len(scope)):
+        raise invalid
+    ns, name, *given = parsed
+    if given != list(scope) or not (isinstance(ns, str) and isinstance(name, str)):
+        raise invalid
+    if not (is_label(ns) and is_subdomain(name)):
+        raise invalid
+    return ns, name

@@ -14,9 +14,10 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Any
 
+from kube.desired import desired_state_view
 from replicant.v1 import replicant_pb2 as pb
 from replicant.v1 import replicant_pb2_grpc
-from server import validation
+from server import page_tokens, validation
 from server.errors import DeploymentNotFoundError, NotReadyError, PermissionDeniedError
 from server.interceptor import CALLER
 
@@ -25,14 +26,13 @@ if TYPE_CHECKING:
 
     import grpc
 
-    from kube.desired import DesiredStates
     from kube.informer import Key
+    from kube.replicatargets import ReplicaTargetView
     from kube.resources import InformerGroup
     from kube.target_store import ReplicaTargetStore
     from kube.views import DeploymentView, DesiredStateView
     from server import authz
     from server.health import Readiness
-    from server.page_tokens import PageTokens
 
     Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -42,15 +42,13 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         self,
         deployments: InformerGroup[DeploymentView],
         readiness: Readiness,
-        tokens: PageTokens,
         *,
-        desired: DesiredStates,
+        targets: InformerGroup[ReplicaTargetView],
         store: ReplicaTargetStore,
     ) -> None:
         self._deployments = deployments
         self._readiness = readiness
-        self._tokens = tokens
-        self._desired = desired
+        self._targets = targets
         self._store = store
 
     async def GetReplicas(  # noqa: N802 - the generated servicer's name
@@ -70,7 +68,7 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         size = validation.page_size(request.page_size)
         grant = CALLER.get().read
         scope = (namespace, grant.fingerprint())
-        after = self._tokens.decode(request.page_token, scope)
+        after = page_tokens.decode(request.page_token, scope)
         self._require_ready()
         # Outside the grant: exactly the answer for a namespace with nothing. The filter holds
         # even for a forged token. TODO: iterate only the granted namespaces if grants ever get
@@ -82,7 +80,7 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         page = list(itertools.islice(items, size + 1))  # one extra: does another page follow?
         response = pb.ListDeploymentsResponse(
             deployments=[self._message(view) for _, view in page[:size]],
-            next_page_token=self._tokens.encode(page[size - 1][0], scope)
+            next_page_token=page_tokens.encode(page[size - 1][0], scope)
             if len(page) > size
             else "",
         )
@@ -130,9 +128,9 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
                 observed_generation=view.observed_generation,
             ),
         )
-        desired = self._desired.get((view.namespace, view.name))
-        if desired is not None:
-            message.desired.CopyFrom(desired_message(desired))
+        target = self._targets.get((view.namespace, view.name))
+        if target is not None:
+            message.desired.CopyFrom(desired_message(desired_state_view(target)))
         return message
 
 

@@ -19,11 +19,6 @@ _API_CODES: dict[type[errors.ApiError], grpc.StatusCode] = {
     errors.DeploymentNotFoundError: grpc.StatusCode.NOT_FOUND,
     errors.NotReadyError: grpc.StatusCode.UNAVAILABLE,
 }
-# Kubernetes-layer errors whose message replicant wrote for the caller (no API server text).
-_KUBE_WITH_MESSAGE: dict[type[kube.KubeError], grpc.StatusCode] = {
-    kube.PreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
-}
-
 _KUBE: dict[type[kube.KubeError], tuple[grpc.StatusCode, str]] = {
     # Subclasses before their bases: the first match wins.
     kube.NotSyncedError: (grpc.StatusCode.UNAVAILABLE, "not ready: a cache is still syncing"),
@@ -47,10 +42,9 @@ def to_status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         for kind, code in _API_CODES.items():
             if isinstance(exc, kind):
                 return code, str(exc)
+    if isinstance(exc, kube.PreconditionError):  # the one Kubernetes error replicant words itself
+        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
     if isinstance(exc, kube.KubeError):
-        for kube_kind, kube_code in _KUBE_WITH_MESSAGE.items():
-            if isinstance(exc, kube_kind):
-                return kube_code, str(exc)
         for kube_kind, status in _KUBE.items():
             if isinstance(exc, kube_kind):
                 return status

@@ -86,10 +86,10 @@ def start_server(
     }
     argv = [
         sys.executable, "-m", "server",
-        "--bind-address", "127.0.0.1", "--grpc-port", "0", "--http-port", "0",
+        "--grpc-port", "0", "--http-port", "0",
         "--tls-cert-file", str(pki / "server.crt"), "--tls-key-file", str(pki / "server.key"),
         "--client-ca-file", str(pki / "client-ca.crt"),
-        "--namespaces", ",".join(namespaces), "--shutdown-grace-seconds", "10",
+        "--namespaces", ",".join(namespaces),
         *extra_args,
     ]  # fmt: skip
     if "--readers" not in extra_args and "--writers" not in extra_args:  # grants add up

@@ -65,6 +65,12 @@ def pod_spec(manifests: list[Manifest]) -> dict[str, Any]:
     return spec
 
 
+def server_args(manifests: list[Manifest]) -> dict[str, str]:
+    """The server container's `--flag=value` args, as {flag: value}."""
+    pairs = (arg.split("=", 1) for arg in pod_spec(manifests)["containers"][0]["args"])
+    return {flag: value for flag, value in pairs}
+
+
 @pytest.mark.parametrize("files", VALUES_CASES.values(), ids=VALUES_CASES.keys())
 def test_helm_lint_is_clean(files: tuple[Path, ...]) -> None:
     args = [a for path in files for a in ("--values", str(path))]
@@ -105,7 +111,7 @@ def test_rendered_manifests_pass_kubeconform_strict(
         ({"replicaCont": 3}, "additional properties 'replicaCont' not allowed"),
         ({"server": {"logLevl": "info"}}, "additional properties 'logLevl' not allowed"),
         ({"replicaCount": "two"}, "replicaCount"),
-        ({"server": {"logLevel": "verbose"}}, "logLevel"),
+        ({"server": {"preStopSleepSeconds": -1}}, "preStopSleepSeconds"),
         ({"watch": {"namespaces": ["Not_A_Label"]}}, "namespaces"),
         ({"image": {"digest": "latest"}}, "digest"),
         ({"authorization": {"readers": ["a,b"]}}, "readers"),
@@ -233,25 +239,24 @@ def test_rollout_never_drops_below_desired_and_drains_before_exit() -> None:
 
 
 def test_process_configuration_follows_the_contract() -> None:
-    manifests = render({"watch": {"namespaces": ["team-a", "team-b"]}})
-    config = one(manifests, "ConfigMap")["data"]
-    env = {item["name"]: item for item in pod_spec(manifests)["containers"][0]["env"]}
+    manifests = render({"watch": {"namespaces": ["team-a", "team-b"]}}, namespace="ops")
+    container = pod_spec(manifests)["containers"][0]
+    mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
 
-    assert config["REPLICANT_NAMESPACES"] == "team-a,team-b"
-    assert config["REPLICANT_GRPC_PORT"] == "8443"
-    assert config["REPLICANT_HTTP_PORT"] == "8080"
-    assert config["REPLICANT_TLS_CERT_FILE"] == "/etc/replicant/tls/tls.crt"
-    assert config["REPLICANT_CLIENT_CA_FILE"] == "/etc/replicant/client-ca/ca.crt"
-    assert config["REPLICANT_LEADER_ELECTION_LEASE"] == "replicant-leader"
-    namespace_ref = env["REPLICANT_LEADER_ELECTION_NAMESPACE"]["valueFrom"]["fieldRef"]
-    assert namespace_ref["fieldPath"] == "metadata.namespace"
-    assert env["REPLICANT_IDENTITY"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert server_args(manifests)["--namespaces"] == "team-a,team-b"
+    assert server_args(manifests)["--leader-election-namespace"] == "ops"
+    # Ports, file paths and the holder identity are the server's defaults (server/config.py).
+    assert {port["containerPort"] for port in container["ports"]} == {8443, 8080}
+    assert mounts["tls"] == "/etc/replicant/tls"
+    assert mounts["client-ca"] == "/etc/replicant/client-ca"
+    assert "--identity" not in server_args(manifests)
+    assert "env" not in container
 
 
 def test_default_install_watches_only_the_release_namespace() -> None:
     manifests = render(namespace="ops")
 
-    assert one(manifests, "ConfigMap")["data"]["REPLICANT_NAMESPACES"] == "ops"
+    assert server_args(manifests)["--namespaces"] == "ops"
     assert {role["metadata"]["namespace"] for role in find(manifests, "Role")} == {"ops"}
     assert find(manifests, "ClusterRole") == []
     assert find(manifests, "ClusterRoleBinding") == []
@@ -275,7 +280,7 @@ def test_watching_all_namespaces_uses_a_cluster_role_instead() -> None:
     binding = one(manifests, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == cluster_role["metadata"]["name"]
     assert find(manifests, "Role", "replicant") == []
-    assert one(manifests, "ConfigMap")["data"]["REPLICANT_NAMESPACES"] == ""
+    assert server_args(manifests)["--namespaces"] == ""
 
 
 def test_lease_access_is_limited_to_the_release_lease_except_create() -> None:
@@ -283,13 +288,10 @@ def test_lease_access_is_limited_to_the_release_lease_except_create() -> None:
     role = one(manifests, "Role", "blue-replicant-leader-election")
     rules = role["rules"]
 
-    assert one(manifests, "ConfigMap")["data"]["REPLICANT_LEADER_ELECTION_LEASE"] == (
-        "blue-replicant-leader"
-    )
     assert {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
             "verbs": ["create"]} in rules  # fmt: skip
     assert {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-            "resourceNames": ["blue-replicant-leader"],
+            "resourceNames": ["replicant-leader"],
             "verbs": ["get", "update"]} in rules  # fmt: skip
     assert len(rules) == 2
 
@@ -313,24 +315,24 @@ def test_config_changes_roll_the_pods_and_certificates_are_not_in_the_pod_templa
         return pod_template
 
     base = template({})
-    relogged = template({"server": {"logLevel": "debug"}})
+    rewatched = template({"watch": {"namespaces": ["team-a"]}})
 
-    assert relogged["metadata"]["annotations"] != base["metadata"]["annotations"]
+    assert rewatched["spec"]["containers"][0]["args"] != base["spec"]["containers"][0]["args"]
     # Renewed certificates reach the pods by hot reload (server/tls.py), never a rollout.
-    assert list(base["metadata"]["annotations"]) == ["checksum/config"]
+    assert "annotations" not in base["metadata"]
     assert "lookup" not in (helmtool.CHART_DIR / "templates" / "deployment.yaml").read_text()
 
 
 def test_grants_render_as_one_entry_per_identity_and_namespace() -> None:
-    config = one(render(None, (ALL_OPTIONS_VALUES,)), "ConfigMap")["data"]
+    config = server_args(render(None, (ALL_OPTIONS_VALUES,)))
 
-    assert config["REPLICANT_READERS"] == (
+    assert config["--readers"] == (
         "spiffe://example.org/ns/monitoring/sa/dashboard,"
         "spiffe://example.org/ns/team-a/sa/dashboard=team-a,"
         "spiffe://example.org/ns/team-a/sa/dashboard=team-b"
     )
-    assert config["REPLICANT_WRITERS"] == "spiffe://example.org/ns/ci/sa/deployer=team-a"
-    assert config["REPLICANT_TRUST_DOMAIN"] == "example.org"
+    assert config["--writers"] == "spiffe://example.org/ns/ci/sa/deployer=team-a"
+    assert config["--trust-domain"] == "example.org"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""DesiredStates and InformerGroup.iter_from against the fake API server."""
+"""desired_state_view over the ReplicaTarget cache, and InformerGroup.iter_from (fake API)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kube.desired import DesiredStates
+from kube.desired import desired_state_view
 from kube.replicatargets import replica_target_informers
 from kube.tests.fakes import FakeKube, deployment, running, until
 from kube.views import deployment_informers
@@ -25,17 +25,21 @@ async def test_desired_state_follows_its_replicatarget_from_the_cache() -> None:
     kube = FakeKube()
     kube.objects[TARGETS] = [target("a", "web", 3)]
     group = replica_target_informers(kube, [])
-    states = DesiredStates(group)
+
+    def desired(key: tuple[str, str]) -> Any:
+        cached = group.get(key)
+        return None if cached is None else desired_state_view(cached)
+
     async with running(group.informers[0]):
         watch = await kube.next_watch(1)
-        first = states.get(("a", "web"))
+        first = desired(("a", "web"))
 
         watch.events.put_nowait({"type": "MODIFIED", "object": target("a", "web", 4, 2)})
-        await until(lambda: getattr(states.get(("a", "web")), "replicas", 0) == 4)
-        changed = states.get(("a", "web"))
+        await until(lambda: getattr(desired(("a", "web")), "replicas", 0) == 4)
+        changed = desired(("a", "web"))
 
         watch.events.put_nowait({"type": "DELETED", "object": target("a", "web", 4, 2)})
-        await until(lambda: states.get(("a", "web")) is None)
+        await until(lambda: desired(("a", "web")) is None)
     assert first is not None
     assert (first.replicas, first.version) == (3, "uid-web:1")
     assert changed is not None

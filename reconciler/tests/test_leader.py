@@ -242,11 +242,6 @@ async def test_release_after_a_renew_whose_answer_was_lost_still_hands_over_at_o
     assert (store.record.holder, store.record.lease_duration_seconds) == ("", 1)
 
 
-def test_config_rejects_a_renew_deadline_longer_than_the_lease() -> None:
-    with pytest.raises(ValueError, match="renew_deadline"):
-        ElectionConfig(lease_duration=10, renew_deadline=15, retry_period=2)
-
-
 @pytest.mark.asyncio
 async def test_a_lead_that_fails_at_once_is_restarted_after_a_retry_period_not_in_a_loop() -> None:
     store = FakeLeaseStore()

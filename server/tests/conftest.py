@@ -55,7 +55,6 @@ TARGETS = "/apis/replicant.dev/v1alpha1/replicatargets"
 
 def make_config(pki: Path, **overrides: object) -> Config:
     values: dict[str, object] = {
-        "bind_address": "127.0.0.1",
         "grpc_port": 0,
         "http_port": 0,
         "tls_cert_file": str(pki / "server.crt"),
@@ -66,10 +65,7 @@ def make_config(pki: Path, **overrides: object) -> Config:
         "namespaces": (),
         "kubeconfig": None,
         "leader_election_namespace": "default",
-        "leader_election_lease": "replicant-leader",
         "identity": "test",
-        "shutdown_grace_seconds": 5.0,
-        "log_level": "info",
         "trust_domain": "",
     }
     values.update(overrides)

@@ -45,7 +45,7 @@ def test_bad_grant_entries_are_refused(entries: list[str], watched: tuple[str, .
 
 def test_bad_grant_stops_the_start_with_a_clear_message() -> None:
     with pytest.raises(config.ConfigError, match="namespace 'batch' is not watched"):
-        config.parse(["--namespaces", "apps", "--readers", "spiffe://x/a=batch"], env={})
+        config.parse(["--namespaces", "apps", "--readers", "spiffe://x/a=batch"])
 
 
 def test_writer_grant_is_also_a_reader_grant() -> None:

@@ -41,7 +41,7 @@ def run_server(
     kubeconfig.write_text(KUBECONFIG)
     argv = [
         *(sys.executable, "-m", "server", "--kubeconfig", str(kubeconfig)),
-        *("--bind-address", "127.0.0.1", "--grpc-port", str(grpc_port)),
+        *("--grpc-port", str(grpc_port)),
         *("--http-port", str(http_port), "--tls-cert-file", str(pki / "server.crt")),
         *("--tls-key-file", str(pki / "server.key")),
         *("--client-ca-file", str(pki / "client-ca.crt")),

@@ -99,7 +99,7 @@ async def test_probe_reports_recovery_once_after_failures_and_answering_tracks_t
     kube: FakeKube,
 ) -> None:
     clock = Clock()
-    probe = ApiServerProbe(kube, stale_after=7.0, clock=clock)
+    probe = ApiServerProbe(kube, clock=clock)
     recoveries: list[float] = []
     probe.on_recovered.append(lambda: recoveries.append(clock.now))
 
@@ -108,17 +108,15 @@ async def test_probe_reports_recovery_once_after_failures_and_answering_tracks_t
     kube.down = True
     clock.now += 1
     await probe.probe_once()
-    failed = (probe.reachable, probe.answering)
+    failed = probe.answering
     clock.now += 7
-    expired = probe.reachable
     kube.down = False
     await probe.probe_once()
     await probe.probe_once()
 
     assert recoveries == [1000.0, 1008.0]
-    assert failed == (True, False)  # writes stop at the first failed probe
-    assert expired is False  # the "kubernetes" check drops after the window
-    assert (probe.reachable, probe.answering, probe.last_ok) == (True, True, 1008.0)
+    assert failed is False  # writes stop at the first failed probe
+    assert (probe.answering, probe.last_ok) == (True, 1008.0)
 
 
 class Fixed:
@@ -127,8 +125,8 @@ class Fixed:
 
 
 class ApiServer:
-    def __init__(self, last_ok: float | None, reachable: bool, answering: bool) -> None:
-        self.last_ok, self.reachable, self.answering = last_ok, reachable, answering
+    def __init__(self, last_ok: float | None, answering: bool) -> None:
+        self.last_ok, self.answering = last_ok, answering
 
 
 WALL = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
@@ -143,27 +141,19 @@ def readiness(caches: list[Fixed], api: ApiServer, now: float = 100.0) -> Readin
     ("caches", "api", "ready", "write", "as_of"),
     [
         # Healthy: ready, writable, as fresh as the last probe.
-        ([Fixed(100.0)], ApiServer(98.5, True, True), "", "", WALL - timedelta(seconds=1.5)),
+        ([Fixed(100.0)], ApiServer(98.5, True), "", "", WALL - timedelta(seconds=1.5)),
         # Outage: still ready and answering reads, as of the oldest word; writes refused.
         (
             [Fixed(40.0), Fixed(100.0)],
-            ApiServer(39.0, False, False),
+            ApiServer(39.0, False),
             "",
             "Kubernetes API server unavailable",
             WALL - timedelta(seconds=61),
         ),
-        # First failed probe: writes stop before the "kubernetes" window runs out.
-        (
-            [Fixed(100.0)],
-            ApiServer(98.0, True, False),
-            "",
-            "Kubernetes API server unavailable",
-            WALL - timedelta(seconds=2),
-        ),
         # A cache that never listed: nothing is served.
         (
             [Fixed(None), Fixed(100.0)],
-            ApiServer(99.0, True, True),
+            ApiServer(99.0, True),
             "cache not synced",
             "cache not synced",
             None,
@@ -181,7 +171,7 @@ def test_readiness_rules(
 
 def test_as_of_follows_the_oldest_stamp() -> None:
     now = [100.0]
-    cache, api = Fixed(100.0), ApiServer(98.0, True, True)
+    cache, api = Fixed(100.0), ApiServer(98.0, True)
     rules = Readiness([cache], api, clock=lambda: now[0], wall_clock=lambda: WALL)
     assert rules.as_of() == WALL - timedelta(seconds=2)  # the probe's last answer is oldest
     now[0] = cache.current_as_of = 100.5
@@ -192,7 +182,7 @@ def test_as_of_follows_the_oldest_stamp() -> None:
 
 
 def test_draining_is_not_ready_but_still_answers_reads() -> None:
-    rules = readiness([Fixed(100.0)], ApiServer(99.0, True, True))
+    rules = readiness([Fixed(100.0)], ApiServer(99.0, True))
     rules.draining = True
     assert (rules.reason(), rules.reason(for_reads=True)) == ("shutting down", "")
 
@@ -214,7 +204,7 @@ async def test_readiness_follows_the_read_caches_not_the_reconcilers_hpa_cache(p
 @pytest.mark.asyncio
 async def test_health_is_polled_quickly_until_first_ready_then_at_its_period() -> None:
     cache = Fixed(None)
-    ready = readiness([cache], ApiServer(100.0, True, True))
+    ready = readiness([cache], ApiServer(100.0, True))
     servicer = health_aio.HealthServicer()
     pauses: list[float] = []
 

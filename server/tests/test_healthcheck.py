@@ -40,7 +40,7 @@ def health_server(pki: Path) -> Iterator[tuple[str, Any]]:
     port = server.add_secure_port("127.0.0.1:0", credentials)
     server.start()
     try:
-        yield f"127.0.0.1:{port}", servicer
+        yield f"localhost:{port}", servicer  # the name the server certificate holds
     finally:
         server.stop(grace=None)
 
@@ -51,7 +51,6 @@ def args(address: str, pki: Path, client: str = "nobody") -> list[str]:
         f"--cert-file={pki / f'{client}.crt'}",
         f"--key-file={pki / f'{client}.key'}",
         f"--ca-file={pki / 'ca.crt'}",
-        "--server-name=localhost",
         f"--timeout={TEST_TIMEOUT_S}",
     ]
 

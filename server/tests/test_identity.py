@@ -164,9 +164,7 @@ async def test_refused_certificates_are_counted_and_logged_once_per_reason(
             await set_code(crafted, app.app.grpc_port, "nul-uri")
     metrics = generate_latest(app.app.registry).decode()
     warnings = [r for r in caplog.records if r.name == "replicant.security"]
-    refusals = exposition.sample(
-        metrics, "replicant_client_refusals_total", stage="call", reason="bad_character"
-    )
+    refusals = exposition.sample(metrics, "replicant_client_refusals_total", reason="bad_character")
     assert refusals == 3
     assert [getattr(r, "reason", None) for r in warnings] == ["bad_character"]
     assert "\x00" not in json.dumps([r.__dict__ for r in warnings], default=str)

@@ -63,7 +63,7 @@ def test_crafted_server_names_and_a_flood_leave_only_json_lines_on_stderr(
     grpc_port, http_port = _free_port(), _free_port()
     argv = [
         *(sys.executable, "-m", "server", "--kubeconfig", str(kubeconfig)),
-        *("--bind-address", "127.0.0.1", "--grpc-port", str(grpc_port)),
+        *("--grpc-port", str(grpc_port)),
         *("--http-port", str(http_port), "--tls-cert-file", str(pki / "server.crt")),
         *("--tls-key-file", str(pki / "server.key")),
         *("--client-ca-file", str(pki / "client-ca.crt")),

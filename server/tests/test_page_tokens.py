@@ -7,11 +7,10 @@ import json
 
 import pytest
 
+from server import page_tokens as tokens
 from server.errors import InvalidArgumentError
-from server.page_tokens import PageTokens
 
 SCOPE = ("", "*")
-tokens = PageTokens()
 
 
 def _b64(raw: bytes) -> str:

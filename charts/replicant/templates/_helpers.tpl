@@ -101,7 +101,7 @@ never the server's (a server certificate is no client).
 {{- end -}}
 
 {{/*
-replicant.grants: REPLICANT_READERS/WRITERS entries (server/authz.py) from a values
+replicant.grants: --readers/--writers entries (server/authz.py) from a values
 list whose items are an identity or {identity, namespaces}.
 */}}
 {{- define "replicant.grants" -}}
@@ -141,7 +141,7 @@ issuerRef:
 
 {{/*
 replicant.watchNamespaces: comma-separated namespaces the server watches; empty
-when it watches all namespaces (the server's REPLICANT_NAMESPACES contract).
+when it watches all namespaces (the server's --namespaces contract).
 Fails on the contradictory allNamespaces + namespaces combination.
 */}}
 {{- define "replicant.watchNamespaces" -}}
@@ -185,18 +185,19 @@ Events: create). Nothing else: no secrets, no pods, no delete.
 
 {{/*
 replicant.leaseName: the coordination.k8s.io Lease the pods elect a leader with, in the
-release namespace (the RBAC rule on Leases names exactly this one).
+release namespace (the RBAC rule on Leases names exactly this one): the server's fixed
+name (server/app.py LEASE_NAME). TODO: a per-release name once two releases share a namespace.
 */}}
 {{- define "replicant.leaseName" -}}
-{{- include "replicant.suffixedName" (list . "leader") -}}
+replicant-leader
 {{- end -}}
 
 {{/*
-replicant.terminationGracePeriodSeconds: the preStop sleep, the drain, and 10 s to
-release the Lease and exit.
+replicant.terminationGracePeriodSeconds: the preStop sleep, the server's fixed 20 s drain
+(server/app.py SHUTDOWN_GRACE_S), and 10 s to release the Lease and exit.
 */}}
 {{- define "replicant.terminationGracePeriodSeconds" -}}
-{{- add .Values.server.preStopSleepSeconds .Values.server.shutdownGraceSeconds 10 -}}
+{{- add .Values.server.preStopSleepSeconds 20 10 -}}
 {{- end -}}
 
 {{/*
