@@ -285,11 +285,27 @@ def service_account_kubeconfig(kubectl: Kubectl, release: helmtool.Release, out:
     return out
 
 
+@pytest.fixture
+def release_without_pods(
+    kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, pki: Path, crd: None,
+    tmp_path: Path,
+) -> Iterator[helmtool.Release]:  # fmt: skip
+    """The chart with replicaCount 0: where pods really run (kind), its own servers would
+    take the Lease before the test's server could."""
+    installed, _ = install_release(kube_cluster, kubectl, namespace, pki, tmp_path,
+                                   {"replicaCount": 0})  # fmt: skip
+    try:
+        yield installed
+    finally:
+        installed.helm("uninstall", installed.name, "--wait", check=False)
+
+
 def test_server_runs_and_reconciles_with_only_the_chart_rbac(
-    kubectl: Kubectl, release: helmtool.Release, pki: Path, tmp_path: Path
+    kubectl: Kubectl, release_without_pods: helmtool.Release, pki: Path, tmp_path: Path
 ) -> None:
     """The real server, authenticated as the chart's ServiceAccount: caches sync, the Lease
     is taken, and a SetReplicas is reconciled into the Deployment's scale, with no 403."""
+    release = release_without_pods
     namespace = release.namespace
     kubectl("create", "deployment", "web", "--image=registry.example/web:1", "-n", namespace)
     kubeconfig = service_account_kubeconfig(kubectl, release, tmp_path / "sa.kubeconfig")

@@ -1,5 +1,6 @@
 """Deployments on the local control plane: the controllers, scheduler and kwok
-together take a Deployment to N ready (fake) pods, and follow scaling."""
+together take a Deployment to N ready (fake) pods, and follow scaling. On kind the pods
+really run, from the pause image the node already has."""
 
 from __future__ import annotations
 
@@ -13,8 +14,20 @@ pytestmark = pytest.mark.kwok  # example.invalid images are never pulled, so nev
 ROLLOUT_TIMEOUT_S = 90.0
 
 
-def deployment_manifest(name: str, replicas: int) -> str:
+def node_image(kubectl: Kubectl) -> str:
+    """The pause image a node reports having (kind: pods start without a pull); kwok
+    nodes report none and never pull, so any name does there."""
+    for node in get_json(kubectl, "nodes")["items"]:
+        for image in node.get("status", {}).get("images") or []:
+            for name in image.get("names") or []:
+                if "/pause:" in name:
+                    return str(name)
+    return "example.invalid/app:1"
+
+
+def deployment_manifest(kubectl: Kubectl, name: str, replicas: int) -> str:
     labels = {"app": name}
+    image = node_image(kubectl)
     return json.dumps(
         {
             "apiVersion": "apps/v1",
@@ -25,8 +38,7 @@ def deployment_manifest(name: str, replicas: int) -> str:
                 "selector": {"matchLabels": labels},
                 "template": {
                     "metadata": {"labels": labels},
-                    # Never pulled: kwok only pretends to run containers.
-                    "spec": {"containers": [{"name": "app", "image": "example.invalid/app:1"}]},
+                    "spec": {"containers": [{"name": "app", "image": image}]},
                 },
             },
         }
@@ -49,7 +61,7 @@ def wait_ready_replicas(kubectl: Kubectl, namespace: str, name: str, want: int) 
 @pytest.fixture
 def deployment(kubectl: Kubectl, namespace: str) -> str:
     """A Deployment `app` with 3 replicas, already rolled out."""
-    kubectl("apply", "-n", namespace, "-f", "-", stdin=deployment_manifest("app", 3))
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=deployment_manifest(kubectl, "app", 3))
     wait_ready_replicas(kubectl, namespace, "app", 3)
     return "app"
 
@@ -57,7 +69,7 @@ def deployment(kubectl: Kubectl, namespace: str) -> str:
 def test_deployment_with_three_replicas_reaches_three_ready(
     kubectl: Kubectl, namespace: str
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", stdin=deployment_manifest("web", 3))
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=deployment_manifest(kubectl, "web", 3))
 
     wait_ready_replicas(kubectl, namespace, "web", 3)
 
