@@ -10,7 +10,6 @@ import pytest
 
 from e2e.cluster_fixtures import Kubectl, get_json, wait_until
 
-pytestmark = pytest.mark.kwok  # example.invalid images are never pulled, so never Ready on kind
 ROLLOUT_TIMEOUT_S = 90.0
 
 
