@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from kube.errors import AccessDeniedError, ConflictError, InvalidError
+from kube.errors import AccessDeniedError, AdmissionDeniedError, ConflictError, InvalidError
 from reconciler.decide import (
     Decision,
     EventSpec,
@@ -137,8 +137,8 @@ class Reconciler:
         """Anything but a refusal (409: a cache is behind, 404, outage) propagates: retried."""
         try:
             await self._writer.scale(key, step)
-        except (AccessDeniedError, InvalidError) as e:
-            # RBAC, validation or admission: a person has to act; say so and stop trying.
+        except (AccessDeniedError, AdmissionDeniedError, InvalidError) as e:
+            # RBAC, admission or validation: a person has to act; say so and stop trying.
             # Remembered only once ScaleFailed is written: a 409 on that write tries again.
             await self._record(
                 target, scale_failed(target, f"scale write refused: {e}", self._clock())

@@ -10,6 +10,7 @@ import pytest
 
 from kube.errors import (
     AccessDeniedError,
+    AdmissionDeniedError,
     ApiUnavailableError,
     ConflictError,
     InvalidError,
@@ -146,8 +147,12 @@ async def test_conflict_on_the_status_write_is_a_quiet_requeue() -> None:
 
 
 @pytest.mark.asyncio
-async def test_refused_scale_records_scale_failed_then_raises() -> None:
-    writer = RecordingWriter(scale_error=AccessDeniedError("denied"))
+@pytest.mark.parametrize(
+    "refusal",
+    [AccessDeniedError("denied"), AdmissionDeniedError("policy 'p'"), InvalidError("no")],
+)
+async def test_refused_scale_records_scale_failed_then_raises(refusal: Exception) -> None:
+    writer = RecordingWriter(scale_error=refusal)
 
     with pytest.raises(ScaleFailedError):
         await reconciler(FakeWorld(target(3), 1), writer).reconcile(KEY)
