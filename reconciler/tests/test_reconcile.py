@@ -151,7 +151,7 @@ async def test_conflict_on_the_status_write_is_a_quiet_requeue() -> None:
     "refusal",
     [AccessDeniedError("denied"), AdmissionDeniedError("policy 'p'"), InvalidError("no")],
 )
-async def test_refused_scale_records_scale_failed_then_raises(refusal: Exception) -> None:
+async def test_refused_scale_records_scale_failed_then_raises(refusal: KubeError) -> None:
     writer = RecordingWriter(scale_error=refusal)
 
     with pytest.raises(ScaleFailedError):
