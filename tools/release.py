@@ -171,32 +171,6 @@ def package_chart(
     return destination
 
 
-def release_files(version: str) -> tuple[str, ...]:
-    """What a real release directory must hold; SHA256SUMS must cover each."""
-    return (
-        f"replicant-{version}.tgz",
-        "sbom.cdx.json",
-        "image-index.digest",
-        f"replicant-{version}-oci.tar",
-        "RELEASE_NOTES.md",
-    )
-
-
-def check_release(directory: Path, version: str) -> None:
-    """Fails unless every release file exists and SHA256SUMS lists it with its hash."""
-    sums = directory / "SHA256SUMS"
-    listed: dict[str, str] = {}
-    for line in sums.read_text().splitlines() if sums.is_file() else []:
-        digest, _, name = line.partition("  ")
-        listed[name] = digest
-    for name in release_files(version):
-        path = directory / name
-        if not path.is_file():
-            raise ReleaseError(f"{path} is missing")
-        if listed.get(name) != hashlib.sha256(path.read_bytes()).hexdigest():
-            raise ReleaseError(f"SHA256SUMS does not cover {name} with its current hash")
-
-
 def write_checksums(directory: Path) -> Path:
     lines = []
     for path in sorted(p for p in directory.iterdir() if p.is_file() and p.name != "SHA256SUMS"):
@@ -287,20 +261,9 @@ def write_release(args: argparse.Namespace, out_dir: Path) -> None:
         image_digest=digest,
     )
     print(f"chart:  {chart.name}")
-    sbom.main(
-        [
-            "--version",
-            args.version,
-            "--epoch",
-            str(epoch),
-            "--output",
-            str(out_dir / "sbom.cdx.json"),
-        ]
-    )
+    sbom.write(out_dir / "sbom.cdx.json", args.version, epoch)
     write_notes(args.version, out_dir, f"{args.image_repository}@{digest}" if digest else None)
     write_checksums(out_dir)
-    if not args.dry_run:
-        check_release(out_dir, args.version)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -319,11 +282,6 @@ def main(argv: list[str] | None = None) -> int:
         everything.add_argument("--bazel-flags", default="--config=release", help=FLAGS_HELP)
         everything.add_argument("--image-repository", default=DEFAULT_IMAGE_REPOSITORY)
         everything.add_argument("--epoch", type=int, default=None)
-    chart = sub.add_parser("chart", help="only the reproducible chart package")
-    chart.add_argument("--version", required=True)
-    chart.add_argument("--out", type=Path, required=True)
-    chart.add_argument("--helm", required=True)
-    chart.add_argument("--epoch", type=int, default=None)
     digest = sub.add_parser("image", help="build the image index and host tarball, print digests")
     digest.add_argument("--bazel", required=True)
     digest.add_argument("--bazel-flags", default="", help=FLAGS_HELP)
@@ -331,11 +289,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("all", "dry-run"):
             return release_all(args)
-        if args.command == "chart":
-            args.out.mkdir(parents=True, exist_ok=True)
-            epoch = args.epoch if args.epoch is not None else source_date_epoch()
-            print(package_chart(args.helm, args.version, args.out, epoch))
-            return 0
         return show_image(args.bazel, shlex.split(args.bazel_flags))
     except (ReleaseError, subprocess.CalledProcessError) as error:
         print(f"release: {error}", file=sys.stderr)

@@ -11,11 +11,9 @@ serial number derived from the content.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import re
-import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -120,17 +118,7 @@ def build_sbom(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lock", type=Path, default=REPO / "requirements_lock.txt")
-    parser.add_argument("--version", required=True, help="replicant version being released")
-    parser.add_argument("--epoch", type=int, default=None, help="SOURCE_DATE_EPOCH for metadata")
-    parser.add_argument("--output", type=Path, required=True)
-    args = parser.parse_args(argv)
-    sbom = build_sbom(args.lock.read_text(), args.version, epoch=args.epoch)
-    args.output.write_text(json.dumps(sbom, indent=2, sort_keys=True) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def write(output: Path, version: str, epoch: int) -> None:
+    """The release's sbom.cdx.json, from requirements_lock.txt."""
+    sbom = build_sbom((REPO / "requirements_lock.txt").read_text(), version, epoch=epoch)
+    output.write_text(json.dumps(sbom, indent=2, sort_keys=True) + "\n")
