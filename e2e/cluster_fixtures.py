@@ -1,17 +1,5 @@
-"""pytest fixtures that give tests a real Kubernetes API server.
-
-Registered as a plugin from the repository-root conftest.py, so every test folder
-(e2e/, server/, reconciler/, ...) can ask for them:
-
-- `kube_cluster` (session): the cluster in $KUBECONFIG if set; otherwise the local
-  control plane from `tools.cluster`, started if it is not running and stopped at
-  the end only if this session started it.
-- `kubectl` (session): run the pinned kubectl against that cluster.
-- `namespace` (function): a fresh namespace per test, deleted afterwards.
-
-Missing tools skip these tests on a laptop (with the command to fix it), but fail
-them when CI=true: a CI run that silently skipped its cluster tests would be green
-while testing nothing.
+"""pytest fixtures that give tests a real Kubernetes API server: `kube_cluster`, `kubectl` and a
+throwaway `namespace` (docs/devenv.md, "Tests"). Registered from the repository-root conftest.py.
 """
 
 from __future__ import annotations
@@ -21,10 +9,8 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tools.ci import skip_or_fail
-from tools.cluster import process
-from tools.cluster.control import Cluster, ClusterError, locked
-from tools.cluster.paths import REPO_ROOT, Layout, bin_dir, resolve_state_dir
+from tools.cluster.components import ORDER
+from tools.cluster.control import Cluster, ClusterError
+from tools.cluster.paths import REPO_ROOT, bin_dir, resolve_state_dir
+from tools.server_process import eventually
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -43,7 +30,6 @@ if TYPE_CHECKING:
 CLUSTER_CLI_TIMEOUT_S = 300.0
 KUBECTL_TIMEOUT_S = 120.0
 NAMESPACE_READY_TIMEOUT_S = 30.0
-POLL_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -79,77 +65,33 @@ def cluster_cli(command: str, state_dir: Path) -> str:
     return output
 
 
-def find_kubectl() -> Path | None:
-    pinned = bin_dir() / "kubectl"
-    if os.access(pinned, os.X_OK):
-        return pinned
-    found = shutil.which("kubectl")
-    return Path(found) if found else None
-
-
-def local_tools_missing() -> list[str]:
-    names = ["etcd", "kwok", "kubectl"]
-    names += [f"kube-{c}" for c in ("apiserver", "controller-manager", "scheduler")]
-    return [name for name in names if not os.access(bin_dir() / name, os.X_OK)]
+def require_tools(names: tuple[str, ...] = ("kubectl", *ORDER)) -> None:
+    """Skip (fail under CI=true) unless `make tools` has built every named tool."""
+    if missing := [name for name in names if not os.access(bin_dir() / name, os.X_OK)]:
+        skip_or_fail(f"pinned tools missing: {', '.join(missing)} (run `make tools`)")
 
 
 @pytest.fixture(scope="session")
 def kube_cluster() -> Iterator[KubeCluster]:
-    external = os.environ.get("KUBECONFIG")
-    if external:
-        kubectl = find_kubectl()
-        if kubectl is None:
-            skip_or_fail("KUBECONFIG is set but no kubectl found (run `make tools`)")
-        yield KubeCluster(Path(external), kubectl, None)
+    """$KUBECONFIG's cluster, or the local control plane: a running one is left running, one
+    this session had to create is removed at its end."""
+    if external := os.environ.get("KUBECONFIG"):
+        require_tools(("kubectl",))
+        yield KubeCluster(Path(external), bin_dir() / "kubectl", None)
         return
-    missing = local_tools_missing()
-    if missing:
-        skip_or_fail(f"local control-plane tools missing: {', '.join(missing)} (run `make tools`)")
+    require_tools()
     layout = resolve_state_dir(None)
-    fresh = not layout.ports_file.exists()
-    join_session(layout)
+    created = not layout.ports_file.exists()
+    if not Cluster(layout).healthy():
+        cluster_cli("up", layout.root)
     try:
-        if not Cluster(layout).healthy():
-            cluster_cli("up", layout.root)
-            if fresh:
-                layout.auto_started.touch()
         with pytest.MonkeyPatch.context() as env:
             # Code under test that builds its own client from the environment sees it too.
             env.setenv("KUBECONFIG", str(layout.admin_kubeconfig))
             yield KubeCluster(layout.admin_kubeconfig, bin_dir() / "kubectl", layout.root)
     finally:
-        leave_session(layout)
-
-
-# Several pytest sessions (developers, CI jobs, one engineer's watch loop) may share
-# one state dir. Each registers itself; a cluster that a session auto-started is
-# stopped by the last session to leave, never under another one's feet. A cluster
-# from `make cluster-up` (no auto-started marker) is left running.
-
-
-def join_session(layout: Layout) -> None:
-    me = process.record_of(os.getpid(), sys.executable)
-    process.write_record(layout.sessions / f"{os.getpid()}.json", me)
-
-
-def other_sessions_alive(layout: Layout) -> bool:
-    alive = False
-    for path in layout.sessions.glob("*.json"):
-        record = process.read_record(path)
-        if record is not None and process.is_alive(record):
-            alive = True
-        else:
-            path.unlink(missing_ok=True)  # a session that died without leaving
-    return alive
-
-
-def leave_session(layout: Layout) -> None:
-    (layout.sessions / f"{os.getpid()}.json").unlink(missing_ok=True)
-    if not layout.auto_started.exists():
-        return
-    with locked(layout):
-        if not other_sessions_alive(layout):
-            Cluster(layout).down()
+        if created:
+            cluster_cli("down", layout.root)
 
 
 def run_kubectl(
@@ -181,18 +123,6 @@ def kubectl(kube_cluster: KubeCluster) -> Kubectl:
     return kubectl_for(kube_cluster)
 
 
-def wait_until(what: str, predicate: Callable[[], bool], timeout_s: float) -> None:
-    """Poll predicate until true, at most timeout_s; fails the test with `what`."""
-    deadline = time.monotonic() + timeout_s
-    for _ in range(int(timeout_s / POLL_S) + 1):
-        if predicate():
-            return
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(POLL_S)
-    pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}")
-
-
 def get_json(kubectl: Kubectl, *args: str) -> dict[str, Any]:
     parsed: dict[str, Any] = json.loads(kubectl("get", *args, "-o", "json").stdout)
     return parsed
@@ -215,7 +145,7 @@ def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]
         return probe.returncode == 0
 
     try:
-        wait_until(f"ServiceAccount default in {name}", has_default_sa, NAMESPACE_READY_TIMEOUT_S)
+        eventually(f"ServiceAccount default in {name}", has_default_sa, NAMESPACE_READY_TIMEOUT_S)
         yield name
     finally:
         kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")

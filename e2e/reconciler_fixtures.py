@@ -13,14 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from e2e.cluster_fixtures import (
-    KubeCluster,
-    cluster_cli,
-    kubectl_for,
-    local_tools_missing,
-    wait_until,
-)
-from tools.ci import skip_or_fail
+from e2e.cluster_fixtures import KubeCluster, cluster_cli, kubectl_for, require_tools
 from tools.cluster.control import Cluster
 from tools.cluster.paths import REPO_ROOT, Layout, bin_dir
 
@@ -32,34 +25,19 @@ if TYPE_CHECKING:
 
 CRD_FILE = REPO_ROOT / "charts" / "replicant" / "files" / "replicatargets.replicant.dev.yaml"
 CRD_NAME = "replicatargets.replicant.dev"
-CRD_READY_TIMEOUT_S = 30.0
 
 
 def ensure_crd(kubectl: Kubectl) -> None:
     """Apply the CRD (if missing or changed) and wait until the API server serves it."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-    wait_until(
-        f"CRD {CRD_NAME} Established",
-        lambda: (
-            kubectl(
-                "wait",
-                "--for=condition=Established",
-                f"crd/{CRD_NAME}",
-                "--timeout=5s",
-                check=False,
-            ).returncode
-            == 0
-        ),
-        CRD_READY_TIMEOUT_S,
-    )
+    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=30s")
 
 
 @contextlib.contextmanager
 def private_cluster(state_dir: Path) -> Iterator[KubeCluster]:
     """A control plane of the test's own, with the CRD, for tests that stop its API server and so
     must not disturb the session cluster other tests share. Stopped and removed on exit."""
-    if missing := local_tools_missing():
-        skip_or_fail(f"local control-plane tools missing: {', '.join(missing)} (run `make tools`)")
+    require_tools()
     cluster = Cluster(Layout(state_dir))
     cluster_cli("up", cluster.layout.root)
     try:

@@ -16,10 +16,9 @@ import pytest
 from e2e.cluster_fixtures import (
     KubeCluster,
     cluster_cli,
-    local_tools_missing,
+    require_tools,
     run_kubectl,
 )
-from tools.ci import skip_or_fail
 from tools.cluster import process
 from tools.cluster.components import ORDER, Ports
 from tools.cluster.control import Cluster
@@ -31,9 +30,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    missing = local_tools_missing()
-    if missing:
-        skip_or_fail(f"local control-plane tools missing: {', '.join(missing)} (run `make tools`)")
+    require_tools()
     cluster = Cluster(Layout(tmp_path_factory.mktemp("scratch-cluster") / "state"))
     cluster_cli("up", cluster.layout.root)
     try:

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from e2e.cluster_fixtures import Kubectl, get_json, wait_until
+from e2e.cluster_fixtures import Kubectl, get_json
+from tools.server_process import eventually
 
 ROLLOUT_TIMEOUT_S = 90.0
 
@@ -50,7 +51,7 @@ def ready_replicas(kubectl: Kubectl, namespace: str, name: str) -> int:
 
 
 def wait_ready_replicas(kubectl: Kubectl, namespace: str, name: str, want: int) -> None:
-    wait_until(
+    eventually(
         f"deployment/{name} readyReplicas == {want}",
         lambda: ready_replicas(kubectl, namespace, name) == want,
         ROLLOUT_TIMEOUT_S,
@@ -94,7 +95,7 @@ def test_scaling_to_zero_removes_every_pod(
     def no_pods_left() -> bool:
         return not get_json(kubectl, "pods", "-n", namespace, "-l", "app=app")["items"]
 
-    wait_until("every pod of deployment/app deleted", no_pods_left, ROLLOUT_TIMEOUT_S)
+    eventually("every pod of deployment/app deleted", no_pods_left, ROLLOUT_TIMEOUT_S)
     status = get_json(kubectl, "deployment", deployment, "-n", namespace).get("status", {})
     assert status.get("replicas", 0) == 0
     assert status.get("readyReplicas", 0) == 0

@@ -30,10 +30,9 @@ import grpc
 import pytest
 
 from charts import helmtool
-from e2e.cluster_fixtures import wait_until
 from replicant.v1 import replicant_pb2, replicant_pb2_grpc
 from tools import devcerts
-from tools.server_process import ServerProcess, start_server
+from tools.server_process import ServerProcess, eventually, start_server
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -206,7 +205,7 @@ def servers(
         for slot in slots:
             slot.start()
         for slot in slots:
-            wait_until(f"{slot.name} /readyz", slot.ready, READY_TIMEOUT_S)
+            eventually(f"{slot.name} /readyz", slot.ready, READY_TIMEOUT_S)
         yield slots
     finally:
         for slot in slots:
@@ -233,7 +232,7 @@ def test_sigterm_one_server_at_a_time_under_load_fails_no_call(
     def served(server: Slot) -> None:
         """Wait until `server` has answered CALLS_PER_PHASE more calls."""
         target = tally.served_by(server.address) + CALLS_PER_PHASE
-        wait_until(f"{CALLS_PER_PHASE} calls served by {server.name}",
+        eventually(f"{CALLS_PER_PHASE} calls served by {server.name}",
                    lambda: tally.served_by(server.address) >= target, READY_TIMEOUT_S)  # fmt: skip
 
     try:
@@ -245,7 +244,7 @@ def test_sigterm_one_server_at_a_time_under_load_fails_no_call(
             exit_codes.append(server.terminate())
             served(other)
             server.start()
-            wait_until(f"{server.name} ready again", server.ready, READY_TIMEOUT_S)
+            eventually(f"{server.name} ready again", server.ready, READY_TIMEOUT_S)
             served(server)
     finally:
         stop.set()

@@ -51,16 +51,6 @@ class Layout:
         return self.root / ".lock"
 
     @property
-    def sessions(self) -> Path:
-        """Test sessions using this cluster (see e2e/cluster_fixtures.py)."""
-        return self.root / "sessions"
-
-    @property
-    def auto_started(self) -> Path:
-        """Marker: a test session started this cluster, so the last one stops it."""
-        return self.root / "auto-started"
-
-    @property
     def admin_kubeconfig(self) -> Path:
         return self.root / "kubeconfig"
 
