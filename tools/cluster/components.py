@@ -104,13 +104,7 @@ class Ports:
     scheduler: int
 
     def all(self) -> list[int]:
-        return [
-            self.etcd_client,
-            self.etcd_peer,
-            self.apiserver,
-            self.controller_manager,
-            self.scheduler,
-        ]
+        return list(asdict(self).values())
 
     def for_component(self, name: str) -> list[int]:
         return {

@@ -10,12 +10,12 @@ directory, waits for their ports to be free, and removes the state.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import ssl
 import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -44,16 +44,6 @@ POLL_S = 0.2
 
 class ClusterError(RuntimeError):
     """Something the user has to look at; the message says what and where."""
-
-
-class ComponentCrashedError(ClusterError):
-    """A component exited while we waited for the cluster; carries its log tail."""
-
-    def __init__(self, component: str, log_path: Path) -> None:
-        super().__init__(
-            f"{component} exited; last lines of {log_path}:\n{process.log_tail(log_path)}"
-        )
-        self.component = component
 
 
 def say(message: str) -> None:
@@ -95,14 +85,13 @@ class Cluster:
             raise ClusterError(f"no cluster in {self.layout.root} (run `make cluster-up`)")
         return ports
 
-    def client(self) -> api.Client:
-        pki_dir = self.layout.pki
-        return api.Client(
-            components.apiserver_url(self.ports()),
-            pki_dir / f"{components.CA_NAME}.crt",
-            pki_dir / f"{components.ADMIN.file_stem}.crt",
-            pki_dir / f"{components.ADMIN.file_stem}.key",
-        )
+    def api(self, path: str, method: str = "GET", body: object = None) -> tuple[int, str]:
+        """One call to the API server as the admin client."""
+        pki = self.layout.pki
+        tls = ssl.create_default_context(cafile=str(pki / f"{components.CA_NAME}.crt"))
+        admin = components.ADMIN.file_stem
+        tls.load_cert_chain(str(pki / f"{admin}.crt"), str(pki / f"{admin}.key"))
+        return api.request(components.apiserver_url(self.ports()) + path, tls, method, body)
 
     def elapsed(self) -> str:
         return f"{time.monotonic() - self.started_at:.1f}s"
@@ -140,7 +129,10 @@ class Cluster:
         while not ready():
             for name in watch:
                 if not self.running(name):
-                    raise ComponentCrashedError(name, self.layout.log_for(name))
+                    log = self.layout.log_for(name)
+                    raise ClusterError(
+                        f"{name} exited; last lines of {log}:\n{process.log_tail(log)}"
+                    )
             if time.monotonic() >= deadline:
                 raise ClusterError(
                     f"{what} not ready after {timeout_s:.0f}s; logs in {self.layout.logs}"
@@ -151,42 +143,32 @@ class Cluster:
     # -- readiness probes -------------------------------------------------
 
     def etcd_ready(self) -> bool:
-        return api.plain_get_ok(f"http://127.0.0.1:{self.ports().etcd_client}/health")
+        return api.request(f"http://127.0.0.1:{self.ports().etcd_client}/health")[0] == 200
 
     def apiserver_ready(self) -> bool:
-        return self.client().is_ready()
+        """GET /readyz is 200 (every post-start hook done, etcd reachable)."""
+        return self.api("/readyz")[0] == 200
 
-    def local_healthz_ok(self, port: int) -> bool:
-        """Controller manager / scheduler /healthz (self-signed serving cert)."""
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        try:
-            url = f"https://127.0.0.1:{port}/healthz"
-            with urllib.request.urlopen(url, timeout=2, context=context) as resp:
-                return int(resp.status) == 200
-        except OSError:
-            return False
+    def scheduler_ready(self) -> bool:
+        """The scheduler's /healthz (a self-signed serving certificate)."""
+        unverified = ssl.create_default_context()
+        unverified.check_hostname = False
+        unverified.verify_mode = ssl.CERT_NONE
+        url = f"https://127.0.0.1:{self.ports().scheduler}/healthz"
+        return api.request(url, unverified)[0] == 200
 
     def node_ready(self) -> bool:
-        try:
-            found = self.client().get_json(f"/api/v1/nodes/{components.FAKE_NODE}")
-        except api.APIError:
-            return False
-        conditions = found.get("status", {}).get("conditions", [])
+        status, text = self.api(f"/api/v1/nodes/{components.FAKE_NODE}")
+        conditions = (
+            json.loads(text).get("status", {}).get("conditions", []) if status == 200 else []
+        )
         return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
     def default_service_account_exists(self) -> bool:
-        try:
-            self.client().get_json("/api/v1/namespaces/default/serviceaccounts/default")
-        except api.APIError:
-            return False
-        return True
+        return self.api("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200
 
     def ensure_fake_node(self) -> None:
-        status, text = self.client().request(
-            "POST", "/api/v1/nodes", components.fake_node_manifest()
-        )
+        status, text = self.api("/api/v1/nodes", "POST", components.fake_node_manifest())
         if status not in (201, 409):  # 409: it exists already, which is fine
             raise ClusterError(f"creating node {components.FAKE_NODE}: HTTP {status}: {text[:300]}")
 
@@ -240,13 +222,7 @@ class Cluster:
             ORDER,
             COMPONENT_READY_TIMEOUT_S,
         )
-        ports = self.ports()
-        self.wait_for(
-            "kube-scheduler",
-            lambda: self.local_healthz_ok(ports.scheduler),
-            ORDER,
-            COMPONENT_READY_TIMEOUT_S,
-        )
+        self.wait_for("kube-scheduler", self.scheduler_ready, ORDER, COMPONENT_READY_TIMEOUT_S)
 
     def stop_component(self, name: str) -> None:
         record = self.record(name)
