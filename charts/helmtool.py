@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -50,18 +49,9 @@ def helm_binary() -> Path:
     return bin_dir() / "helm"
 
 
-def helm_available() -> bool:
-    return os.access(helm_binary(), os.X_OK)
-
-
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def run_helm(*args: str, kubeconfig: Path | None = None, check: bool = True) -> Result:
+def run_helm(
+    *args: str, kubeconfig: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     argv = [str(helm_binary()), *args]
     if kubeconfig is not None:
         argv.insert(1, f"--kubeconfig={kubeconfig}")
@@ -70,7 +60,7 @@ def run_helm(*args: str, kubeconfig: Path | None = None, check: bool = True) -> 
     )
     if check and done.returncode != 0:
         raise HelmError(f"helm {' '.join(args)} failed ({done.returncode}): {done.stderr}")
-    return Result(done.returncode, done.stdout, done.stderr)
+    return done
 
 
 def values_args(values: dict[str, Any] | None, files: tuple[Path, ...], workdir: Path) -> list[str]:
@@ -89,9 +79,8 @@ def template_text(
     *,
     release: str = "replicant",
     namespace: str = "replicant-system",
-    extra: tuple[str, ...] = (),
     check: bool = True,
-) -> Result:
+) -> subprocess.CompletedProcess[str]:
     """`helm template` of the chart with the pinned Kubernetes version.
 
     Offline, so by default with OFFLINE_VALUES: the chart's own defaults fail to render
@@ -106,7 +95,6 @@ def template_text(
             "--kube-version",
             kubernetes_version(),
             *values_args(values, files, Path(workdir)),
-            *extra,
             check=check,
         )
 
@@ -149,14 +137,14 @@ class Release:
     def service_account(self) -> str:
         return f"system:serviceaccount:{self.namespace}:{self.name}"
 
-    def helm(self, *args: str, check: bool = True) -> Result:
+    def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run_helm(*args, "--namespace", self.namespace, kubeconfig=self.kubeconfig,
                         check=check)  # fmt: skip
 
     def install(
         self, values: dict[str, Any], workdir: Path, *, upgrade: bool = False,
         chart: Path = CHART_DIR,
-    ) -> Result:  # fmt: skip
+    ) -> subprocess.CompletedProcess[str]:  # fmt: skip
         """`helm install` (or `helm upgrade`) --wait of the dev image, from `chart`.
 
         --take-ownership: the CRD is cluster-wide and shared by every test (the e2e fixtures

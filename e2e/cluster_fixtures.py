@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tools.ci import skip_or_fail
+from tools.ci import require_tools
 from tools.cluster.components import ORDER
 from tools.cluster.control import Cluster, ClusterError
 from tools.cluster.paths import REPO_ROOT, bin_dir, resolve_state_dir
@@ -65,21 +65,15 @@ def cluster_cli(command: str, state_dir: Path) -> str:
     return output
 
 
-def require_tools(names: tuple[str, ...] = ("kubectl", *ORDER)) -> None:
-    """Skip (fail under CI=true) unless `make tools` has built every named tool."""
-    if missing := [name for name in names if not os.access(bin_dir() / name, os.X_OK)]:
-        skip_or_fail(f"pinned tools missing: {', '.join(missing)} (run `make tools`)")
-
-
 @pytest.fixture(scope="session")
 def kube_cluster() -> Iterator[KubeCluster]:
     """$KUBECONFIG's cluster, or the local control plane: a running one is left running, one
     this session had to create is removed at its end."""
     if external := os.environ.get("KUBECONFIG"):
-        require_tools(("kubectl",))
+        require_tools("kubectl")
         yield KubeCluster(Path(external), bin_dir() / "kubectl", None)
         return
-    require_tools()
+    require_tools("kubectl", *ORDER)
     layout = resolve_state_dir(None)
     created = not layout.ports_file.exists()
     if not Cluster(layout).healthy():

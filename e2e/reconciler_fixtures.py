@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from e2e.cluster_fixtures import KubeCluster, cluster_cli, kubectl_for, require_tools
+from e2e.cluster_fixtures import KubeCluster, cluster_cli, kubectl_for
+from tools.ci import require_tools
+from tools.cluster.components import ORDER
 from tools.cluster.control import Cluster
 from tools.cluster.paths import REPO_ROOT, Layout, bin_dir
 
@@ -37,7 +39,7 @@ def ensure_crd(kubectl: Kubectl) -> None:
 def private_cluster(state_dir: Path) -> Iterator[KubeCluster]:
     """A control plane of the test's own, with the CRD, for tests that stop its API server and so
     must not disturb the session cluster other tests share. Stopped and removed on exit."""
-    require_tools()
+    require_tools("kubectl", *ORDER)
     cluster = Cluster(Layout(state_dir))
     cluster_cli("up", cluster.layout.root)
     try:

@@ -20,7 +20,7 @@ from e2e.cluster_fixtures import get_json
 from e2e.reconciler_support import replica_target
 from replicant.v1 import replicant_pb2
 from tools import devcerts
-from tools.ci import skip_or_fail
+from tools.ci import require_tools
 from tools.server_process import eventually, start_server
 
 if TYPE_CHECKING:
@@ -106,8 +106,7 @@ def install_release(
     values: dict[str, object] | None = None,
 ) -> tuple[helmtool.Release, str]:  # fmt: skip
     """Restricted-PSS namespace + TLS Secret + `helm install --wait`; returns the output."""
-    if not helmtool.helm_available():
-        skip_or_fail(f"{helmtool.helm_binary()} missing (run `make tools`)")
+    require_tools("helm")
     kubectl("label", "--overwrite", "namespace", namespace,
             "pod-security.kubernetes.io/enforce=restricted",
             "pod-security.kubernetes.io/enforce-version=latest")  # fmt: skip
@@ -352,8 +351,7 @@ def test_renewed_tls_secret_does_not_change_what_helm_renders(
     kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, pki: Path, tmp_path: Path
 ) -> None:
     """A renewal reaches the pods by hot reload; an upgrade after it must not roll them."""
-    if not helmtool.helm_available():
-        skip_or_fail(f"{helmtool.helm_binary()} missing (run `make tools`)")
+    require_tools("helm")
     release = helmtool.Release(RELEASE, namespace, kube_cluster.kubeconfig)
     values = helmtool.api_server_values(kube_cluster.kubeconfig)
     renewed = tmp_path / "renewed"

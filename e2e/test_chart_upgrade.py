@@ -26,7 +26,7 @@ import yaml
 from charts import helmtool
 from e2e.cluster_fixtures import get_json
 from tools import devcerts
-from tools.ci import skip_or_fail
+from tools.ci import require_tools
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -108,8 +108,7 @@ def install_then_upgrade(
     values: dict[str, Any],
 ) -> UpgradeRun:  # fmt: skip
     """Install with `values`, then `helm upgrade` with a changed grant, polling throughout."""
-    if not helmtool.helm_available():
-        skip_or_fail(f"{helmtool.helm_binary()} missing (run `make tools`)")
+    require_tools("helm")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(helmtool.CRD_FILE))
     kubectl("label", "--overwrite", "namespace", namespace,
             "pod-security.kubernetes.io/enforce=restricted")  # fmt: skip
@@ -215,8 +214,7 @@ def spec_fields(kubectl: Kubectl) -> set[str]:
 def test_helm_upgrade_changes_the_crd_and_uninstall_keeps_it(
     kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, tmp_path: Path,
 ) -> None:  # fmt: skip
-    if not helmtool.helm_available():
-        skip_or_fail(f"{helmtool.helm_binary()} missing (run `make tools`)")
+    require_tools("helm")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(helmtool.CRD_FILE))
     pki = tmp_path / "pki"
     devcerts.generate(pki)

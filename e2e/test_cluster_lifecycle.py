@@ -16,9 +16,9 @@ import pytest
 from e2e.cluster_fixtures import (
     KubeCluster,
     cluster_cli,
-    require_tools,
     run_kubectl,
 )
+from tools.ci import require_tools
 from tools.cluster import process
 from tools.cluster.components import ORDER, Ports
 from tools.cluster.control import Cluster
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    require_tools()
+    require_tools("kubectl", *ORDER)
     cluster = Cluster(Layout(tmp_path_factory.mktemp("scratch-cluster") / "state"))
     cluster_cli("up", cluster.layout.root)
     try:

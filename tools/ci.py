@@ -12,6 +12,8 @@ from typing import NoReturn
 
 import pytest
 
+from tools.cluster.paths import bin_dir
+
 
 def running_in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -22,3 +24,9 @@ def skip_or_fail(reason: str) -> NoReturn:
     if running_in_ci():
         pytest.fail(f"CI=true and the tests cannot run: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def require_tools(*names: str) -> None:
+    """Skip or fail (as above) unless `make tools` has built every named tool."""
+    if missing := [name for name in names if not os.access(bin_dir() / name, os.X_OK)]:
+        skip_or_fail(f"pinned tools missing: {', '.join(missing)} (run `make tools`)")

@@ -17,7 +17,7 @@ import yaml
 
 from charts import helmtool, kubeconform_schemas
 from charts.helmtool import ALL_OPTIONS_VALUES, CRD_FILE, OFFLINE_VALUES, find, one, render
-from tools.ci import skip_or_fail
+from tools.ci import require_tools, skip_or_fail
 from tools.cluster.paths import REPO_ROOT, bin_dir
 
 if TYPE_CHECKING:
@@ -33,8 +33,7 @@ pytestmark = pytest.mark.tools
 
 @pytest.fixture(scope="module", autouse=True)
 def _helm() -> None:
-    if not helmtool.helm_available():
-        skip_or_fail(f"{helmtool.helm_binary()} missing (run `make tools`)")
+    require_tools("helm")
 
 
 def openapi_dir() -> Path | None:
@@ -86,9 +85,8 @@ def test_helm_lint_is_clean(files: tuple[Path, ...]) -> None:
 def test_rendered_manifests_pass_kubeconform_strict(
     files: tuple[Path, ...], schema_dir: Path
 ) -> None:
+    require_tools("kubeconform")
     kubeconform = bin_dir() / "kubeconform"
-    if not os.access(kubeconform, os.X_OK):
-        skip_or_fail(f"{kubeconform} missing (run `make tools`)")
     text = helmtool.template_text(None, files).stdout
 
     result = subprocess.run(
