@@ -1,5 +1,2 @@
-"""Developer tooling for replicant: pinned tool builds and the local control plane.
-
-A package (not loose scripts) so `python -m tools.cluster` works from the repo root
-and the e2e fixtures can import the cluster manager instead of shelling out to it.
-"""
+"""Developer tooling for replicant: a package so `python -m tools.cluster` and the other tools run
+from the repository root and the tests can import them."""

@@ -1,16 +1,8 @@
 #!/usr/bin/env bash
-# Builds every external tool pinned in tools/versions.env from the Go module proxy
-# and installs it into a cache folder keyed by version:
-#
-#   ${REPLICANT_CACHE:-~/.cache/replicant}/tools/<name>-<version>/<binary>
-#
-# then points the stable symlinks in <repo>/.cache/bin/ at them, which is what the
-# Makefile, tools/cluster/ and the tests use. A tool already in the cache is only
-# re-linked, so a second run is a no-op that takes about a second.
-#
-# Why build instead of downloading release binaries: only the language registries are
-# reachable from developer machines and CI here, and a build with -trimpath,
-# CGO_ENABLED=0 and go.sum-verified modules is reproducible anyway.
+# Builds every tool pinned in tools/versions.env from the Go module proxy (the only kind of
+# registry reachable here; -trimpath, CGO_ENABLED=0 and go.sum keep it reproducible) into
+# ${REPLICANT_CACHE:-~/.cache/replicant}/tools/<name>-<version>/ and links it into
+# <repo>/.cache/bin/. A cached tool is only re-linked (docs/devenv.md, "Pinned tools").
 #
 # Usage:
 #   tools/install.sh                  build/link every tool
@@ -206,7 +198,7 @@ main() {
 		return
 		;;
 	-h | --help)
-		sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+		sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 		return
 		;;
 	esac

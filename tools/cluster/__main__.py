@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from tools.cluster.components import APISERVER
-from tools.cluster.control import Cluster, ClusterError, fail, locked, print_env, say
+from tools.cluster.control import Cluster, ClusterError, locked, say
 from tools.cluster.paths import resolve_state_dir
 
 COMMANDS = {
@@ -40,7 +40,7 @@ def run(command: str, cluster: Cluster) -> int:
         if command == "up":
             cluster.up()
             say(f"cluster ready in {cluster.elapsed()}")
-            print_env(cluster.layout)
+            print(f"export KUBECONFIG={cluster.layout.admin_kubeconfig}")
         elif command == "down":
             cluster.down()
         elif command == "stop-apiserver":
@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args.command, cluster)
     except ClusterError as err:
-        return fail(err)
+        print(f"[cluster] ERROR: {err}", file=sys.stderr, flush=True)
+        return 1
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import ssl
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -282,12 +281,3 @@ def locked(layout: Layout) -> Iterator[None]:
     with layout.lock_file.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
-
-
-def print_env(layout: Layout) -> None:
-    print(f"export KUBECONFIG={layout.admin_kubeconfig}")
-
-
-def fail(err: Exception) -> int:
-    print(f"[cluster] ERROR: {err}", file=sys.stderr, flush=True)
-    return 1

@@ -69,19 +69,11 @@ def start(argv: list[str], log_path: Path, pid_path: Path) -> PidRecord:
             start_new_session=True,
             close_fds=True,
         )
-    record = record_of(child.pid, argv[0])
-    write_record(pid_path, record)
-    return record
-
-
-def record_of(pid: int, executable: str) -> PidRecord:
-    found = _ps(pid)
-    return PidRecord(pid, found[0] if found else "", executable)
-
-
-def write_record(pid_path: Path, record: PidRecord) -> None:
+    found = _ps(child.pid)
+    record = PidRecord(child.pid, found[0] if found else "", argv[0])
     pid_path.parent.mkdir(parents=True, exist_ok=True)
     pid_path.write_text(json.dumps(asdict(record)))
+    return record
 
 
 def read_record(pid_path: Path) -> PidRecord | None:
