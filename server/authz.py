@@ -1,15 +1,10 @@
-"""Roles per namespace: who may read and who may set, and where.
+"""Roles per namespace (requirement: an authorization scheme): who may read and who may set, where.
 
-Roles: reader (GetReplicas, ListDeployments) and writer (reader + SetReplicas), each granted on
-every watched namespace or on named ones. One grant syntax for --readers/--writers: a
-comma-separated list of entries, each `IDENTITY` (every watched namespace) or `IDENTITY=NAMESPACE`
-(that one; repeat the entry for more). Identities therefore cannot contain `=` (SPIFFE IDs and DNS
-names never do). A writer grant is also a reader grant.
-
-The interceptor refuses a caller with no role anywhere (PERMISSION_DENIED) before any validation
-or lookup. Namespaces are checked by the servicer after validation: outside its read grant a caller
-gets exactly the answer for a Deployment that does not exist, so it learns nothing there. The
-identity itself comes from server/identity.py.
+Roles: reader (GetReplicas, ListDeployments) and writer (reader + SetReplicas). Grants, for
+--readers/--writers, are comma-separated `IDENTITY` (every watched namespace) or
+`IDENTITY=NAMESPACE` entries, so identities cannot contain `=` (SPIFFE IDs and DNS names never do).
+The interceptor refuses a caller with no role anywhere; the servicer answers outside the grant
+exactly as for a Deployment that does not exist (docs/design.md, "Identity").
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
 """Process configuration (requirement: deployable with the Helm chart): command-line flags only
 (the chart passes them as container args).
 
-Only what differs between installs, or between the servers a test runs side by side, is a flag.
-Grants (--readers, --writers) are comma-separated `IDENTITY` or `IDENTITY=NAMESPACE` entries
-(server/authz.py), and those two flags are repeatable: every occurrence adds its entries. Every
-value is checked before anything starts (`ConfigError` names each bad one): a namespace
-Kubernetes would refuse must stop the process, not leave it SERVING while its watch fails forever.
-Fixed on purpose (each with a TODO where it lives): the bind address, the Lease name, the
-shutdown grace and the log level.
+Only what differs between installs, or between the servers a test runs side by side, is a flag;
+grants use server/authz.py's syntax, and repeated flags add up. Every value is checked before
+anything starts: a namespace Kubernetes would refuse must stop the process, not leave it SERVING
+while its watch fails forever. Fixed (each with a TODO where it lives): the bind address, the
+Lease name, the shutdown grace and the log level.
 """
 
 from __future__ import annotations

@@ -1,22 +1,10 @@
 """Caller identity (requirement: mTLS authentication), read from the verified client certificate.
 
-Why not gRPC's `peer_uri`/`peer_dns`: gRPC core builds them from C strings, so a URI SAN
-`spiffe://x/writer\\x00.evil` reads there as `spiffe://x/writer`. The handshake has verified the
-leaf against the client CA; its PEM arrives in the auth context as `x509_pem_cert` and is parsed
-here with `cryptography`. The certificate is refused (IdentityRefusedError, UNAUTHENTICATED) when
-
-  * it is a CA (basicConstraints CA:TRUE), or was not issued directly by a client CA: only leaf
-    certificates are callers, and chains through intermediates are refused (no opt-in: a CA
-    bundle that should trust an intermediate lists the intermediate itself as a client CA),
-  * it lacks the clientAuth extended key usage (a server certificate is no client; BoringSSL
-    already refuses an EKU without clientAuth at the handshake, but accepts a leaf with no EKU),
-  * a URI or DNS SAN holds anything but printable ASCII without spaces (NUL, control characters),
-  * the SANs gRPC reports differ from the certificate's (the two parsers disagree),
-  * it has no URI or DNS SAN (the common name is never an identity),
-  * a SPIFFE trust domain is configured and the identity is not a SPIFFE ID in it.
-
-The identity is the first URI SAN, else the first DNS SAN. Results are cached per certificate and
-client CA set, so a busy client costs one parse, not one per call.
+Not gRPC's `peer_uri`/`peer_dns`: gRPC core builds them from C strings, so a URI SAN
+`spiffe://x/writer\\x00.evil` reads there as `spiffe://x/writer`. The leaf's PEM (`x509_pem_cert`)
+is parsed with `cryptography`, and refused (UNAUTHENTICATED) on each rule of docs/design.md
+("Identity"); the identity is the first URI SAN, else the first DNS SAN. Results are cached per
+certificate and client CA set, so a busy client costs one parse, not one per call.
 """
 
 from __future__ import annotations
@@ -83,9 +71,10 @@ class IdentityReader:
             return Refusal("unparsable", "client certificate cannot be parsed")
         if is_ca:
             return Refusal("not_leaf", "client certificate is a CA certificate")
+        # No intermediates: to trust an intermediate's leaves, list it itself as a client CA.
         if not any(_issued_by(cert, ca) for ca in client_cas):
             return Refusal("intermediate", "client certificate is not issued by a client CA")
-        if not client_auth:
+        if not client_auth:  # BoringSSL accepts a leaf with no EKU at the handshake
             return Refusal(
                 "no_client_auth", "client certificate lacks the clientAuth extended key usage"
             )

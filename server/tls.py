@@ -1,23 +1,13 @@
 """Server-side mutual TLS (requirement: mTLS): credentials, and certificate reload without restart.
 
-Policy (what is enforced, and where):
-  * Client certificates are required and verified against --client-ca-file by the handshake.
-  * Only TLS 1.3 completes a handshake: the server key must be ECDSA, and the only TLS 1.2 suites
-    allowed are ECDHE-RSA ones (server/cipher_policy.py), so no TLS 1.2 suite can ever match and
-    BoringSSL refuses TLS 1.2 before asking for a client certificate. `load` refuses any other key
-    type, at start (the server does not start) and on reload (the last good files stay).
-  * RPCs additionally require TLS 1.3 (server/interceptor.py), in case the above ever breaks:
-    Python's grpc has no knob for the handshake's minimum version.
-  * The client certificate's identity, extended key usage and SANs, and that it is a leaf issued
-    directly by a client CA, are checked per call (server/identity.py): grpc's handshake checks
-    none of them. `client_cas` is what the last good load read.
-  * A client CA that also issued the server certificate is logged as a warning: whoever may
-    obtain a server certificate could then mint clients.
+The handshake requires a client certificate issued by the client CA. Only TLS 1.3 completes it:
+the server key must be ECDSA (`check_key_type`, at start and on reload) while the only TLS 1.2
+suites are ECDHE-RSA ones (server/cipher_policy.py). grpc checks nothing else of the client
+certificate: server/identity.py does, per call, against `client_cas` (the last good load).
 
-Reload: grpc calls the fetcher on each new handshake; it stats the three files (mtime, inode, size;
-Kubernetes swaps a Secret volume's symlink, so the inode changes) and returns new material only when
-something changed and the new key, certificate and CA load cleanly. On a broken or half-written
-file it logs once and keeps serving the last good configuration. It never raises.
+Reload: grpc calls `fetch` on each new handshake; it stats the three files (mtime, inode, size:
+Kubernetes swaps a Secret volume's symlink) and returns new material only when something changed
+and it loads cleanly. A broken or half-written file is logged once and the last good one kept.
 """
 
 from __future__ import annotations
