@@ -119,7 +119,7 @@ class App:
             store=ReplicaTargetStore(api, autoscalers),
         )
         interceptor = ApiInterceptor(
-            authz.Policy.from_entries(config.readers, config.writers, config.namespaces),
+            authz.Policy.from_entries(config.readers, config.writers),
             IdentityReader(client_cas, config.trust_domain),
             self.metrics,
         )
