@@ -31,7 +31,7 @@ from reconciler.controller import Controller
 from reconciler.leader import LeaderElector
 from reconciler.metrics import ReconcilerMetrics
 from reconciler.reconcile import Reconciler
-from replicant.v1 import replicant_pb2, replicant_pb2_grpc
+from replicant.v1 import replicant_pb2_grpc
 from server import authz, cipher_policy, health
 from server.http import ProbeServer
 from server.identity import IdentityReader
@@ -66,11 +66,7 @@ SHUTDOWN_GRACE_S = 20.0
 # A background loop that crashed on a bug restarts after this pause (the loops retry their own
 # Kubernetes errors with backoff; this is for everything else).
 RESTART_DELAY_S = 5.0
-SERVICE_NAMES = (
-    replicant_pb2.DESCRIPTOR.services_by_name["ReplicaService"].full_name,
-    "grpc.health.v1.Health",
-    reflection.SERVICE_NAME,
-)
+SERVICE_NAMES = (authz.SERVICE, "grpc.health.v1.Health", reflection.SERVICE_NAME)
 
 
 class App:
@@ -90,7 +86,6 @@ class App:
         prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         # Per App, not the global default registry: two Apps in one process (tests) stay apart.
         self.registry = prometheus_client.CollectorRegistry()
-        self.metrics = Metrics(self.registry)
         # -- caches: one informer per watched namespace and kind ---------------------------
         self.deployments = deployment_informers(api, config.namespaces)
         targets = replica_target_informers(api, config.namespaces)
@@ -106,10 +101,8 @@ class App:
             *autoscalers.informers.informers,
         ]
         for informer in self.informers:
-            self.metrics.add_cache(informer)
             self.probe.on_recovered.append(informer.retry_now)
-        self.metrics.probe_failures = lambda: self.probe.failures
-        self.metrics.cache_age = self.readiness.age_seconds
+        self.metrics = Metrics(self.registry, self.informers, self.probe, self.readiness)
         # -- the API ---------------------------------------------------------------------
         self.health = health_aio.HealthServicer()
         self.servicer = ReplicaService(
@@ -119,7 +112,7 @@ class App:
             store=ReplicaTargetStore(api, autoscalers),
         )
         interceptor = ApiInterceptor(
-            authz.Policy.from_entries(config.readers, config.writers),
+            authz.Policy(authz.parse_grants(config.readers), authz.parse_grants(config.writers)),
             IdentityReader(client_cas, config.trust_domain),
             self.metrics,
         )

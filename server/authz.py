@@ -116,10 +116,6 @@ class Policy:
     readers: Mapping[str, Grant]
     writers: Mapping[str, Grant]
 
-    @classmethod
-    def from_entries(cls, readers: Iterable[str], writers: Iterable[str]) -> Policy:
-        return cls(parse_grants(readers), parse_grants(writers))
-
     def caller(self, identity: str) -> Caller:
         write = self.writers.get(identity, NO_GRANT)
         return Caller(identity, self.readers.get(identity, NO_GRANT).union(write), write)

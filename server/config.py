@@ -48,7 +48,8 @@ class Config:
 
 
 def _split(value: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in value.split(",") if item.strip())
+    """The comma-separated items, each once (a namespace listed twice is watched once)."""
+    return tuple(dict.fromkeys(item.strip() for item in value.split(",") if item.strip()))
 
 
 def parse(argv: Sequence[str] | None = None) -> Config:
@@ -118,11 +119,6 @@ def _problems(args: argparse.Namespace) -> list[str]:
     identity = f"1..{MAX_IDENTITY_LEN} printable characters without spaces"
     checks: list[tuple[str, str, bool, str]] = [
         *(("--namespaces", ns, is_label(ns), "a DNS-1123 label") for ns in namespaces),
-        *(
-            ("--namespaces", ns, False, "listed once")
-            for ns in sorted(set(namespaces))
-            if namespaces.count(ns) > 1
-        ),
         (
             "--leader-election-namespace",
             args.leader_election_namespace,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -21,6 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from server.errors import IdentityRefusedError
 
 AuthContext = Mapping[str, Iterable[bytes]]
+Extension = TypeVar("Extension", bound=x509.ExtensionType)
 
 CACHED_CERTIFICATES: Final = 1024
 
@@ -62,19 +63,22 @@ class IdentityReader:
         grpc_sans: tuple[tuple[bytes, ...], tuple[bytes, ...]],
         client_cas: tuple[x509.Certificate, ...],
     ) -> str | Refusal:
-        try:
+        try:  # cryptography parses extensions when first read: a malformed one raises here
             cert = x509.load_pem_x509_certificate(pem)
-            uris, dns = _sans(cert)
-            client_auth = _has_client_auth(cert)
-            is_ca = _is_ca(cert)
+            sans = _extension(cert, x509.SubjectAlternativeName)
+            constraints = _extension(cert, x509.BasicConstraints)
+            usages = _extension(cert, x509.ExtendedKeyUsage)
         except ValueError:
             return Refusal("unparsable", "client certificate cannot be parsed")
-        if is_ca:
+        uris = sans.get_values_for_type(x509.UniformResourceIdentifier) if sans else []
+        dns = sans.get_values_for_type(x509.DNSName) if sans else []
+        if constraints and constraints.ca:
             return Refusal("not_leaf", "client certificate is a CA certificate")
         # No intermediates: to trust an intermediate's leaves, list it itself as a client CA.
-        if not any(_issued_by(cert, ca) for ca in client_cas):
+        if not any(issued_by(cert, ca) for ca in client_cas):
             return Refusal("intermediate", "client certificate is not issued by a client CA")
-        if not client_auth:  # BoringSSL accepts a leaf with no EKU at the handshake
+        # BoringSSL accepts a leaf with no EKU at the handshake.
+        if not (usages and ExtendedKeyUsageOID.CLIENT_AUTH in usages):
             return Refusal(
                 "no_client_auth", "client certificate lacks the clientAuth extended key usage"
             )
@@ -94,38 +98,20 @@ class IdentityReader:
         return names[0]
 
 
-def _sans(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+def _extension(cert: x509.Certificate, kind: type[Extension]) -> Extension | None:
     try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
-        return [], []
-    return (
-        ext.get_values_for_type(x509.UniformResourceIdentifier),
-        ext.get_values_for_type(x509.DNSName),
-    )
+        return None
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        return False
-
-
-def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+def issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Whether `ca` signed `cert` directly (server/tls.py uses it too)."""
     try:
         cert.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
-
-
-def _has_client_auth(cert: x509.Certificate) -> bool:
-    try:
-        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return False
-    return ExtendedKeyUsageOID.CLIENT_AUTH in usages
 
 
 def _printable(name: str) -> bool:

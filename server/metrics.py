@@ -23,18 +23,26 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator, Sequence
 
     from prometheus_client import CollectorRegistry
     from prometheus_client.core import Metric
 
     from kube.informer import Informer
+    from kube.probe import ApiServerProbe
+    from server.health import Readiness
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        caches: Sequence[Informer[Any]],
+        probe: ApiServerProbe,
+        readiness: Readiness,
+    ) -> None:
         self._requests = Counter(
             "replicant_grpc_requests",
             "gRPC requests by method, code.",
@@ -54,9 +62,9 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
-        self._caches: list[Informer[Any]] = []
-        self.probe_failures: Callable[[], int] = lambda: 0
-        self.cache_age: Callable[[], float | None] = lambda: None
+        self._caches = caches
+        self._probe = probe
+        self._readiness = readiness
         registry.register(self)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
@@ -65,9 +73,6 @@ class Metrics:
 
     def observe_refusal(self, reason: str) -> None:
         self._refusals.labels(reason).inc()
-
-    def add_cache(self, informer: Informer[Any]) -> None:
-        self._caches.append(informer)
 
     def collect(self) -> Iterator[Metric]:
         """The figures read from their owners when scraped."""
@@ -86,8 +91,8 @@ class Metrics:
         yield objects
         yield errors
         yield CounterMetricFamily(
-            "replicant_apiserver_probe_failures", "Failed probes.", value=self.probe_failures()
+            "replicant_apiserver_probe_failures", "Failed probes.", value=self._probe.failures
         )
-        if (age := self.cache_age()) is not None:  # absent until the caches have synced
+        if (age := self._readiness.age_seconds()) is not None:  # none until the caches synced
             help_text = "Seconds since the read caches last heard from the API server."
             yield GaugeMetricFamily("replicant_cache_age_seconds", help_text, value=round(age, 3))

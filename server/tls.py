@@ -18,8 +18,9 @@ from pathlib import Path
 
 import grpc
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from server.identity import issued_by
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ class CertificateFiles:
         self._paths = (Path(cert_file), Path(key_file), Path(client_ca_file))
         self._current: Signature | None = None
         self._rejected: Signature | None = None
-        self.reloads = 0
         self.client_cas: tuple[x509.Certificate, ...] = ()
 
     def _signature(self) -> Signature:
@@ -61,7 +61,10 @@ class CertificateFiles:
 
     def fetch(self) -> grpc.ServerCertificateConfiguration | None:
         """grpc's certificate_configuration_fetcher: new config, or None to keep the current one."""
-        signature = self._safe_signature()
+        try:
+            signature = self._signature()
+        except OSError:  # a file is missing: a state of its own, logged once
+            signature = ()
         if signature in (self._current, self._rejected):
             return None
         try:
@@ -72,16 +75,8 @@ class CertificateFiles:
             log.error("TLS files unusable; keeping the last good ones", extra={"error": str(exc)})
             self._rejected = signature
             return None
-        self.reloads += 1
-        log.info("TLS certificates reloaded", extra={"reloads": self.reloads})
+        log.info("TLS certificates reloaded")
         return config
-
-    def _safe_signature(self) -> Signature:
-        """The files' signature; () while one is missing (a state of its own, logged once)."""
-        try:
-            return self._signature()
-        except OSError:
-            return ()
 
 
 def check_key_type(cert_pem: bytes) -> None:
@@ -98,9 +93,7 @@ def warn_if_shared_ca(
     server_cert: x509.Certificate, client_cas: tuple[x509.Certificate, ...]
 ) -> None:
     for ca in client_cas:
-        try:
-            server_cert.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
+        if not issued_by(server_cert, ca):
             continue
         log.warning(
             "the client CA also issued the server certificate: anyone who can obtain a server "

@@ -48,7 +48,7 @@ def test_bad_grant_stops_the_start_with_a_clear_message() -> None:
 
 
 def test_writer_grant_is_also_a_reader_grant() -> None:
-    policy = Policy.from_entries(["w=batch"], ["w=apps"])
+    policy = Policy(authz.parse_grants(["w=batch"]), authz.parse_grants(["w=apps"]))
     caller = policy.caller("w")
     assert caller.read == Grant(frozenset({"apps", "batch"}))
     assert caller.write == Grant(frozenset({"apps"}))
@@ -65,7 +65,7 @@ def test_writer_grant_is_also_a_reader_grant() -> None:
     ],
 )
 def test_interceptor_check_needs_the_role_somewhere(method: str, who: str, allowed: bool) -> None:
-    policy = Policy.from_entries(["r=apps"], ["w=batch"])
+    policy = Policy(authz.parse_grants(["r=apps"]), authz.parse_grants(["w=batch"]))
     if allowed:
         policy.authorize(method, policy.caller(who))
     else:
