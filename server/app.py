@@ -169,6 +169,7 @@ class App:
             extra={
                 "grpc_port": self.grpc_port,
                 "http_port": self.http_port,
+                "identity": self.config.identity,  # the Lease holder and the Events' reporter
                 "tls12_suites": cipher_policy.CIPHER_SUITES,
             },
         )

@@ -5,7 +5,7 @@ Only what differs between installs, or between the servers a test runs side by s
 grants use server/authz.py's syntax, and repeated flags add up. Every value is checked before
 anything starts: a namespace Kubernetes would refuse must stop the process, not leave it SERVING
 while its watch fails forever. Fixed (each with a TODO where it lives): the bind address, the
-Lease name, the shutdown grace and the log level.
+Lease name, the shutdown grace and the log level; the Lease holder identity is always generated.
 """
 
 from __future__ import annotations
@@ -22,9 +22,6 @@ from server.validation import is_label, is_subdomain
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-# Event.reportingInstance (set from the identity) is limited to 128 characters by the API server.
-MAX_IDENTITY_LEN = 128
 
 
 class ConfigError(ValueError):
@@ -81,11 +78,6 @@ def parse(argv: Sequence[str] | None = None) -> Config:
         help="kubeconfig file (default: $KUBECONFIG; unset: in-cluster config)",
     )
     add("--leader-election-namespace", default="default", help="namespace of the leader Lease")
-    add(
-        "--identity",
-        default="",
-        help="leader-election holder identity, unique per process (default: hostname_<random>)",
-    )
     args = parser.parse_args(argv)
     args.readers, args.writers = ",".join(args.readers), ",".join(args.writers)
     problems = _problems(args)
@@ -102,7 +94,7 @@ def parse(argv: Sequence[str] | None = None) -> Config:
         namespaces=_split(args.namespaces),
         kubeconfig=args.kubeconfig or None,
         leader_election_namespace=args.leader_election_namespace,
-        identity=args.identity or default_identity(),
+        identity=default_identity(),
         trust_domain=args.trust_domain,
     )
 
@@ -116,7 +108,6 @@ def default_identity() -> str:
 def _problems(args: argparse.Namespace) -> list[str]:
     """Every invalid setting, as "--flag: 'value' is not <what>" (empty when all are valid)."""
     namespaces = _split(args.namespaces)
-    identity = f"1..{MAX_IDENTITY_LEN} printable characters without spaces"
     checks: list[tuple[str, str, bool, str]] = [
         *(("--namespaces", ns, is_label(ns), "a DNS-1123 label") for ns in namespaces),
         (
@@ -124,12 +115,6 @@ def _problems(args: argparse.Namespace) -> list[str]:
             args.leader_election_namespace,
             is_label(args.leader_election_namespace),
             "a DNS-1123 label",
-        ),
-        (
-            "--identity",
-            args.identity,
-            not args.identity or _printable(args.identity, MAX_IDENTITY_LEN),
-            identity,
         ),
         *(
             (flag, entry, False, f"a valid grant: {problem}")
@@ -151,7 +136,3 @@ def _problems(args: argparse.Namespace) -> list[str]:
 
 def _is_port(value: str) -> bool:
     return value.isascii() and value.isdigit() and int(value) <= 65535
-
-
-def _printable(value: str, max_len: int) -> bool:
-    return 0 < len(value) <= max_len and value.isprintable() and not any(c.isspace() for c in value)
