@@ -1,10 +1,7 @@
 """Entry point (requirement: one process serving the API and the reconciler): `python -m server`
-(flags in server/config.py); `python -m server healthcheck` runs the one-shot
-health client of server/healthcheck.py instead (the image has one entry point).
-
-Applies the gRPC core settings (server/cipher_policy.py) before grpc is imported (grpc reads them
-at import), builds the app, and on SIGTERM or SIGINT shuts down gracefully: readiness false,
-in-flight RPCs finish, exit 0.
+(flags in server/config.py), or `python -m server healthcheck` for the one-shot health client of
+server/healthcheck.py (the image has one entry point). gRPC core settings are applied before grpc
+is imported; SIGTERM or SIGINT shuts down gracefully (server/app.py), exit 0.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from reconciler.leader import LeaderElector
 from reconciler.metrics import ReconcilerMetrics
 from reconciler.reconcile import Reconciler
 from replicant.v1 import replicant_pb2_grpc
-from server import authz, cipher_policy, health
+from server import authz, health
 from server.http import ProbeServer
 from server.identity import IdentityReader
 from server.interceptor import ApiInterceptor
@@ -170,7 +170,6 @@ class App:
                 "grpc_port": self.grpc_port,
                 "http_port": self.http_port,
                 "identity": self.config.identity,  # the Lease holder and the Events' reporter
-                "tls12_suites": cipher_policy.CIPHER_SUITES,
             },
         )
 

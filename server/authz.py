@@ -9,10 +9,9 @@ exactly as for a Deployment that does not exist (docs/design.md, "Identity").
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from server.errors import PermissionDeniedError
 from server.validation import is_label
@@ -20,15 +19,10 @@ from server.validation import is_label
 SERVICE: Final = "replicant.v1.ReplicaService"
 
 
-class Role(enum.Enum):
-    READER = "reader"
-    WRITER = "writer"
-
-
-METHOD_ROLES: Final[Mapping[str, Role]] = {
-    f"/{SERVICE}/GetReplicas": Role.READER,
-    f"/{SERVICE}/ListDeployments": Role.READER,
-    f"/{SERVICE}/SetReplicas": Role.WRITER,
+METHOD_ROLES: Final[Mapping[str, Literal["reader", "writer"]]] = {
+    f"/{SERVICE}/GetReplicas": "reader",
+    f"/{SERVICE}/ListDeployments": "reader",
+    f"/{SERVICE}/SetReplicas": "writer",
 }
 
 AuthContext = Mapping[str, Iterable[bytes]]
@@ -125,6 +119,6 @@ class Policy:
         needed = METHOD_ROLES.get(method)
         if needed is None:
             return  # health, reflection: an accepted certificate is enough
-        grant = caller.write if needed is Role.WRITER else caller.read
+        grant = caller.write if needed == "writer" else caller.read
         if not grant.any:
-            raise PermissionDeniedError(f"caller has no {needed.value} role")
+            raise PermissionDeniedError(f"caller has no {needed} role")

@@ -75,7 +75,7 @@ class IdentityReader:
         if constraints and constraints.ca:
             return Refusal("not_leaf", "client certificate is a CA certificate")
         # No intermediates: to trust an intermediate's leaves, list it itself as a client CA.
-        if not any(issued_by(cert, ca) for ca in client_cas):
+        if not any(_issued_by(cert, ca) for ca in client_cas):
             return Refusal("intermediate", "client certificate is not issued by a client CA")
         # BoringSSL accepts a leaf with no EKU at the handshake.
         if not (usages and ExtendedKeyUsageOID.CLIENT_AUTH in usages):
@@ -105,8 +105,7 @@ def _extension(cert: x509.Certificate, kind: type[Extension]) -> Extension | Non
         return None
 
 
-def issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    """Whether `ca` signed `cert` directly (server/tls.py uses it too)."""
+def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
