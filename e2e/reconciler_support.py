@@ -24,21 +24,22 @@ def start_replicant(
     pki: Path,
     log: Path,
     namespace: str,
-    identity: str | None = "replicant-a",
 ) -> ServerProcess:
-    """A server watching only `namespace`, with its leader Lease there too (tests are isolated).
-
-    identity=None leaves --identity out, so the process picks its default."""
-    identity_args = [] if identity is None else ["--identity", identity]
+    """A server watching only `namespace`, with its leader Lease there too (tests are isolated)."""
     proc = start_server(
         cluster.kubeconfig,
         pki,
         log,
         namespaces=[namespace],
-        extra_args=[*identity_args, "--leader-election-namespace", namespace],
+        extra_args=["--leader-election-namespace", namespace],
     )
     eventually("readyz 200", lambda: proc.http("/readyz")[0] == 200)
     return proc
+
+
+def identity(server: ServerProcess) -> str:
+    """The Lease holder identity the server generated (from its "serving" log line)."""
+    return str(next(e["identity"] for e in server.logs() if e.get("msg") == "serving"))
 
 
 def set_replicas(

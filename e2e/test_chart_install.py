@@ -17,7 +17,7 @@ import yaml
 
 from charts import helmtool
 from e2e.cluster_fixtures import get_json
-from e2e.reconciler_support import replica_target
+from e2e.reconciler_support import identity, replica_target
 from replicant.v1 import replicant_pb2
 from tools import devcerts
 from tools.ci import require_tools
@@ -310,13 +310,13 @@ def test_server_runs_and_reconciles_with_only_the_chart_rbac(
     kubeconfig = service_account_kubeconfig(kubectl, release, tmp_path / "sa.kubeconfig")
     server = start_server(
         kubeconfig, pki, tmp_path / "server.log", namespaces=[namespace],
-        extra_args=["--leader-election-namespace", namespace, "--identity", "chart-rbac"],
+        extra_args=["--leader-election-namespace", namespace],
     )  # fmt: skip
     try:
         eventually("server /readyz", lambda: server.http("/readyz")[0] == 200)
         eventually("the Lease held by this server", lambda: kubectl(
             "get", "lease", LEASE, "-n", namespace, "-o", "jsonpath={.spec.holderIdentity}",
-            check=False).stdout == "chart-rbac")  # fmt: skip
+            check=False).stdout == identity(server))  # fmt: skip
         with server.channel("writer") as channel:
             server.stub(channel).SetReplicas(
                 replicant_pb2.SetReplicasRequest(

@@ -17,6 +17,7 @@ from e2e.reconciler_support import (
     apply_json,
     create_deployment,
     events,
+    identity,
     metric,
     reconciled,
     replica_target,
@@ -99,7 +100,7 @@ def test_kubectl_scale_drift_is_set_back_and_recorded(
     seconds = wait_spec_replicas(kubectl, namespace, "web", 2)
     event = wait_event(kubectl, namespace, "DriftCorrected")
     assert "5" in event["message"]
-    assert event["reportingInstance"] == "replicant-a"
+    assert event["reportingInstance"] == identity(server)
     print(f"drift set back within {seconds:.2f}s of kubectl scale returning")
 
 

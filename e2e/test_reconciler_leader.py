@@ -1,6 +1,6 @@
 """Two replicant processes: exactly one reconciles; SIGKILL it and the other takes over.
 
-Also without --identity: two processes on one host must not share a holder identity; and the
+Also: two processes on one host must not share a holder identity; and the
 elector against the real Lease API: a release after a renew whose answer was lost still hands
 over at once."""
 
@@ -20,6 +20,7 @@ from e2e.reconciler_fixtures import get_object
 from e2e.reconciler_support import (
     create_deployment,
     events,
+    identity,
     set_replicas,
     start_replicant,
     wait_cached,
@@ -51,9 +52,9 @@ def pair(
 ) -> Iterator[dict[str, ServerProcess]]:
     servers: dict[str, ServerProcess] = {}
     try:
-        for identity in ("replicant-a", "replicant-b"):
-            log = tmp_path / f"{identity}.log"
-            servers[identity] = start_replicant(kube_cluster, pki, log, namespace, identity)
+        for name in ("a", "b"):
+            server = start_replicant(kube_cluster, pki, tmp_path / f"{name}.log", namespace)
+            servers[identity(server)] = server
         create_deployment(kubectl, namespace, "web", 1)
         for server in servers.values():
             wait_cached(server, namespace, "web")
@@ -127,14 +128,14 @@ def test_graceful_shutdown_releases_the_lease_for_a_fast_handover(
     assert any(e.get("msg") == "released lease" for e in pair[leader].logs())
 
 
-def test_two_processes_without_identity_on_one_host_elect_exactly_one_leader(
+def test_two_processes_on_one_host_elect_exactly_one_leader(
     kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str, pki: Path, tmp_path: Path
 ) -> None:
     servers = []
     try:
         for name in ("first", "second"):
             log = tmp_path / f"{name}.log"
-            servers.append(start_replicant(kube_cluster, pki, log, namespace, identity=None))
+            servers.append(start_replicant(kube_cluster, pki, log, namespace))
         create_deployment(kubectl, namespace, "web", 1)
         for server in servers:
             wait_cached(server, namespace, "web")
@@ -154,7 +155,7 @@ def test_two_processes_without_identity_on_one_host_elect_exactly_one_leader(
             if server.proc.poll() is None:
                 server.terminate()
     assert sorted(map(len, leaders)) == [0, 1]  # exactly one process ever led
-    (leader,) = [identity for found in leaders for identity in found]
+    (leader,) = [who for found in leaders for who in found]
     assert reconciling.count(True) == 1
     assert reporters == {leader}
     assert leader.rsplit("_", 1)[0] == socket.gethostname()

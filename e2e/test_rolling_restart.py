@@ -91,7 +91,7 @@ class Slot:
             namespaces=[self.namespace],
             extra_args=[
                 "--grpc-port", str(self.grpc_port), "--http-port", str(self.http_port),
-                "--identity", self.name, "--leader-election-namespace", self.namespace,
+                "--leader-election-namespace", self.namespace,
             ],
         )  # fmt: skip
 

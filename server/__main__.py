@@ -1,10 +1,7 @@
 """Entry point (requirement: one process serving the API and the reconciler): `python -m server`
-(flags in server/config.py); `python -m server healthcheck` runs the one-shot
-health client of server/healthcheck.py instead (the image has one entry point).
-
-Applies the gRPC core settings (server/cipher_policy.py) before grpc is imported (grpc reads them
-at import), builds the app, and on SIGTERM or SIGINT shuts down gracefully: readiness false,
-in-flight RPCs finish, exit 0.
+(flags in server/config.py), or `python -m server healthcheck` for the one-shot health client of
+server/healthcheck.py (the image has one entry point). gRPC core settings are applied before grpc
+is imported; SIGTERM or SIGINT shuts down gracefully (server/app.py), exit 0.
 """
 
 from __future__ import annotations
@@ -27,38 +24,29 @@ async def serve(cfg: config_module.Config) -> int:
     from server import tls
     from server.app import App
 
+    files = tls.CertificateFiles(cfg.tls_cert_file, cfg.tls_key_file, cfg.client_ca_file)
     try:
+        credentials = tls.server_credentials(files)
         api = await kube_client.connect(cfg.kubeconfig)
-    except KubeError as exc:
+    except (OSError, ValueError, KubeError) as exc:
         log.error("cannot start", extra={"error": str(exc)})
         return 1
     try:
-        files = tls.CertificateFiles(cfg.tls_cert_file, cfg.tls_key_file, cfg.client_ca_file)
-        try:
-            credentials = tls.server_credentials(files)
-        except (OSError, ValueError) as exc:
-            log.error("cannot load TLS files", extra={"error": str(exc)})
-            return 1
-        try:
-            app = App(cfg, api, credentials=credentials, client_cas=lambda: files.client_cas)
-        except RuntimeError as exc:  # grpc could not bind the gRPC port
-            log.error("cannot listen", extra={"error": str(exc)})
-            return 1
+        app = App(cfg, api, credentials=credentials, client_cas=lambda: files.client_cas)
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         try:
             await app.start()
-        except OSError as exc:  # the probe port is taken: stop what already started
-            log.error("cannot listen", extra={"error": str(exc)})
+            await stop.wait()
+        finally:  # also after a failed start: stop what already started
             await app.stop()
-            return 1
-        await stop.wait()
-        await app.stop()
-        return 0
+    except (RuntimeError, OSError) as exc:  # a port is taken (grpc raises RuntimeError)
+        log.error("cannot listen", extra={"error": str(exc)})
+        return 1
     finally:
         await api.close()
+    return 0
 
 
 def main() -> int:

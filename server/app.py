@@ -1,14 +1,9 @@
 """The composition root (every requirement meets here): the one place that builds the caches, the
-API and the reconciler.
+API and the reconciler, which never import each other (`.importlinter`).
 
-Everything below is built here and nowhere else: the informer caches (kube), the gRPC API over
-them (server), and the reconciler with its leader election (reconciler). The API and the
-reconciler never import each other; both read the same caches. `.importlinter` enforces it.
-
-Shutdown order (SIGTERM): readiness false and health NOT_SERVING at once, then `server.stop(grace)`:
-in-flight RPCs finish, new ones are refused (the chart's preStop sleep has already let endpoints
-drop the pod before SIGTERM), then background tasks are cancelled and awaited (cancelling leader
-election stops the reconciler and releases the Lease), then the probe port closes.
+Shutdown (SIGTERM, docs/design.md): readiness and health fall at once, `server.stop(grace)` lets
+in-flight RPCs finish, then the background tasks are cancelled (leader election releases the
+Lease) and the probe port closes.
 """
 
 from __future__ import annotations
@@ -16,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -26,7 +20,6 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyp
 from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from kube.autoscalers import Autoscalers
-from kube.backoff import Backoff
 from kube.leases import LeaseApi
 from kube.probe import ApiServerProbe
 from kube.replicatargets import replica_target_informers
@@ -38,8 +31,8 @@ from reconciler.controller import Controller
 from reconciler.leader import LeaderElector
 from reconciler.metrics import ReconcilerMetrics
 from reconciler.reconcile import Reconciler
-from replicant.v1 import replicant_pb2, replicant_pb2_grpc
-from server import authz, cipher_policy, health
+from replicant.v1 import replicant_pb2_grpc
+from server import authz, health
 from server.http import ProbeServer
 from server.identity import IdentityReader
 from server.interceptor import ApiInterceptor
@@ -70,13 +63,10 @@ BIND_ADDRESS = "0.0.0.0"  # noqa: S104
 LEASE_NAME = "replicant-leader"
 # Time in-flight RPCs get on SIGTERM; the chart's terminationGracePeriodSeconds leaves room for it.
 SHUTDOWN_GRACE_S = 20.0
-# A background loop that ran this long before crashing was healthy: restart it without delay.
-HEALTHY_RUN_S = 60.0
-SERVICE_NAMES = (
-    replicant_pb2.DESCRIPTOR.services_by_name["ReplicaService"].full_name,
-    "grpc.health.v1.Health",
-    reflection.SERVICE_NAME,
-)
+# A background loop that crashed on a bug restarts after this pause (the loops retry their own
+# Kubernetes errors with backoff; this is for everything else).
+RESTART_DELAY_S = 5.0
+SERVICE_NAMES = (authz.SERVICE, "grpc.health.v1.Health", reflection.SERVICE_NAME)
 
 
 class App:
@@ -96,7 +86,6 @@ class App:
         prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         # Per App, not the global default registry: two Apps in one process (tests) stay apart.
         self.registry = prometheus_client.CollectorRegistry()
-        self.metrics = Metrics(self.registry)
         # -- caches: one informer per watched namespace and kind ---------------------------
         self.deployments = deployment_informers(api, config.namespaces)
         targets = replica_target_informers(api, config.namespaces)
@@ -112,10 +101,8 @@ class App:
             *autoscalers.informers.informers,
         ]
         for informer in self.informers:
-            self.metrics.add_cache(informer)
             self.probe.on_recovered.append(informer.retry_now)
-        self.metrics.probe_failures = lambda: self.probe.failures
-        self.metrics.cache_age = self.readiness.age_seconds
+        self.metrics = Metrics(self.registry, self.informers, self.probe, self.readiness)
         # -- the API ---------------------------------------------------------------------
         self.health = health_aio.HealthServicer()
         self.servicer = ReplicaService(
@@ -125,7 +112,7 @@ class App:
             store=ReplicaTargetStore(api, autoscalers),
         )
         interceptor = ApiInterceptor(
-            authz.Policy.from_entries(config.readers, config.writers, config.namespaces),
+            authz.Policy(authz.parse_grants(config.readers), authz.parse_grants(config.writers)),
             IdentityReader(client_cas, config.trust_domain),
             self.metrics,
         )
@@ -168,17 +155,12 @@ class App:
             "apiserver-probe": self.probe.run,
             # The Lease is released when this task is cancelled (after the grace).
             "leader-election": lambda: self.elector.run(controller.run),
+            "health": lambda: health.serve_when_ready(self.readiness, self.health),
         }
 
     async def start(self) -> None:
         await health.set_health(self.health, serving=False)
-        # Health publishing is supervised like the rest: if it died, gRPC health would keep
-        # saying SERVING while the API server is gone.
-        background = {
-            **self._background,
-            "health": lambda: health.publish_health(self.readiness, self.health),
-        }
-        for name, factory in background.items():
+        for name, factory in self._background.items():
             self._tasks.append(asyncio.create_task(_supervise(name, factory), name=name))
         self.http_port = await self.http.start(BIND_ADDRESS, self.config.http_port)
         await self.server.start()
@@ -187,7 +169,7 @@ class App:
             extra={
                 "grpc_port": self.grpc_port,
                 "http_port": self.http_port,
-                "tls12_suites": cipher_policy.CIPHER_SUITES,
+                "identity": self.config.identity,  # the Lease holder and the Events' reporter
             },
         )
 
@@ -207,30 +189,14 @@ class App:
         log.info("stopped")
 
 
-async def _supervise(
-    name: str,
-    factory: Callable[[], Coroutine[Any, Any, None]],
-    *,
-    backoff: Backoff | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> None:
-    """Run a background loop; if it crashes on a bug, log and restart it with backoff.
-
-    A run that lasted HEALTHY_RUN_S resets the backoff, so a crash weeks after the last one is
-    retried at once instead of inheriting the longest delay."""
-    backoff = backoff or Backoff(base=1.0, cap=60.0)
+async def _supervise(name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a background loop; if it crashes on a bug, log and restart it after a pause."""
     while True:
-        started = clock()
         try:
-            await factory()
+            return await factory()
         except Exception:
-            if clock() - started >= HEALTHY_RUN_S:
-                backoff.reset()
-            delay = backoff.next_delay()
             log.exception(
-                "background task crashed; restarting", extra={"task": name, "delay_s": delay}
+                "background task crashed; restarting",
+                extra={"task": name, "delay_s": RESTART_DELAY_S},
             )
-            await asyncio.sleep(delay)
-        else:
-            log.info("background task finished", extra={"task": name})
-            return
+            await asyncio.sleep(RESTART_DELAY_S)

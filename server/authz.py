@@ -1,23 +1,17 @@
-"""Roles per namespace: who may read and who may set, and where.
+"""Roles per namespace (requirement: an authorization scheme): who may read and who may set, where.
 
-Roles: reader (GetReplicas, ListDeployments) and writer (reader + SetReplicas), each granted on
-every watched namespace or on named ones. One grant syntax for --readers/--writers: a
-comma-separated list of entries, each `IDENTITY` (every watched namespace) or `IDENTITY=NAMESPACE`
-(that one; repeat the entry for more). Identities therefore cannot contain `=` (SPIFFE IDs and DNS
-names never do). A writer grant is also a reader grant.
-
-The interceptor refuses a caller with no role anywhere (PERMISSION_DENIED) before any validation
-or lookup. Namespaces are checked by the servicer after validation: outside its read grant a caller
-gets exactly the answer for a Deployment that does not exist, so it learns nothing there. The
-identity itself comes from server/identity.py.
+Roles: reader (GetReplicas, ListDeployments) and writer (reader + SetReplicas). Grants, for
+--readers/--writers, are comma-separated `IDENTITY` (every watched namespace) or
+`IDENTITY=NAMESPACE` entries, so identities cannot contain `=` (SPIFFE IDs and DNS names never do).
+The interceptor refuses a caller with no role anywhere; the servicer answers outside the grant
+exactly as for a Deployment that does not exist (docs/design.md, "Identity").
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from server.errors import PermissionDeniedError
 from server.validation import is_label
@@ -25,15 +19,10 @@ from server.validation import is_label
 SERVICE: Final = "replicant.v1.ReplicaService"
 
 
-class Role(enum.Enum):
-    READER = "reader"
-    WRITER = "writer"
-
-
-METHOD_ROLES: Final[Mapping[str, Role]] = {
-    f"/{SERVICE}/GetReplicas": Role.READER,
-    f"/{SERVICE}/ListDeployments": Role.READER,
-    f"/{SERVICE}/SetReplicas": Role.WRITER,
+METHOD_ROLES: Final[Mapping[str, Literal["reader", "writer"]]] = {
+    f"/{SERVICE}/GetReplicas": "reader",
+    f"/{SERVICE}/ListDeployments": "reader",
+    f"/{SERVICE}/SetReplicas": "writer",
 }
 
 AuthContext = Mapping[str, Iterable[bytes]]
@@ -85,16 +74,11 @@ class Caller:
     write: Grant = NO_GRANT
 
 
-def parse_grants(entries: Iterable[str], watched: Iterable[str] = ()) -> dict[str, Grant]:
-    """Grants by identity from `IDENTITY[=NAMESPACE]` entries; raises ValueError on a bad one.
-
-    `watched` is the --namespaces list (empty: all); a granted namespace must be among them."""
-    watched = tuple(watched)
+def parse_grants(entries: Iterable[str]) -> dict[str, Grant]:
+    """Grants by identity from `IDENTITY[=NAMESPACE]` entries (server/config.py has checked them
+    with `grant_problem`)."""
     grants: dict[str, Grant] = {}
     for entry in entries:
-        problem = grant_problem(entry, watched)
-        if problem:
-            raise ValueError(f"grant {entry!r}: {problem}")
         identity, sep, namespace = entry.strip().rpartition("=")
         grant = Grant(frozenset({namespace})) if sep else Grant(None)
         identity = identity if sep else namespace
@@ -126,13 +110,6 @@ class Policy:
     readers: Mapping[str, Grant]
     writers: Mapping[str, Grant]
 
-    @classmethod
-    def from_entries(
-        cls, readers: Iterable[str], writers: Iterable[str], watched: Iterable[str] = ()
-    ) -> Policy:
-        watched = tuple(watched)
-        return cls(parse_grants(readers, watched), parse_grants(writers, watched))
-
     def caller(self, identity: str) -> Caller:
         write = self.writers.get(identity, NO_GRANT)
         return Caller(identity, self.readers.get(identity, NO_GRANT).union(write), write)
@@ -142,6 +119,6 @@ class Policy:
         needed = METHOD_ROLES.get(method)
         if needed is None:
             return  # health, reflection: an accepted certificate is enough
-        grant = caller.write if needed is Role.WRITER else caller.read
+        grant = caller.write if needed == "writer" else caller.read
         if not grant.any:
-            raise PermissionDeniedError(f"caller has no {needed.value} role")
+            raise PermissionDeniedError(f"caller has no {needed} role")

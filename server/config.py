@@ -1,13 +1,11 @@
 """Process configuration (requirement: deployable with the Helm chart): command-line flags only
 (the chart passes them as container args).
 
-Only what differs between installs, or between the servers a test runs side by side, is a flag.
-Grants (--readers, --writers) are comma-separated `IDENTITY` or `IDENTITY=NAMESPACE` entries
-(server/authz.py), and those two flags are repeatable: every occurrence adds its entries. Every
-value is checked before anything starts (`ConfigError` names each bad one): a namespace
-Kubernetes would refuse must stop the process, not leave it SERVING while its watch fails forever.
-Fixed on purpose (each with a TODO where it lives): the bind address, the Lease name, the
-shutdown grace and the log level.
+Only what differs between installs, or between the servers a test runs side by side, is a flag;
+grants use server/authz.py's syntax, and repeated flags add up. Every value is checked before
+anything starts: a namespace Kubernetes would refuse must stop the process, not leave it SERVING
+while its watch fails forever. Fixed (each with a TODO where it lives): the bind address, the
+Lease name, the shutdown grace and the log level; the Lease holder identity is always generated.
 """
 
 from __future__ import annotations
@@ -24,9 +22,6 @@ from server.validation import is_label, is_subdomain
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-# Event.reportingInstance (set from the identity) is limited to 128 characters by the API server.
-MAX_IDENTITY_LEN = 128
 
 
 class ConfigError(ValueError):
@@ -50,7 +45,8 @@ class Config:
 
 
 def _split(value: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in value.split(",") if item.strip())
+    """The comma-separated items, each once (a namespace listed twice is watched once)."""
+    return tuple(dict.fromkeys(item.strip() for item in value.split(",") if item.strip()))
 
 
 def parse(argv: Sequence[str] | None = None) -> Config:
@@ -82,11 +78,6 @@ def parse(argv: Sequence[str] | None = None) -> Config:
         help="kubeconfig file (default: $KUBECONFIG; unset: in-cluster config)",
     )
     add("--leader-election-namespace", default="default", help="namespace of the leader Lease")
-    add(
-        "--identity",
-        default="",
-        help="leader-election holder identity, unique per process (default: hostname_<random>)",
-    )
     args = parser.parse_args(argv)
     args.readers, args.writers = ",".join(args.readers), ",".join(args.writers)
     problems = _problems(args)
@@ -103,7 +94,7 @@ def parse(argv: Sequence[str] | None = None) -> Config:
         namespaces=_split(args.namespaces),
         kubeconfig=args.kubeconfig or None,
         leader_election_namespace=args.leader_election_namespace,
-        identity=args.identity or default_identity(),
+        identity=default_identity(),
         trust_domain=args.trust_domain,
     )
 
@@ -117,25 +108,13 @@ def default_identity() -> str:
 def _problems(args: argparse.Namespace) -> list[str]:
     """Every invalid setting, as "--flag: 'value' is not <what>" (empty when all are valid)."""
     namespaces = _split(args.namespaces)
-    identity = f"1..{MAX_IDENTITY_LEN} printable characters without spaces"
     checks: list[tuple[str, str, bool, str]] = [
         *(("--namespaces", ns, is_label(ns), "a DNS-1123 label") for ns in namespaces),
-        *(
-            ("--namespaces", ns, False, "listed once")
-            for ns in sorted(set(namespaces))
-            if namespaces.count(ns) > 1
-        ),
         (
             "--leader-election-namespace",
             args.leader_election_namespace,
             is_label(args.leader_election_namespace),
             "a DNS-1123 label",
-        ),
-        (
-            "--identity",
-            args.identity,
-            not args.identity or _printable(args.identity, MAX_IDENTITY_LEN),
-            identity,
         ),
         *(
             (flag, entry, False, f"a valid grant: {problem}")
@@ -157,7 +136,3 @@ def _problems(args: argparse.Namespace) -> list[str]:
 
 def _is_port(value: str) -> bool:
     return value.isascii() and value.isdigit() and int(value) <= 65535
-
-
-def _printable(value: str, max_len: int) -> bool:
-    return 0 < len(value) <= max_len and value.isprintable() and not any(c.isspace() for c in value)

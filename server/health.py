@@ -1,21 +1,10 @@
 """Readiness and freshness (requirements: health checks; reads through API server outages): one
-truth for gRPC health, /readyz and the UNAVAILABLE answers.
+truth for gRPC health, /readyz and the UNAVAILABLE answers (rules: docs/design.md, "API-server
+outages").
 
-The rules (docs/design.md, "Caching"):
-  * ready (health "" and replicant.v1.ReplicaService SERVING, /readyz 200): not shutting down and
-    every read cache (Deployments, ReplicaTargets) has completed its first list. The API server's
-    reachability is left out on purpose: during an outage the Service's endpoints cannot change
-    anyway, and a readiness that fell with the API server came back only after it did, taking
-    every replica out just as the caches recovered. HPA caches are the reconciler's alone.
-  * reads answer whenever the caches have listed once, API server or not, and every answer
-    carries `as_of`: when the caches last heard from the API server. On SIGTERM readiness turns
-    false and grpc stops taking new calls at once (server/app.py): the chart's preStop sleep is
-    what lets endpoints drop the pod first; calls already in flight finish.
-  * writes need the API server too: while its probe fails, Set is UNAVAILABLE at once.
-    Whether it answers is for people and alerts: replicant_cache_age_seconds and
-    replicant_apiserver_probe_failures_total (server/metrics.py), not a health check.
-gRPC health is pushed by `publish_health` every 0.25 s (every 20 ms until first ready, so SERVING
-follows the caches' first sync at once), and at once on shutdown.
+Ready: not draining, and every read cache (Deployments, ReplicaTargets) has listed once; the API
+server's reachability is left out on purpose, so an outage removes no endpoints. Reads answer
+while draining; writes also need the API server's probe to pass. Every answer carries `as_of`.
 """
 
 from __future__ import annotations
@@ -31,7 +20,7 @@ from grpc_health.v1 import health_pb2  # type: ignore[import-untyped]
 from server.authz import SERVICE
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Callable, Sequence
 
     from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
 
@@ -116,22 +105,12 @@ async def set_health(servicer: health_aio.HealthServicer, serving: bool) -> None
         await servicer.set(service, answer.SERVING if serving else answer.NOT_SERVING)
 
 
-async def publish_health(
-    readiness: Readiness,
-    servicer: health_aio.HealthServicer,
-    period: float = 0.25,
-    *,
-    startup_period: float = 0.02,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+async def serve_when_ready(
+    readiness: Readiness, servicer: health_aio.HealthServicer, period: float = 0.02
 ) -> None:
-    """Push readiness into grpc.health.v1 on change (until cancelled)."""
-    current: bool | None = None
-    ever_ready = False
-    while True:
-        serving = readiness.ready
-        if serving != current:
-            await set_health(servicer, serving)
-            current = serving
-            log.info("health changed", extra={"serving": serving, "reason": readiness.reason()})
-        ever_ready = ever_ready or serving
-        await sleep(period if ever_ready else startup_period)
+    """Turn grpc.health.v1 SERVING once ready. Readiness falls again only on shutdown, which
+    sets NOT_SERVING itself (HealthServicer.enter_graceful_shutdown)."""
+    while not readiness.ready:  # noqa: ASYNC110 - the caches signal no event on their first sync
+        await asyncio.sleep(period)
+    await set_health(servicer, serving=True)
+    log.info("health SERVING")

@@ -1,22 +1,10 @@
 """Caller identity (requirement: mTLS authentication), read from the verified client certificate.
 
-Why not gRPC's `peer_uri`/`peer_dns`: gRPC core builds them from C strings, so a URI SAN
-`spiffe://x/writer\\x00.evil` reads there as `spiffe://x/writer`. The handshake has verified the
-leaf against the client CA; its PEM arrives in the auth context as `x509_pem_cert` and is parsed
-here with `cryptography`. The certificate is refused (IdentityRefusedError, UNAUTHENTICATED) when
-
-  * it is a CA (basicConstraints CA:TRUE), or was not issued directly by a client CA: only leaf
-    certificates are callers, and chains through intermediates are refused (no opt-in: a CA
-    bundle that should trust an intermediate lists the intermediate itself as a client CA),
-  * it lacks the clientAuth extended key usage (a server certificate is no client; BoringSSL
-    already refuses an EKU without clientAuth at the handshake, but accepts a leaf with no EKU),
-  * a URI or DNS SAN holds anything but printable ASCII without spaces (NUL, control characters),
-  * the SANs gRPC reports differ from the certificate's (the two parsers disagree),
-  * it has no URI or DNS SAN (the common name is never an identity),
-  * a SPIFFE trust domain is configured and the identity is not a SPIFFE ID in it.
-
-The identity is the first URI SAN, else the first DNS SAN. Results are cached per certificate and
-client CA set, so a busy client costs one parse, not one per call.
+Not gRPC's `peer_uri`/`peer_dns`: gRPC core builds them from C strings, so a URI SAN
+`spiffe://x/writer\\x00.evil` reads there as `spiffe://x/writer`. The leaf's PEM (`x509_pem_cert`)
+is parsed with `cryptography`, and refused (UNAUTHENTICATED) on each rule of docs/design.md
+("Identity"); the identity is the first URI SAN, else the first DNS SAN. Results are cached per
+certificate and client CA set, so a busy client costs one parse, not one per call.
 """
 
 from __future__ import annotations
@@ -24,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -33,6 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from server.errors import IdentityRefusedError
 
 AuthContext = Mapping[str, Iterable[bytes]]
+Extension = TypeVar("Extension", bound=x509.ExtensionType)
 
 CACHED_CERTIFICATES: Final = 1024
 
@@ -74,18 +63,22 @@ class IdentityReader:
         grpc_sans: tuple[tuple[bytes, ...], tuple[bytes, ...]],
         client_cas: tuple[x509.Certificate, ...],
     ) -> str | Refusal:
-        try:
+        try:  # cryptography parses extensions when first read: a malformed one raises here
             cert = x509.load_pem_x509_certificate(pem)
-            uris, dns = _sans(cert)
-            client_auth = _has_client_auth(cert)
-            is_ca = _is_ca(cert)
+            sans = _extension(cert, x509.SubjectAlternativeName)
+            constraints = _extension(cert, x509.BasicConstraints)
+            usages = _extension(cert, x509.ExtendedKeyUsage)
         except ValueError:
             return Refusal("unparsable", "client certificate cannot be parsed")
-        if is_ca:
+        uris = sans.get_values_for_type(x509.UniformResourceIdentifier) if sans else []
+        dns = sans.get_values_for_type(x509.DNSName) if sans else []
+        if constraints and constraints.ca:
             return Refusal("not_leaf", "client certificate is a CA certificate")
+        # No intermediates: to trust an intermediate's leaves, list it itself as a client CA.
         if not any(_issued_by(cert, ca) for ca in client_cas):
             return Refusal("intermediate", "client certificate is not issued by a client CA")
-        if not client_auth:
+        # BoringSSL accepts a leaf with no EKU at the handshake.
+        if not (usages and ExtendedKeyUsageOID.CLIENT_AUTH in usages):
             return Refusal(
                 "no_client_auth", "client certificate lacks the clientAuth extended key usage"
             )
@@ -105,22 +98,11 @@ class IdentityReader:
         return names[0]
 
 
-def _sans(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+def _extension(cert: x509.Certificate, kind: type[Extension]) -> Extension | None:
     try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
-        return [], []
-    return (
-        ext.get_values_for_type(x509.UniformResourceIdentifier),
-        ext.get_values_for_type(x509.DNSName),
-    )
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        return False
+        return None
 
 
 def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
@@ -129,14 +111,6 @@ def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
-
-
-def _has_client_auth(cert: x509.Certificate) -> bool:
-    try:
-        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return False
-    return ExtendedKeyUsageOID.CLIENT_AUTH in usages
 
 
 def _printable(name: str) -> bool:

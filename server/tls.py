@@ -1,23 +1,13 @@
 """Server-side mutual TLS (requirement: mTLS): credentials, and certificate reload without restart.
 
-Policy (what is enforced, and where):
-  * Client certificates are required and verified against --client-ca-file by the handshake.
-  * Only TLS 1.3 completes a handshake: the server key must be ECDSA, and the only TLS 1.2 suites
-    allowed are ECDHE-RSA ones (server/cipher_policy.py), so no TLS 1.2 suite can ever match and
-    BoringSSL refuses TLS 1.2 before asking for a client certificate. `load` refuses any other key
-    type, at start (the server does not start) and on reload (the last good files stay).
-  * RPCs additionally require TLS 1.3 (server/interceptor.py), in case the above ever breaks:
-    Python's grpc has no knob for the handshake's minimum version.
-  * The client certificate's identity, extended key usage and SANs, and that it is a leaf issued
-    directly by a client CA, are checked per call (server/identity.py): grpc's handshake checks
-    none of them. `client_cas` is what the last good load read.
-  * A client CA that also issued the server certificate is logged as a warning: whoever may
-    obtain a server certificate could then mint clients.
+The handshake requires a client certificate issued by the client CA. Only TLS 1.3 completes it:
+the server key must be ECDSA (`check_key_type`, at start and on reload) while the only TLS 1.2
+suites are ECDHE-RSA ones (server/cipher_policy.py). grpc checks nothing else of the client
+certificate: server/identity.py does, per call, against `client_cas` (the last good load).
 
-Reload: grpc calls the fetcher on each new handshake; it stats the three files (mtime, inode, size;
-Kubernetes swaps a Secret volume's symlink, so the inode changes) and returns new material only when
-something changed and the new key, certificate and CA load cleanly. On a broken or half-written
-file it logs once and keeps serving the last good configuration. It never raises.
+Reload: grpc calls `fetch` on each new handshake; it stats the three files (mtime, inode, size:
+Kubernetes swaps a Secret volume's symlink) and returns new material only when something changed
+and it loads cleanly. A broken or half-written file is logged once and the last good one kept.
 """
 
 from __future__ import annotations
@@ -28,7 +18,6 @@ from pathlib import Path
 
 import grpc
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 
 log = logging.getLogger(__name__)
@@ -43,7 +32,6 @@ class CertificateFiles:
         self._paths = (Path(cert_file), Path(key_file), Path(client_ca_file))
         self._current: Signature | None = None
         self._rejected: Signature | None = None
-        self.reloads = 0
         self.client_cas: tuple[x509.Certificate, ...] = ()
 
     def _signature(self) -> Signature:
@@ -64,14 +52,16 @@ class CertificateFiles:
             raise OSError("certificate files changed while loading")
         self._current = before
         self.client_cas = client_cas
-        warn_if_shared_ca(x509.load_pem_x509_certificate(material[0]), client_cas)
         return grpc.ssl_server_certificate_configuration(
             [(material[1], material[0])], root_certificates=material[2]
         )
 
     def fetch(self) -> grpc.ServerCertificateConfiguration | None:
         """grpc's certificate_configuration_fetcher: new config, or None to keep the current one."""
-        signature = self._safe_signature()
+        try:
+            signature = self._signature()
+        except OSError:  # a file is missing: a state of its own, logged once
+            signature = ()
         if signature in (self._current, self._rejected):
             return None
         try:
@@ -82,16 +72,8 @@ class CertificateFiles:
             log.error("TLS files unusable; keeping the last good ones", extra={"error": str(exc)})
             self._rejected = signature
             return None
-        self.reloads += 1
-        log.info("TLS certificates reloaded", extra={"reloads": self.reloads})
+        log.info("TLS certificates reloaded")
         return config
-
-    def _safe_signature(self) -> Signature:
-        """The files' signature; () while one is missing (a state of its own, logged once)."""
-        try:
-            return self._signature()
-        except OSError:
-            return ()
 
 
 def check_key_type(cert_pem: bytes) -> None:
@@ -102,22 +84,6 @@ def check_key_type(cert_pem: bytes) -> None:
             "the server key must be ECDSA: replicant refuses TLS 1.2 by offering only RSA "
             "suites for it, which an RSA key would match"
         )
-
-
-def warn_if_shared_ca(
-    server_cert: x509.Certificate, client_cas: tuple[x509.Certificate, ...]
-) -> None:
-    for ca in client_cas:
-        try:
-            server_cert.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        log.warning(
-            "the client CA also issued the server certificate: anyone who can obtain a server "
-            "certificate from it can call as a client; use a separate client CA",
-            extra={"ca": ca.subject.rfc4514_string()},
-        )
-        return
 
 
 def server_credentials(files: CertificateFiles) -> grpc.ServerCredentials:

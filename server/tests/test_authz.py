@@ -29,18 +29,17 @@ def test_grant_entries_parse(entries: list[str], expected: dict[str, Grant]) -> 
 
 
 @pytest.mark.parametrize(
-    ("entries", "watched"),
+    ("entry", "watched"),
     [
-        (["spiffe://x/a=Bad_NS"], ()),
-        (["spiffe://x/a="], ()),
-        (["=apps"], ()),
-        (["spiffe://x/a b"], ()),
-        (["spiffe://x/a=other"], ("apps",)),  # not a watched namespace
+        ("spiffe://x/a=Bad_NS", ()),
+        ("spiffe://x/a=", ()),
+        ("=apps", ()),
+        ("spiffe://x/a b", ()),
+        ("spiffe://x/a=other", ("apps",)),  # not a watched namespace
     ],
 )
-def test_bad_grant_entries_are_refused(entries: list[str], watched: tuple[str, ...]) -> None:
-    with pytest.raises(ValueError, match="grant"):
-        authz.parse_grants(entries, watched)
+def test_bad_grant_entries_are_refused(entry: str, watched: tuple[str, ...]) -> None:
+    assert authz.grant_problem(entry, watched)
 
 
 def test_bad_grant_stops_the_start_with_a_clear_message() -> None:
@@ -49,7 +48,7 @@ def test_bad_grant_stops_the_start_with_a_clear_message() -> None:
 
 
 def test_writer_grant_is_also_a_reader_grant() -> None:
-    policy = Policy.from_entries(["w=batch"], ["w=apps"])
+    policy = Policy(authz.parse_grants(["w=batch"]), authz.parse_grants(["w=apps"]))
     caller = policy.caller("w")
     assert caller.read == Grant(frozenset({"apps", "batch"}))
     assert caller.write == Grant(frozenset({"apps"}))
@@ -66,7 +65,7 @@ def test_writer_grant_is_also_a_reader_grant() -> None:
     ],
 )
 def test_interceptor_check_needs_the_role_somewhere(method: str, who: str, allowed: bool) -> None:
-    policy = Policy.from_entries(["r=apps"], ["w=batch"])
+    policy = Policy(authz.parse_grants(["r=apps"]), authz.parse_grants(["w=batch"]))
     if allowed:
         policy.authorize(method, policy.caller(who))
     else:

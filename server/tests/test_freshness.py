@@ -16,7 +16,7 @@ from kube.informer import Informer
 from kube.probe import ApiServerProbe
 from kube.tests.fakes import Clock, FakeKube, deployment, running, until
 from kube.views import DeploymentView, deployment_view
-from server.health import Readiness, publish_health
+from server.health import Readiness, serve_when_ready
 from server.tests.conftest import started
 
 if TYPE_CHECKING:
@@ -202,27 +202,18 @@ async def test_readiness_follows_the_read_caches_not_the_reconcilers_hpa_cache(p
 
 
 @pytest.mark.asyncio
-async def test_health_is_polled_quickly_until_first_ready_then_at_its_period() -> None:
+async def test_health_turns_serving_once_the_caches_have_synced() -> None:
     cache = Fixed(None)
     ready = readiness([cache], ApiServer(100.0, True))
     servicer = health_aio.HealthServicer()
-    pauses: list[float] = []
+    await servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    publishing = asyncio.create_task(serve_when_ready(ready, servicer, period=0.001))
+    await asyncio.sleep(0.01)
+    before = await servicer.Check(health_pb2.HealthCheckRequest(service=""), None)
 
-    async def sleep(delay: float) -> None:
-        pauses.append(delay)
-        if len(pauses) == 2:
-            cache.current_as_of = 100.0  # the first sync
-        if len(pauses) == 4:
-            raise asyncio.CancelledError
+    cache.current_as_of = 100.0  # the first sync
+    await asyncio.wait_for(publishing, timeout=5)
 
-    with pytest.raises(asyncio.CancelledError):
-        await publish_health(
-            ready,
-            servicer,
-            0.25,
-            startup_period=0.02,
-            sleep=sleep,
-        )
-    answer = await servicer.Check(health_pb2.HealthCheckRequest(service=""), None)
-    assert pauses == [0.02, 0.02, 0.25, 0.25]
-    assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    after = await servicer.Check(health_pb2.HealthCheckRequest(service=""), None)
+    assert before.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert after.status == health_pb2.HealthCheckResponse.SERVING

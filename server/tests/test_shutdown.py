@@ -9,8 +9,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
-from kube.backoff import Backoff
 from replicant.v1 import replicant_pb2 as pb
+from server import app as app_module
 from server import health
 from server.tests.conftest import channel, started, stub
 
@@ -80,7 +80,7 @@ async def test_calls_after_stop_are_refused_not_hung(pki: Path, kube: FakeKube) 
 async def test_health_publisher_that_crashes_is_restarted(
     pki: Path, kube: FakeKube, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = health.publish_health
+    real = health.serve_when_ready
     calls: list[str] = []
 
     async def crash_once(*args: Any, **kwargs: Any) -> None:
@@ -89,8 +89,8 @@ async def test_health_publisher_that_crashes_is_restarted(
             raise RuntimeError("bug in the health publisher")
         await real(*args, **kwargs)
 
-    monkeypatch.setattr(Backoff, "next_delay", lambda _self: 0.0)
-    monkeypatch.setattr(health, "publish_health", crash_once)
+    monkeypatch.setattr(app_module, "RESTART_DELAY_S", 0.0)
+    monkeypatch.setattr(health, "serve_when_ready", crash_once)
     async with started(pki, kube) as app:
         await app.wait_ready()
         for _ in range(500):  # bounded: wait for the restart
