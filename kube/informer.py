@@ -1,16 +1,10 @@
 """A generic asyncio list+watch cache ("informer"): the watch-based cache every read answers from.
 
 Requirement: Get/List never cost an API call, and the reconciler reads the cluster from memory.
-Why not the `kubernetes` client's informer: docs/design.md ("Kubernetes access"). As client-go's
-reflector: a paged list (a consistent read), then watches with bookmarks, long jittered server
-timeouts and a client read timeout; it resumes from the last resourceVersion applied, relists
-and *replaces* the store on 410 (subscribers hear the deletions it missed), retries every other
-failure with full-jitter backoff (a watch that ends at once with nothing counts as one; the
-backoff resets only after an event, or on `retry_now()` from the API-server probe). It keeps
-frozen views, never whole objects; an object its converter cannot read is logged and left out.
-`synced` after the first list, until it has failed for `stale_after` seconds; `current_as_of`
-says how current it is, so reads through an outage can say their age. Reads never touch the
-network. TODO: a watch-list (sendInitialEvents) start once `make bench` shows the list costs.
+How it lists, watches, relists on 410 and backs off (client-go's reflector), and why not the
+`kubernetes` client's informer: docs/design.md ("Caching"). It keeps frozen views, never whole
+objects; an object its converter cannot read is logged and left out.
+TODO: a watch-list (sendInitialEvents) start once `make bench` shows the list costs.
 """
 
 from __future__ import annotations
@@ -21,7 +15,6 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
 from kube.backoff import Backoff
@@ -58,16 +51,6 @@ _NOT_SERVED = (
 )
 
 
-@dataclass
-class InformerStats:
-    """Counters exported as metrics."""
-
-    lists: int = 0
-    relists: int = 0
-    watch_restarts: int = 0
-    errors: int = 0
-
-
 class Informer(Generic[V]):
     """List+watch one collection path into an in-memory map of frozen views."""
 
@@ -85,7 +68,6 @@ class Informer(Generic[V]):
     ) -> None:
         self.resource = resource
         self.path = path
-        self.stats = InformerStats()
         self._api = api
         self._convert = convert
         self._page_size = page_size
@@ -118,6 +100,7 @@ class Informer(Generic[V]):
 
     @property
     def synced(self) -> bool:
+        """Listed once, and not failing for `stale_after` seconds or more."""
         if not self._listed:
             return False
         failing = self._failing_since
@@ -136,11 +119,8 @@ class Informer(Generic[V]):
         return self._clock() if self._failing_since is None else self._failing_since
 
     def retry_now(self) -> None:
-        """End the current backoff pause (if any), retry at once, and back off from the start.
-
-        Called when the API server answers again after failing: one that has just restarted may
-        still refuse some requests for a moment (429 while it loads CRDs), which must not cost the
-        cache the long delay an outage built up."""
+        """Retry at once and back off from the start: the API server answers again (one that
+        has just restarted may refuse a few calls, which must not cost an outage's long delay)."""
         self._backoff.reset()
         self._retry.set()
 
@@ -155,17 +135,13 @@ class Informer(Generic[V]):
         while True:
             try:
                 await self._sync_and_watch()
-                self.stats.watch_restarts += 1
             except ResourceExpiredError:
                 log.info("resource version expired, relisting", extra={"resource": self.resource})
                 self._resource_version = None
-                self.stats.relists += 1
-                self.stats.watch_restarts += 1
                 # Short after a watch that delivered events (that reset the backoff); it only
                 # grows if the server keeps answering 410 right away.
                 await self._pause(self._backoff.next_delay())
             except KubeError as exc:
-                self.stats.errors += 1
                 if self._failing_since is None:
                     self._failing_since = self._clock()
                 delay = self._backoff.next_delay()
@@ -180,8 +156,6 @@ class Informer(Generic[V]):
                         "delay_s": round(delay, 3),
                     },
                 )
-                if self._listed:
-                    self.stats.watch_restarts += 1
                 await self._pause(delay)
 
     async def _pause(self, delay: float) -> None:
@@ -213,7 +187,6 @@ class Informer(Generic[V]):
             continue_token = meta.get("continue") or ""
             if not continue_token:
                 self._replace(items)
-                self.stats.lists += 1
                 return str(meta.get("resourceVersion", ""))
         raise KubeError("list did not finish")
 

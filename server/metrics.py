@@ -5,9 +5,6 @@ composition root owns, so two Apps in one process (tests) stay apart.
     replicant_grpc_request_duration_seconds{method}       histogram
     replicant_client_refusals_total{reason}               counter: client certificates refused
     replicant_cache_objects{resource}                     gauge: objects in the watch cache
-    replicant_watch_restarts_total{resource}              counter: watches reopened
-    replicant_relists_total{resource}                     counter: relists forced by 410 Gone
-    replicant_list_watch_errors_total{resource}           counter: failed lists/watches (backed off)
     replicant_apiserver_probe_failures_total              counter
     replicant_cache_age_seconds                           gauge: now minus the answers' as_of
 
@@ -77,43 +74,15 @@ class Metrics:
         by_resource: dict[str, list[Informer[Any]]] = defaultdict(list)
         for source in self._caches:
             by_resource[source.resource].append(source)
-        for name, family, help_text, value in _CACHE_FAMILIES:
-            metric = family(name, help_text, labels=["resource"])
-            for resource, sources in sorted(by_resource.items()):
-                metric.add_metric([resource], value(sources))
-            yield metric
+        objects = GaugeMetricFamily(
+            "replicant_cache_objects", "Objects in the watch cache.", labels=["resource"]
+        )
+        for resource, sources in sorted(by_resource.items()):
+            objects.add_metric([resource], sum(len(s) for s in sources))
+        yield objects
         yield CounterMetricFamily(
             "replicant_apiserver_probe_failures", "Failed probes.", value=self.probe_failures()
         )
         if (age := self.cache_age()) is not None:  # absent until the caches have synced
             help_text = "Seconds since the read caches last heard from the API server."
             yield GaugeMetricFamily("replicant_cache_age_seconds", help_text, value=round(age, 3))
-
-
-_Family = type[GaugeMetricFamily] | type[CounterMetricFamily]
-_CACHE_FAMILIES: tuple[tuple[str, _Family, str, Callable[[list[Informer[Any]]], int]], ...] = (
-    (
-        "replicant_cache_objects",
-        GaugeMetricFamily,
-        "Objects in the watch cache.",
-        lambda sources: sum(len(s) for s in sources),
-    ),
-    (
-        "replicant_watch_restarts",
-        CounterMetricFamily,
-        "Watches reopened.",
-        lambda sources: sum(s.stats.watch_restarts for s in sources),
-    ),
-    (
-        "replicant_relists",
-        CounterMetricFamily,
-        "Relists forced by 410 Gone.",
-        lambda sources: sum(s.stats.relists for s in sources),
-    ),
-    (
-        "replicant_list_watch_errors",
-        CounterMetricFamily,
-        "Failed lists/watches.",
-        lambda sources: sum(s.stats.errors for s in sources),
-    ),
-)
