@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import secrets
 from typing import TYPE_CHECKING, Final
 
 from kube.errors import KubeError
@@ -24,14 +23,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REPORTING_COMPONENT: Final = "replicant.dev/reconciler"
-# An Event's name is a DNS subdomain (at most 253); its ".<16 hex>" suffix takes 17 of them.
-_EVENT_NAME_PREFIX_MAX: Final = 253 - 17
-
-
-def event_name(object_name: str) -> str:
-    """client-go's <object>.<unique suffix>, the object name cut so a 253-character one fits."""
-    prefix = object_name[:_EVENT_NAME_PREFIX_MAX].rstrip(".-")  # a label ends alphanumeric
-    return f"{prefix}.{secrets.token_hex(8)}"
 
 
 async def scale_deployment(
@@ -68,9 +59,10 @@ class EventRecorder:
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            # client-go names Events <object>.<unique suffix>; no aggregation here (TODO: a
-            # count/patch series if an Event ever repeats often enough to matter).
-            "metadata": {"name": event_name(target.name), "namespace": target.namespace},
+            # <object>.<suffix> as client-go names them; the API server makes the suffix unique and
+            # cuts a long object name to fit. No aggregation here (TODO: a count/patch series if
+            # an Event ever repeats often enough to matter).
+            "metadata": {"generateName": f"{target.name}.", "namespace": target.namespace},
             "involvedObject": {
                 "apiVersion": API_VERSION,
                 "kind": KIND,
