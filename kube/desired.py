@@ -1,7 +1,7 @@
 """The API's view of desired state: DesiredState.version and the view Get/List/Set show.
 
 Requirement: reads from the watch cache, and SetReplicas' optimistic concurrency. A version is
-`uid:generation` of the ReplicaTarget (kube/target_store.py says why not resourceVersion).
+`uid:generation` of the ReplicaTarget (docs/design.md says why).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def parse_version(text: str) -> Version | None:
 
 
 def version_of(target: ReplicaTargetView) -> str:
-    """DesiredState.version (see ReplicaTargetStore._compare_and_set for why uid:generation)."""
+    """DesiredState.version."""
     return str(Version(target.uid, target.generation))
 
 

@@ -17,25 +17,18 @@ here, with `raise <KubeError subclass>(...) from exc`. Layers above only ever se
           └── AdmissionDeniedError  an admission policy or webhook refused the write (a 4xx
                                     whose message says so); names the policy only
 
-Only transport and API errors are mapped (`map_exception` returns None for anything else, which
-the caller re-raises unchanged): a programming error keeps its type and traceback instead of
-looking like an API server outage.
-
-Messages are short and generic on purpose: raw API error bodies can carry object contents and are
-logged at debug level by the caller at most, never returned to gRPC clients. PreconditionError is
-the exception: replicant writes its message for the caller, naming only the objects (or the
-admission policy) concerned.
+Messages are generic: API error bodies can carry object contents and never reach gRPC clients.
+PreconditionError's message is replicant's own, for the caller, naming only the objects concerned.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Final
 
 import aiohttp
-from kubernetes.aio.client.exceptions import ApiException, OpenApiException
+from kubernetes.aio.client.exceptions import ApiException
 
 # How the API server words admission refusals (k8s.io/apiserver admission plugins):
 #   [<Kind> "<name>" is invalid: ]ValidatingAdmissionPolicy 'P' with binding 'B' denied request: ...
@@ -137,15 +130,13 @@ def _status_field(body: str | bytes | None, name: str) -> str:
 
 def map_exception(exc: BaseException) -> KubeError | None:
     """The domain error of a client-library exception (callers `raise ... from`); None for any
-    other exception, which the caller re-raises as it is."""
+    other exception, which the caller re-raises as it is: a bug must not look like an outage."""
     if isinstance(exc, KubeError):
         return exc
     if isinstance(exc, ApiException):
         return from_response(int(exc.status or 0), exc.body)
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+    if isinstance(exc, TimeoutError):
         return ApiUnavailableError("API server timed out")
     if isinstance(exc, aiohttp.ClientError | OSError):
         return ApiUnavailableError(f"API server unreachable ({type(exc).__name__})")
-    if isinstance(exc, OpenApiException):
-        return InvalidError("client refused the request")
     return None

@@ -53,15 +53,9 @@ class Autoscalers(Protocol):
 
 
 class ReplicaTargetStore:
-    """Create or update the ReplicaTarget of a Deployment (what SetReplicas calls).
-
-    With an expected version the write happens only if the spec is still at that version
-    (StaleVersionError -> ABORTED otherwise); with no target at all there is nothing to compare
-    (PreconditionError). Without one, the write is a merge patch with no precondition, i.e.
-    last writer wins by construction; only the create-vs-create race can 409, and it is
-    retried as a patch. A Deployment an HPA scales is refused (PreconditionError): the
-    reconciler would never apply the count, so accepting it would be a lie.
-    """
+    """Create or update the ReplicaTarget of a Deployment (what SetReplicas calls): last writer
+    wins, or compare-and-set with an expected version; refused while an HPA scales the Deployment
+    (the reconciler would never apply the count). The rules: docs/design.md, "Errors"."""
 
     def __init__(
         self,
@@ -108,15 +102,9 @@ class ReplicaTargetStore:
     async def _compare_and_set(
         self, key: Key, replicas: int, annotations: dict[str, str], expected: Version
     ) -> DesiredStateView:
-        """Write only if the target is still the object and spec `expected` names.
-
-        Why generation and not resourceVersion: the reconciler's status writes bump the
-        resourceVersion within milliseconds of every Set, so a resourceVersion handed to a
-        client is stale almost at once; generation moves only when the spec does. The uid
-        pins the incarnation. The check runs inside the API server: a JSON patch whose first
-        ops `test` metadata.uid and metadata.generation is applied atomically to the latest
-        object, so status writes in between cannot fail it.
-        """
+        """Write only if the target is still the object and spec `expected` names: a JSON patch
+        whose first ops `test` metadata.uid and generation, applied atomically by the API server,
+        so status writes in between cannot fail it (they move resourceVersion, not generation)."""
         current = await self._read_for_version(key)
         if _version(current) != expected:
             raise StaleVersionError("replica target is not at that version")

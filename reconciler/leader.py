@@ -1,12 +1,9 @@
 """Leader election on a coordination.k8s.io/v1 Lease, in asyncio.
 
 Requirement: every replica serves the API; only the Lease holder reconciles. client-go's
-protocol: take the Lease if free or unrenewed for leaseDurationSeconds (on our monotonic clock,
-from when we saw it change: no skew), renew each retry period with a resourceVersion
-precondition, and on shutdown read it and write an empty holder with a 1 s lease. Why not
-kubernetes.aio.leaderelection: it cannot release, and it does not bound a hung call, so a leader
-cut off from the API server would reconcile past its deadline; here losing the lease cancels
-the leading task at once.
+protocol, with expiry timed on our monotonic clock from when we saw the Lease change (no skew).
+Why not kubernetes.aio.leaderelection: docs/design.md. Every call is bounded by the retry period
+and losing the Lease cancels the leading task at once; shutdown releases it.
 """
 
 from __future__ import annotations
@@ -31,23 +28,14 @@ log = logging.getLogger(__name__)
 
 
 class LeaseClient(Protocol):
-    """The API calls leader election needs; kube/leases.py implements it.
+    """The Lease calls of kube/leases.py: ConflictError means another writer won; any other
+    exception means the API server did not answer usefully: retry."""
 
-    ConflictError (kube.errors) means another writer won; any other exception means
-    the API server did not answer usefully: retry.
-    """
+    async def get(self) -> LeaseRecord | None: ...
 
-    async def get(self) -> LeaseRecord | None:
-        """The Lease, or None if it does not exist."""
-        ...
+    async def create(self, record: LeaseRecord) -> LeaseRecord: ...
 
-    async def create(self, record: LeaseRecord) -> LeaseRecord:
-        """Create it; ConflictError if someone else did first."""
-        ...
-
-    async def update(self, record: LeaseRecord) -> LeaseRecord:
-        """Replace it if still at record.resource_version, else ConflictError."""
-        ...
+    async def update(self, record: LeaseRecord) -> LeaseRecord: ...
 
 
 @dataclass(frozen=True)
@@ -121,10 +109,7 @@ class LeaderElector:
         await _cancel(task)
 
     async def _renew_until_lost(self, task: asyncio.Future[None]) -> None:
-        """Return when the Lease is lost (or `lead` ended, which also ends the term).
-
-        A failure of `lead` is logged once, by `_cancel`.
-        """
+        """Return when the Lease is lost or `lead` ended (its failure is logged by `_cancel`)."""
         last_renewed = self._clock()
         while not task.done():
             await _wait_or_done(task, self._config.retry_period)
@@ -148,10 +133,7 @@ class LeaderElector:
 
     async def try_acquire_or_renew(self) -> bool:
         """One attempt. False: someone else holds a valid lease or the API did not answer.
-
-        ConflictError escapes only while leading (the renew loop ends the term on it);
-        a candidate that loses a race simply tries again next period.
-        """
+        ConflictError escapes only while leading: the renew loop ends the term on it."""
         try:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow our own
             # cancellation when the inner call finishes at the same moment.

@@ -36,7 +36,6 @@ def api_exception(status: int, reason: str) -> ApiException:
         (TimeoutError(), ApiUnavailableError),
         (aiohttp.ClientConnectionError(), ApiUnavailableError),
         (ConnectionRefusedError(), ApiUnavailableError),
-        (ApiValueError("bad parameter"), InvalidError),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else v.__name__,
 )
@@ -55,7 +54,9 @@ def test_map_exception_passes_a_kube_error_through() -> None:
     assert map_exception(error) is error
 
 
-@pytest.mark.parametrize("exc", [RuntimeError("bug"), TypeError("bug"), KeyError("x")])
+@pytest.mark.parametrize(
+    "exc", [RuntimeError("bug"), TypeError("bug"), KeyError("x"), ApiValueError("bad parameter")]
+)
 def test_map_exception_leaves_programming_errors_alone(exc: BaseException) -> None:
     assert map_exception(exc) is None  # the caller re-raises it with its own traceback
 
