@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Protocol
 from kube.errors import AccessDeniedError, AdmissionDeniedError, ConflictError, InvalidError
 from reconciler.decide import (
     Decision,
-    EventSpec,
     ScaleStep,
     decide,
     drifted,
@@ -69,13 +68,15 @@ class World(Protocol):
 
 
 class Writer(Protocol):
-    """The writes reconcile may make; each raises kube.errors on failure."""
+    """The writes reconcile may make (kube/scale.py); each raises kube.errors on failure."""
 
-    async def scale(self, key: Key, step: ScaleStep) -> None: ...
+    async def scale(self, key: Key, replicas: int, resource_version: str) -> None: ...
 
     async def write_status(self, target: ReplicaTargetView, status: TargetStatus) -> None: ...
 
-    async def record_event(self, target: ReplicaTargetView, event: EventSpec) -> None:
+    async def record_event(
+        self, target: ReplicaTargetView, type_: str, reason: str, message: str
+    ) -> None:
         """Best effort: must not raise (an Event is a hint, not state)."""
         ...
 
@@ -136,7 +137,7 @@ class Reconciler:
     async def _scale(self, key: Key, target: ReplicaTargetView, step: ScaleStep) -> None:
         """Anything but a refusal (409: a cache is behind, 404, outage) propagates: retried."""
         try:
-            await self._writer.scale(key, step)
+            await self._writer.scale(key, step.replicas, step.resource_version)
         except (AccessDeniedError, AdmissionDeniedError, InvalidError) as e:
             # RBAC, admission or validation: a person has to act; say so and stop trying.
             # Remembered only once ScaleFailed is written: a 409 on that write tries again.
@@ -153,10 +154,10 @@ class Reconciler:
         Entering a reason is only true once the status that enters it is written: when two
         passes race on a stale cache, the loser's status write 409s and it records nothing.
         """
-        acted = decision.scale is not None
-        if acted and decision.event is not None:
-            await self._writer.record_event(target, decision.event)
+        acted, event = decision.scale is not None, decision.event
+        if acted and event is not None:
+            await self._writer.record_event(target, event.type, event.reason, event.message)
         if decision.status != target.status:
             await self._writer.write_status(target, decision.status)
-        if not acted and decision.event is not None:
-            await self._writer.record_event(target, decision.event)
+        if not acted and event is not None:
+            await self._writer.record_event(target, event.type, event.reason, event.message)

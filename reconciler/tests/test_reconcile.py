@@ -19,7 +19,7 @@ from kube.errors import (
 from kube.replicatargets import ReplicaTargetView, TargetStatus
 from kube.views import DeploymentView
 from reconciler import conditions as cond
-from reconciler.decide import EventSpec, ScaleStep
+from reconciler.decide import ScaleStep
 from reconciler.drift import DriftGuard
 from reconciler.reconcile import (
     CONFLICT_REQUEUE_S,
@@ -68,18 +68,20 @@ class RecordingWriter:
         self.statuses: list[TargetStatus] = []
         self.events: list[str] = []
 
-    async def scale(self, key: Key, step: ScaleStep) -> None:
+    async def scale(self, key: Key, replicas: int, resource_version: str) -> None:
         if self.scale_error is not None:
             raise self.scale_error
-        self.scaled.append(step)
+        self.scaled.append(ScaleStep(replicas, resource_version))
 
     async def write_status(self, target: ReplicaTargetView, status: TargetStatus) -> None:
         if self.status_error is not None:
             raise self.status_error
         self.statuses.append(status)
 
-    async def record_event(self, target: ReplicaTargetView, event: EventSpec) -> None:
-        self.events.append(event.reason)
+    async def record_event(
+        self, target: ReplicaTargetView, type_: str, reason: str, message: str
+    ) -> None:
+        self.events.append(reason)
 
 
 def target(replicas: int = 3) -> ReplicaTargetView:
