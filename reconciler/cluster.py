@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from kube.autoscalers import Autoscalers
+    from kube.autoscalers import Autoscalers, AutoscalerView
     from kube.replicatargets import ReplicaTargetView
     from kube.resources import InformerGroup
     from kube.views import DeploymentView
@@ -59,5 +59,12 @@ class CacheWorld:
             target_informer.subscribe(on_change)
         for deployment_informer in self._deployments.informers:
             deployment_informer.subscribe(on_change)
-        # Both the Deployment an HPA stopped targeting and the one it targets now.
-        self._autoscalers.on_retarget.append(enqueue)
+
+        def on_retarget(key: Key, old: AutoscalerView | None, new: AutoscalerView | None) -> None:
+            # Both the Deployment an HPA stopped targeting and the one it targets now.
+            for view in (old, new):
+                if view is not None and (target := view.deployment_key) is not None:
+                    enqueue(target)
+
+        for hpa_informer in self._autoscalers.informers.informers:
+            hpa_informer.subscribe(on_retarget)
