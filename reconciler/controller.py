@@ -64,7 +64,6 @@ class Controller:
             await asyncio.sleep(SYNC_POLL_SECONDS)
         queue: WorkQueue[Key] = WorkQueue(self._backoff)
         self._queue = queue
-        self._metrics.track_queue_depth(queue.__len__)
         log.info("reconciler started", extra={"workers": self._workers})
         try:
             self._enqueue_all(queue)
@@ -74,7 +73,6 @@ class Controller:
                 group.create_task(self._resync(queue), name="reconcile-resync")
         finally:
             self._queue = None
-            self._metrics.track_queue_depth(lambda: 0)
             queue.shut_down()
             log.info("reconciler stopped")
 

@@ -167,32 +167,3 @@ async def test_each_reconcile_is_counted_by_result_and_timed(
         for r in RESULTS
     }
     assert counted == {r: (1.0 if r == result else 0.0) for r in RESULTS}
-
-
-@pytest.mark.asyncio
-async def test_queue_depth_shows_waiting_keys_while_leading_and_zero_after() -> None:
-    registry = CollectorRegistry()
-    busy = asyncio.Event()
-
-    async def reconcile(key: Key) -> Result:
-        busy.set()
-        await asyncio.Event().wait()  # hold the only worker: the other keys wait in the queue
-        return Result()
-
-    keys: list[Key] = [("ns", "a"), ("ns", "b"), ("ns", "c")]
-    controller = Controller(
-        reconcile,
-        keys=lambda: keys,
-        synced=lambda: True,
-        metrics=ReconcilerMetrics(registry, lease="test"),
-        workers=1,
-    )
-    before = metric(registry, "replicant_workqueue_depth", name="replicatarget")
-    task = asyncio.ensure_future(controller.run())
-    await asyncio.wait_for(busy.wait(), WAIT_S)
-
-    leading = metric(registry, "replicant_workqueue_depth", name="replicatarget")
-    await stop(task)
-    after = metric(registry, "replicant_workqueue_depth", name="replicatarget")
-
-    assert (before, leading, after) == (0.0, 2.0, 0.0)
