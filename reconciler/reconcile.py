@@ -48,11 +48,8 @@ class Result:
 
 
 class TerminalError(Exception):
-    """A failure only a person can fix: counted and logged, never retried with backoff."""
-
-
-class ScaleFailedError(TerminalError):
-    """The scale write was refused; ScaleFailed is recorded on the ReplicaTarget."""
+    """A failure only a person can fix (a refused scale: ScaleFailed is recorded): counted and
+    logged, never retried with backoff."""
 
 
 class World(Protocol):
@@ -145,7 +142,7 @@ class Reconciler:
                 target, scale_failed(target, f"scale write refused: {e}", self._clock())
             )
             self._refused[key] = (target.generation, step.resource_version)
-            raise ScaleFailedError(str(e)) from e
+            raise TerminalError(str(e)) from e
         self._refused.pop(key, None)
 
     async def _record(self, target: ReplicaTargetView, decision: Decision) -> None:
