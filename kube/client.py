@@ -1,10 +1,8 @@
 """Kubernetes client factory and the raw-JSON seam every other kube module uses.
 
-Why raw JSON instead of the generated models: the informer converts each object straight into a
-small frozen view, and skipping model deserialisation keeps a 1,000-object list cheap. Why one
-class: it is the only place that holds a `kubernetes.aio` ApiClient, so timeouts, auth headers and
-error mapping are decided once. Paths are API paths ("/apis/apps/v1/namespaces/ns/deployments"),
-which makes the same code serve Deployments, HPAs and custom resources alike.
+Requirement: only kube talks to the API server, through the one `kubernetes.aio` ApiClient (its
+credentials; docs/design.md), so timeouts, auth and error mapping are decided once. Raw JSON on
+API paths, not generated models: one code path serves every kind, straight into frozen views.
 """
 
 from __future__ import annotations
@@ -75,9 +73,7 @@ class KubeApi:
         limits: aiohttp.ClientTimeout | None = None,
         expect_json: bool = True,
     ) -> JSONObject:
-        """One request; the decoded JSON object on 2xx ({} if not `expect_json`), else KubeError.
-
-        `limits` defaults to DEFAULT_TOTAL_S in all."""
+        """One request; the decoded JSON object on 2xx ({} if not `expect_json`), else KubeError."""
         if limits is None:
             limits = aiohttp.ClientTimeout(total=DEFAULT_TOTAL_S, sock_connect=CONNECT_S)
         try:
@@ -101,12 +97,8 @@ class KubeApi:
     async def stream(
         self, path: str, *, query: Query, read_timeout: float
     ) -> AsyncIterator[AsyncIterator[JSONObject]]:
-        """Open a watch; entering succeeds once the API server answered 200.
-
-        The yielded iterator gives each JSON line; a silent connection fails after `read_timeout`
-        seconds (aiohttp's sock_read bounds every read, so a half-open TCP connection raises
-        instead of hanging forever).
-        """
+        """Open a watch (entered once the API server answered 200) yielding each JSON line; a
+        silent (half-open) connection fails after `read_timeout` seconds instead of hanging."""
         limits = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_S, sock_read=read_timeout)
         try:
             resp = await self._call("GET", path, query, None, "application/json", limits)

@@ -1,9 +1,8 @@
 """The control loop around reconcile(key): work queue, workers, resync.
 
 Requirement: every ReplicaTarget is reconciled, once per burst of events, by the leader only.
-Subscribers only enqueue keys; a key is never reconciled by two workers at once; a failure comes
-back with capped backoff, a TerminalError is logged, counted and left until an event wakes the
-key; a resync re-enqueues every target. Cancelling `run` (lost lease, shutdown) stops it all.
+A failure comes back with capped backoff; a TerminalError is logged, counted and left until an
+event wakes the key; a resync re-enqueues every target. Cancelling `run` stops it all.
 """
 
 from __future__ import annotations
@@ -50,7 +49,7 @@ class Controller:
         self._metrics = metrics
         self._workers = workers
         self._resync_seconds = resync_seconds
-        self._backoff = backoff or Backoff(base=0.1, cap=30.0, jitter=False)
+        self._backoff = backoff or Backoff(base=0.1, cap=30.0)
         self._queue: WorkQueue[Key] | None = None
 
     def enqueue(self, key: Key) -> None:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 KEY: Key = ("ns", "web")
 WAIT_S = 5.0
 # Retries far later than any test waits: each reconcile below runs exactly once.
-NO_RETRY = Backoff(60.0, 60.0, jitter=False)
+NO_RETRY = Backoff(60.0, 60.0)
 
 
 def metric(registry: CollectorRegistry, name: str, /, **labels: str) -> float | None:
@@ -59,7 +59,7 @@ async def test_failing_key_is_retried_until_it_succeeds_and_then_left_alone() ->
         keys=lambda: [KEY],
         synced=lambda: True,
         metrics=ReconcilerMetrics(CollectorRegistry(), lease="test"),
-        backoff=Backoff(0.01, 0.05, jitter=False),
+        backoff=Backoff(0.01, 0.05),
     )
     task = asyncio.ensure_future(controller.run())
     await asyncio.wait_for(done.wait(), 5)
@@ -112,7 +112,7 @@ async def test_a_terminal_failure_is_counted_and_not_retried_but_a_new_event_run
         keys=lambda: [KEY],
         synced=lambda: True,
         metrics=ReconcilerMetrics(registry, lease="test"),
-        backoff=Backoff(0.001, 0.001, jitter=False),  # an error retry would come at once
+        backoff=Backoff(0.001, 0.001),  # an error retry would come at once
     )
     task = asyncio.ensure_future(controller.run())
     terminal = {"controller": "replicatarget", "result": "terminal"}

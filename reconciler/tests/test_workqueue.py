@@ -73,7 +73,7 @@ async def test_get_raises_after_shut_down() -> None:
 
 @pytest.mark.asyncio
 async def test_rate_limited_adds_count_failures_and_forget_resets_them() -> None:
-    queue: WorkQueue[str] = WorkQueue(Backoff(base=0.001, cap=0.01, jitter=False))
+    queue: WorkQueue[str] = WorkQueue(Backoff(base=0.001, cap=0.01))
     queue.add_rate_limited("a")
     queue.add_rate_limited("a")
     assert queue.failures("a") == 2
@@ -89,7 +89,7 @@ async def test_rate_limited_adds_count_failures_and_forget_resets_them() -> None
     [(0, 0.05), (1, 0.1), (3, 0.4), (20, 30.0), (10_000, 30.0)],
 )
 def test_backoff_doubles_per_failure_up_to_the_cap(failures: int, expected: float) -> None:
-    assert Backoff(base=0.05, cap=30.0, jitter=False).delay(failures) == pytest.approx(expected)
+    assert Backoff(base=0.05, cap=30.0).delay(failures) == pytest.approx(expected)
 
 
 @pytest.mark.asyncio
