@@ -42,11 +42,6 @@ _ADMISSION: Final = re.compile(
 class KubeError(Exception):
     """Base of every error raised by kube."""
 
-    def __init__(self, message: str, *, status: int | None = None, reason: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-
 
 class ApiUnavailableError(KubeError):
     """The API server could not be reached or did not answer in time; worth retrying."""
@@ -89,32 +84,29 @@ class AccessDeniedError(KubeError):
     """401/403: replicant's own identity may not do this; an operator must fix RBAC."""
 
 
-def from_status(status: int, reason: str = "") -> KubeError:
+def from_status(status: int) -> KubeError:
     """Map an HTTP status (or a watch ERROR event's Status.code) to the domain error."""
     if status == 410:
-        return ResourceExpiredError("resource version expired", status=status, reason=reason)
+        return ResourceExpiredError("resource version expired")
     if status == 404:
-        return NotFoundError("not found", status=status, reason=reason)
+        return NotFoundError("not found")
     if status == 409:
-        return ConflictError("conflict", status=status, reason=reason)
+        return ConflictError("conflict")
     if status in (400, 422):
-        return InvalidError("rejected by the API server", status=status, reason=reason)
+        return InvalidError("rejected by the API server")
     if status in (401, 403):
-        return AccessDeniedError("API server denied access", status=status, reason=reason)
-    return ApiUnavailableError(f"API server answered {status}", status=status, reason=reason)
+        return AccessDeniedError("API server denied access")
+    return ApiUnavailableError(f"API server answered {status}")
 
 
 def from_response(status: int, body: str | bytes | None) -> KubeError:
     """The domain error of a non-2xx answer, from its status and metav1.Status body."""
-    reason, message = _status_field(body, "reason"), _status_field(body, "message")
-    if 400 <= status < 500 and (admission := _ADMISSION.search(message)):
+    if 400 <= status < 500 and (admission := _ADMISSION.search(_status_field(body, "message"))):
         name = admission["policy"] or admission["webhook"]
         return AdmissionDeniedError(
-            f"the write was refused by the admission policy {name!r} of the cluster",
-            status=status,
-            reason=reason,
+            f"the write was refused by the admission policy {name!r} of the cluster"
         )
-    return from_status(status, reason)
+    return from_status(status)
 
 
 def _status_field(body: str | bytes | None, name: str) -> str:

@@ -291,7 +291,7 @@ def _unpack(event: JSONObject) -> tuple[object, JSONObject]:
     if not isinstance(obj, dict):
         obj = {}
     if kind == "ERROR":
-        raise from_status(int_or_zero(obj.get("code")), str(obj.get("reason") or ""))
+        raise from_status(int_or_zero(obj.get("code")))
     return kind, obj
 
 

@@ -43,14 +43,8 @@ def test_map_exception_gives_the_domain_error(exc: BaseException, mapped: type[K
     assert type(map_exception(exc)) is mapped
 
 
-def test_map_exception_keeps_the_status_reason() -> None:
-    mapped = map_exception(api_exception(410, "Expired"))
-    assert mapped is not None
-    assert mapped.reason == "Expired"
-
-
 def test_map_exception_passes_a_kube_error_through() -> None:
-    error = NotFoundError("not found", status=404)
+    error = NotFoundError("not found")
     assert map_exception(error) is error
 
 

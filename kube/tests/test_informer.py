@@ -114,7 +114,7 @@ async def test_informer_relists_on_410_and_drops_objects_deleted_in_the_gap(
 
 
 async def test_informer_backs_off_and_retries_after_list_errors(kube: FakeKube) -> None:
-    kube.list_errors = [ApiUnavailableError("refused"), AccessDeniedError("403", status=403)]
+    kube.list_errors = [ApiUnavailableError("refused"), AccessDeniedError("403")]
     informer = make(kube)
     async with running(informer):
         await kube.next_watch(1)
@@ -191,7 +191,7 @@ async def test_informer_drops_an_object_whose_watch_event_is_malformed(kube: Fak
 async def test_informer_says_the_resource_is_not_served_when_its_collection_is_missing(
     kube: FakeKube, caplog: pytest.LogCaptureFixture
 ) -> None:
-    kube.list_errors = [NotFoundError("not found", status=404)]
+    kube.list_errors = [NotFoundError("not found")]
     informer = make(kube)
     async with running(informer):
         await kube.next_watch(1)
