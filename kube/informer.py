@@ -42,6 +42,8 @@ READ_TIMEOUT_MARGIN_S: Final = 15.0
 # A watch that ends sooner than this having delivered nothing is a failure (a proxy that closes
 # watches at once must not make the informer spin).
 MIN_WATCH_S: Final = 1.0
+# A cache failing this long stops counting as synced (readiness), well before it is badly behind.
+STALE_AFTER_S: Final = 8.0
 
 # A 404 on a collection means the API server does not serve the kind at all: for ReplicaTargets
 # that is a missing CRD, which only an operator can fix, so say that rather than "not found".
@@ -62,7 +64,6 @@ class Informer(Generic[V]):
         path: str,
         convert: Converter[V],
         page_size: int = 500,
-        stale_after: float = 8.0,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -71,7 +72,6 @@ class Informer(Generic[V]):
         self._api = api
         self._convert = convert
         self._page_size = page_size
-        self._stale_after = stale_after
         self._backoff = backoff or Backoff()
         self._clock = clock
         self._store: dict[Key, V] = {}
@@ -100,11 +100,11 @@ class Informer(Generic[V]):
 
     @property
     def synced(self) -> bool:
-        """Listed once, and not failing for `stale_after` seconds or more."""
+        """Listed once, and not failing for STALE_AFTER_S or more."""
         if not self._listed:
             return False
         failing = self._failing_since
-        return failing is None or self._clock() - failing < self._stale_after
+        return failing is None or self._clock() - failing < STALE_AFTER_S
 
     @property
     def current_as_of(self) -> float | None:
@@ -134,7 +134,10 @@ class Informer(Generic[V]):
         """List, then watch, forever (until cancelled); relist on 410, back off on errors."""
         while True:
             try:
-                await self._sync_and_watch()
+                # Watch from the last resourceVersion applied; without one, list first.
+                if self._resource_version is None:
+                    self._resource_version = await self._list()
+                await self._watch(self._resource_version)
             except ResourceExpiredError:
                 log.info("resource version expired, relisting", extra={"resource": self.resource})
                 self._resource_version = None
@@ -164,12 +167,6 @@ class Informer(Generic[V]):
             async with asyncio.timeout(delay):
                 await self._retry.wait()
         self._retry.clear()
-
-    async def _sync_and_watch(self) -> None:
-        """Watch from the last resourceVersion applied; without one, list the whole state first."""
-        if self._resource_version is None:
-            self._resource_version = await self._list()
-        await self._watch(self._resource_version)
 
     async def _list(self) -> str:
         items: dict[Key, V] = {}

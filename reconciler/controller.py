@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS: Final = 4
-DEFAULT_RESYNC_SECONDS: Final = 60.0
+RESYNC_SECONDS: Final = 60.0
 SYNC_POLL_SECONDS: Final = 0.1
 
 
@@ -40,7 +40,6 @@ class Controller:
         synced: Callable[[], bool],
         metrics: ReconcilerMetrics,
         workers: int = DEFAULT_WORKERS,
-        resync_seconds: float = DEFAULT_RESYNC_SECONDS,
         backoff: Backoff | None = None,
     ) -> None:
         self._reconcile = reconcile
@@ -48,7 +47,6 @@ class Controller:
         self._synced = synced
         self._metrics = metrics
         self._workers = workers
-        self._resync_seconds = resync_seconds
         self._backoff = backoff or Backoff(base=0.1, cap=30.0)
         self._queue: WorkQueue[Key] | None = None
 
@@ -81,7 +79,7 @@ class Controller:
 
     async def _resync(self, queue: WorkQueue[Key]) -> None:
         while True:
-            await asyncio.sleep(self._resync_seconds)
+            await asyncio.sleep(RESYNC_SECONDS)
             self._enqueue_all(queue)
 
     async def _work(self, queue: WorkQueue[Key]) -> None:

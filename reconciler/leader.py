@@ -40,7 +40,9 @@ class LeaseClient(Protocol):
 
 @dataclass(frozen=True)
 class ElectionConfig:
-    """Seconds; kube-controller-manager's defaults: lease 15, renew deadline 10, retry 2."""
+    """Seconds; kube-controller-manager's defaults: lease 15, renew deadline 10, retry 2. One
+    Lease call may take at most retry_period, so a hung API server cannot keep a leader that can
+    no longer renew reconciling past its deadline."""
 
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
@@ -112,7 +114,8 @@ class LeaderElector:
         """Return when the Lease is lost or `lead` ended (its failure is logged by `_cancel`)."""
         last_renewed = self._clock()
         while not task.done():
-            await _wait_or_done(task, self._config.retry_period)
+            # asyncio.wait neither raises the task's exception nor cancels it on timeout.
+            await asyncio.wait({task}, timeout=self._config.retry_period)
             if task.done():
                 break
             try:
@@ -137,7 +140,7 @@ class LeaderElector:
         try:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow our own
             # cancellation when the inner call finishes at the same moment.
-            async with asyncio.timeout(self._call_timeout()):
+            async with asyncio.timeout(self._config.retry_period):
                 return await self._attempt()
         except ConflictError:
             if self._leading:
@@ -183,7 +186,7 @@ class LeaderElector:
         if observed is None or observed.holder != self._identity:
             return
         try:
-            async with asyncio.timeout(self._call_timeout()):
+            async with asyncio.timeout(self._config.retry_period):
                 current = await self._client.get()
                 if current is None or current.holder != self._identity:
                     return  # taken over meanwhile: not ours to release
@@ -205,16 +208,6 @@ class LeaderElector:
     def _lease_seconds(self) -> int:
         # The API field is whole seconds; never round a short test lease down to zero.
         return max(1, round(self._config.lease_duration))
-
-    def _call_timeout(self) -> float:
-        # One attempt must not outlive a retry period, or a hung API server would keep a
-        # leader that can no longer renew reconciling past its deadline.
-        return self._config.retry_period
-
-
-async def _wait_or_done(task: asyncio.Future[None], seconds: float) -> None:
-    # asyncio.wait neither raises the task's exception nor cancels it on timeout.
-    await asyncio.wait({task}, timeout=seconds)
 
 
 async def _cancel(task: asyncio.Future[None]) -> None:

@@ -312,7 +312,7 @@ async def test_informer_counts_an_outage_through_watches_that_deliver_nothing(
     )
     async with running(informer):
         (await kube.next_watch(1)).events.put_nowait(ApiUnavailableError("connection reset"))
-        # A proxy now accepts every watch and closes it at once, for longer than stale_after.
+        # A proxy now accepts every watch and closes it at once, for longer than STALE_AFTER_S.
         for n in range(2, 22):
             clock.now += 0.5
             (await kube.next_watch(n)).events.put_nowait(None)
