@@ -152,10 +152,8 @@ def _query_value(value: str | int | bool) -> str:
 
 
 async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[JSONObject]:
-    """Each JSON line of a watch, split from whatever the socket delivered.
-
-    Why not `async for line in content` (readline): per line it costs about half as much as
-    decoding the line, which adds up in a watch-list's initial state (10,000 objects at once)."""
+    """Each JSON line of a watch, split from whatever the socket delivered. Not aiohttp's
+    readline: it refuses a line over twice its read buffer, and one object may be larger."""
     partial: list[bytes] = []  # the start of a line that the next chunk completes
     pending = 0  # its length: bounded, so a line that never ends cannot take all memory
     try:

@@ -1,11 +1,8 @@
 """reconcile(key): one idempotent pass for one ReplicaTarget, in controller-runtime's shape.
 
-Requirement: the Deployment is driven to the desired count. Load the target from the cache
-(gone: done), decide (decide.py), take at most one write, record the Event, write status only if
-it changed, return a Result or raise. It never asks which event woke it. A 409 means a cache was
-behind (often our own write): a quiet requeue. A scale the API server refuses (RBAC, validation,
-admission) is terminal: ScaleFailed, an Event, no retry until the spec (generation) or the
-Deployment (resourceVersion) changes; the refused pair is remembered here.
+Requirement: the Deployment is driven to the desired count, by the rules of docs/design.md
+("Reconciliation"). Load the target from the cache (gone: done), decide (decide.py), take at
+most one write, record the Event, write status only if it changed, return a Result or raise.
 """
 
 from __future__ import annotations
@@ -59,9 +56,7 @@ class World(Protocol):
 
     def deployment(self, key: Key) -> DeploymentView | None: ...
 
-    def autoscaler_for(self, key: Key) -> str | None:
-        """Name of an HPA whose scaleTargetRef is this Deployment, if any."""
-        ...
+    def autoscaler_for(self, key: Key) -> str | None: ...  # an HPA scaling this Deployment
 
 
 class Writer(Protocol):
