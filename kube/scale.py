@@ -1,9 +1,8 @@
 """The reconciler's writes: a Deployment's scale, a ReplicaTarget's status, Events on it.
 
 Requirement: the Deployment is reconciled to the desired count. Counts go through the `scale`
-subresource (narrower RBAC, no clobbering of other fields), with the Deployment's resourceVersion
-as a precondition, so a write decided on a stale cache fails with 409 instead of undoing a newer
-change. ClusterWriter is reconciler/reconcile.py's Writer.
+subresource (narrower RBAC, other fields untouched) with a resourceVersion precondition, so a
+write decided on a stale cache fails with 409 instead of undoing a newer change.
 """
 
 from __future__ import annotations

@@ -37,8 +37,7 @@ if TYPE_CHECKING:
     from kube.informer import Key
     from kube.views import DesiredStateView
 
-# Unconditional writes: a create can race another writer's create (409 AlreadyExists); the
-# retry then patches. Three attempts cover any realistic race without looping.
+# Unconditional writes: a create that races another (409 AlreadyExists) is retried as a patch.
 SET_ATTEMPTS: Final = 3
 
 

@@ -37,9 +37,6 @@ class WorkQueue(Generic[K]):
         self._wakeup = asyncio.Event()
         self._shutdown = False
 
-    def __len__(self) -> int:
-        return len(self._queue)
-
     def add(self, key: K) -> None:
         """Queue `key` unless it is already waiting; a key in flight is queued again by done()."""
         if self._shutdown or key in self._dirty:
@@ -67,9 +64,6 @@ class WorkQueue(Generic[K]):
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
         self.add_after(key, self._backoff.delay(failures))
-
-    def failures(self, key: K) -> int:
-        return self._failures.get(key, 0)
 
     def forget(self, key: K) -> None:
         """The key succeeded: its next failure starts from the base delay again."""
