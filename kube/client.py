@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final, NoReturn, Protocol
 
@@ -17,20 +16,18 @@ import aiohttp
 from kubernetes.aio import client as kclient
 from kubernetes.aio import config as kconfig
 
-from kube.errors import KubeError, from_response, map_exception
+from kube.errors import KubeError, from_response, from_status, map_exception
 
 JSONObject = dict[str, Any]
 Query = Mapping[str, str | int | bool]
 MERGE_PATCH: Final = "application/merge-patch+json"
 JSON_PATCH: Final = "application/json-patch+json"
 
-log = logging.getLogger(__name__)
-
+CONNECT_S: Final = 5.0
 # Plain requests (list pages, probes, writes): bounded in total so nothing waits forever.
-DEFAULT_TOTAL_S: Final = 30.0
+DEFAULT_LIMITS: Final = aiohttp.ClientTimeout(total=30.0, sock_connect=CONNECT_S)
 # One watch event is one object (etcd stores at most ~1.5 MiB each): far beyond is a broken stream.
 MAX_EVENT_BYTES: Final = 16 * 2**20
-CONNECT_S: Final = 5.0
 
 
 class ApiTransport(Protocol):
@@ -44,7 +41,7 @@ class ApiTransport(Protocol):
         query: Query | None = None,
         body: object = None,
         content_type: str = "application/json",
-        limits: aiohttp.ClientTimeout | None = None,
+        limits: aiohttp.ClientTimeout = DEFAULT_LIMITS,
         expect_json: bool = True,
     ) -> JSONObject: ...
 
@@ -70,12 +67,10 @@ class KubeApi:
         query: Query | None = None,
         body: object = None,
         content_type: str = "application/json",
-        limits: aiohttp.ClientTimeout | None = None,
+        limits: aiohttp.ClientTimeout = DEFAULT_LIMITS,
         expect_json: bool = True,
     ) -> JSONObject:
         """One request; the decoded JSON object on 2xx ({} if not `expect_json`), else KubeError."""
-        if limits is None:
-            limits = aiohttp.ClientTimeout(total=DEFAULT_TOTAL_S, sock_connect=CONNECT_S)
         try:
             resp = await self._call(method, path, query, body, content_type, limits)
             data: bytes = await resp.read()
@@ -107,11 +102,7 @@ class KubeApi:
         raw = resp.response
         try:
             if resp.status != 200:
-                try:
-                    body = await raw.read()
-                except Exception:  # noqa: BLE001 - the status code alone is enough
-                    body = b""
-                raise from_response(resp.status, body)
+                raise from_status(resp.status)  # a GET: no admission message to read
             yield _lines(raw.content)
         finally:
             # A watch connection is never reused: abort it. A plain close starts a TLS shutdown that

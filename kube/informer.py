@@ -35,18 +35,15 @@ Subscriber = Callable[[Key, V | None, V | None], None]
 
 log = logging.getLogger(__name__)
 
-# client-go's reflector: watches end after 5-10 min, jittered "to spread the load on apiserver";
-# the client gives up on a silent connection a margin later (a half-open one must fail, not hang).
+# client-go's jittered watch timeouts; a silent (half-open) connection fails a margin later.
 WATCH_TIMEOUT_S: Final = (300, 600)
 READ_TIMEOUT_MARGIN_S: Final = 15.0
-# A watch that ends sooner than this having delivered nothing is a failure (a proxy that closes
-# watches at once must not make the informer spin).
+# A watch that ends sooner having delivered nothing is a failure (so a proxy cannot make us spin).
 MIN_WATCH_S: Final = 1.0
 # A cache failing this long stops counting as synced (readiness), well before it is badly behind.
 STALE_AFTER_S: Final = 8.0
 
-# A 404 on a collection means the API server does not serve the kind at all: for ReplicaTargets
-# that is a missing CRD, which only an operator can fix, so say that rather than "not found".
+# A 404 on a collection: the kind is not served (for ReplicaTargets a missing CRD), say so.
 _NOT_SERVED = (
     "resource not served by the API server (is its CustomResourceDefinition installed?);"
     " not ready until it is, retrying"

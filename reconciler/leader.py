@@ -73,6 +73,8 @@ class LeaderElector:
         self._leading = False
         self._metrics = metrics
         self._clock = clock  # expiry and the renew deadline; asyncio's loop uses the same
+        # The API field is whole seconds; never round a short test lease down to zero.
+        self._lease_seconds = max(1, round(self._config.lease_duration))
 
     async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
         """Campaign forever; lead while holding the Lease. Cancel to stop (releases it)."""
@@ -154,7 +156,7 @@ class LeaderElector:
         now = _now()
         current = await self._client.get()
         if current is None:
-            fresh = LeaseRecord(self._identity, self._lease_seconds(), now, now, 0)
+            fresh = LeaseRecord(self._identity, self._lease_seconds, now, now, 0)
             self._observe(await self._client.create(fresh), self._clock())
             return True
         if self._observed is None or dataclasses.astuple(current) != dataclasses.astuple(
@@ -167,7 +169,7 @@ class LeaderElector:
             return False
         record = LeaseRecord(
             holder=self._identity,
-            lease_duration_seconds=self._lease_seconds(),
+            lease_duration_seconds=self._lease_seconds,
             acquire_time=current.acquire_time if held_by_us else now,
             renew_time=now,
             transitions=current.transitions if held_by_us else current.transitions + 1,
@@ -204,10 +206,6 @@ class LeaderElector:
     def _observe(self, record: LeaseRecord, at: float) -> None:
         self._observed = record
         self._observed_at = at
-
-    def _lease_seconds(self) -> int:
-        # The API field is whole seconds; never round a short test lease down to zero.
-        return max(1, round(self._config.lease_duration))
 
 
 async def _cancel(task: asyncio.Future[None]) -> None:

@@ -32,8 +32,7 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name): the ReplicaTarget's and its Deployment's
 
-# After a 409: by then the watch event of the newer object has usually requeued the key; this
-# is only the safety net if it is slow. Not rate-limited: nothing failed.
+# After a 409 the newer object's watch event usually requeues the key first; not rate-limited.
 CONFLICT_REQUEUE_S = 1.0
 
 
