@@ -1,20 +1,19 @@
 """Which HorizontalPodAutoscaler scales a Deployment, from the HPA informers.
 
 Requirement: replicant never fights an HPA over spec.replicas (the reconciler leaves such a
-Deployment alone, SetReplicas refuses it). The index follows informer events, so a lookup is a
-dict read.
+Deployment alone, SetReplicas refuses it). A lookup scans the cached HPAs of one namespace:
+there are few, and it costs no API call.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kube.resources import InformerGroup
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     from kube.client import ApiTransport, JSONObject
     from kube.informer import Key
@@ -50,40 +49,18 @@ def autoscaler_view(obj: JSONObject) -> AutoscalerView:
 
 
 class Autoscalers:
-    """Deployment key -> names of the HPAs targeting it, kept from the HPA informers' events.
-
-    `on_retarget` hears the Deployment keys an HPA stopped or started targeting (the
-    reconciler requeues them)."""
+    """The HPA caches, asked which HPA targets a Deployment."""
 
     def __init__(self, api: ApiTransport, namespaces: Sequence[str]) -> None:
         self.informers: InformerGroup[AutoscalerView] = InformerGroup(
             api, "autoscaling/v2", "horizontalpodautoscalers", namespaces, autoscaler_view
         )
-        self._by_deployment: defaultdict[Key, set[str]] = defaultdict(set)
-        self.on_retarget: list[Callable[[Key], None]] = []
-        for informer in self.informers.informers:
-            informer.subscribe(self.on_change)
 
     @property
     def synced(self) -> bool:
         return bool(self.informers.synced)
 
-    def on_change(self, key: Key, old: AutoscalerView | None, new: AutoscalerView | None) -> None:
-        """Informer subscriber: move the HPA from its old target to its new one."""
-        if old is not None and (target := old.deployment_key) is not None:
-            names = self._by_deployment.get(target)
-            if names is not None:
-                names.discard(key[1])
-                if not names:
-                    del self._by_deployment[target]
-        if new is not None and (target := new.deployment_key) is not None:
-            self._by_deployment[target].add(key[1])
-        for view in (old, new):
-            if view is not None and (target := view.deployment_key) is not None:
-                for listener in self.on_retarget:
-                    listener(target)
-
     def targeting(self, deployment: Key) -> str | None:
         """One HPA (the first by name) that scales this Deployment, or None."""
-        names = self._by_deployment.get(deployment)
-        return min(names) if names else None
+        hpas = self.informers.iter_from(None, deployment[0])
+        return next((key[1] for key, hpa in hpas if hpa.deployment_key == deployment), None)

@@ -1,17 +1,14 @@
 """Kubernetes client factory and the raw-JSON seam every other kube module uses.
 
-Why raw JSON instead of the generated models: the informer converts each object straight into a
-small frozen view, and skipping model deserialisation keeps a 1,000-object list cheap. Why one
-class: it is the only place that holds a `kubernetes.aio` ApiClient, so timeouts, auth headers and
-error mapping are decided once. Paths are API paths ("/apis/apps/v1/namespaces/ns/deployments"),
-which makes the same code serve Deployments, HPAs and custom resources alike.
+Requirement: only kube talks to the API server, through the one `kubernetes.aio` ApiClient (its
+credentials; docs/design.md), so timeouts, auth and error mapping are decided once. Raw JSON on
+API paths, not generated models: one code path serves every kind, straight into frozen views.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final, NoReturn, Protocol
 
@@ -19,20 +16,18 @@ import aiohttp
 from kubernetes.aio import client as kclient
 from kubernetes.aio import config as kconfig
 
-from kube.errors import KubeError, from_response, map_exception
+from kube.errors import KubeError, from_response, from_status, map_exception
 
 JSONObject = dict[str, Any]
 Query = Mapping[str, str | int | bool]
 MERGE_PATCH: Final = "application/merge-patch+json"
 JSON_PATCH: Final = "application/json-patch+json"
 
-log = logging.getLogger(__name__)
-
+CONNECT_S: Final = 5.0
 # Plain requests (list pages, probes, writes): bounded in total so nothing waits forever.
-DEFAULT_TOTAL_S: Final = 30.0
+DEFAULT_LIMITS: Final = aiohttp.ClientTimeout(total=30.0, sock_connect=CONNECT_S)
 # One watch event is one object (etcd stores at most ~1.5 MiB each): far beyond is a broken stream.
 MAX_EVENT_BYTES: Final = 16 * 2**20
-CONNECT_S: Final = 5.0
 
 
 class ApiTransport(Protocol):
@@ -46,7 +41,7 @@ class ApiTransport(Protocol):
         query: Query | None = None,
         body: object = None,
         content_type: str = "application/json",
-        limits: aiohttp.ClientTimeout | None = None,
+        limits: aiohttp.ClientTimeout = DEFAULT_LIMITS,
         expect_json: bool = True,
     ) -> JSONObject: ...
 
@@ -72,14 +67,10 @@ class KubeApi:
         query: Query | None = None,
         body: object = None,
         content_type: str = "application/json",
-        limits: aiohttp.ClientTimeout | None = None,
+        limits: aiohttp.ClientTimeout = DEFAULT_LIMITS,
         expect_json: bool = True,
     ) -> JSONObject:
-        """One request; the decoded JSON object on 2xx ({} if not `expect_json`), else KubeError.
-
-        `limits` defaults to DEFAULT_TOTAL_S in all."""
-        if limits is None:
-            limits = aiohttp.ClientTimeout(total=DEFAULT_TOTAL_S, sock_connect=CONNECT_S)
+        """One request; the decoded JSON object on 2xx ({} if not `expect_json`), else KubeError."""
         try:
             resp = await self._call(method, path, query, body, content_type, limits)
             data: bytes = await resp.read()
@@ -101,12 +92,8 @@ class KubeApi:
     async def stream(
         self, path: str, *, query: Query, read_timeout: float
     ) -> AsyncIterator[AsyncIterator[JSONObject]]:
-        """Open a watch; entering succeeds once the API server answered 200.
-
-        The yielded iterator gives each JSON line; a silent connection fails after `read_timeout`
-        seconds (aiohttp's sock_read bounds every read, so a half-open TCP connection raises
-        instead of hanging forever).
-        """
+        """Open a watch (entered once the API server answered 200) yielding each JSON line; a
+        silent (half-open) connection fails after `read_timeout` seconds instead of hanging."""
         limits = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_S, sock_read=read_timeout)
         try:
             resp = await self._call("GET", path, query, None, "application/json", limits)
@@ -115,11 +102,7 @@ class KubeApi:
         raw = resp.response
         try:
             if resp.status != 200:
-                try:
-                    body = await raw.read()
-                except Exception:  # noqa: BLE001 - the status code alone is enough
-                    body = b""
-                raise from_response(resp.status, body)
+                raise from_status(resp.status)  # a GET: no admission message to read
             yield _lines(raw.content)
         finally:
             # A watch connection is never reused: abort it. A plain close starts a TLS shutdown that
@@ -160,10 +143,8 @@ def _query_value(value: str | int | bool) -> str:
 
 
 async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[JSONObject]:
-    """Each JSON line of a watch, split from whatever the socket delivered.
-
-    Why not `async for line in content` (readline): per line it costs about half as much as
-    decoding the line, which adds up in a watch-list's initial state (10,000 objects at once)."""
+    """Each JSON line of a watch, split from whatever the socket delivered. Not aiohttp's
+    readline: it refuses a line over twice its read buffer, and one object may be larger."""
     partial: list[bytes] = []  # the start of a line that the next chunk completes
     pending = 0  # its length: bounded, so a line that never ends cannot take all memory
     try:

@@ -1,13 +1,12 @@
 """The API's view of desired state: DesiredState.version and the view Get/List/Set show.
 
 Requirement: reads from the watch cache, and SetReplicas' optimistic concurrency. A version is
-`uid:generation` of the ReplicaTarget (kube/target_store.py says why not resourceVersion).
+`uid:generation` of the ReplicaTarget (docs/design.md says why).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from kube.replicatargets import RECONCILED
@@ -24,32 +23,15 @@ _VERSION = re.compile(
 _MAX_GENERATION: Final = 2**63 - 1
 
 
-@dataclass(frozen=True)
-class Version:
-    """One spec of one ReplicaTarget: which object (uid) and which of its specs (generation).
-
-    Generation alone is not enough: after a delete and re-create the count starts again at 1,
-    and a version read from the old object would pass a compare-and-set on the new one (ABA).
-    """
-
-    uid: str
-    generation: int
-
-    def __str__(self) -> str:
-        return f"{self.uid}:{self.generation}"
-
-
-def parse_version(text: str) -> Version | None:
-    """The Version that `str(version)` spelled, or None for anything else."""
+def is_version(text: str) -> bool:
+    """Spelled as version_of spells one, so two versions are equal exactly as strings."""
     match = _VERSION.fullmatch(text)
-    if match is None or int(match["gen"]) > _MAX_GENERATION:
-        return None
-    return Version(match["uid"], int(match["gen"]))
+    return match is not None and int(match["gen"]) <= _MAX_GENERATION
 
 
 def version_of(target: ReplicaTargetView) -> str:
-    """DesiredState.version (see ReplicaTargetStore._compare_and_set for why uid:generation)."""
-    return str(Version(target.uid, target.generation))
+    """DesiredState.version: the uid tells a re-created target from the old one (ABA)."""
+    return f"{target.uid}:{target.generation}"
 
 
 def desired_state_view(target: ReplicaTargetView) -> DesiredStateView:

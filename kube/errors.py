@@ -17,25 +17,18 @@ here, with `raise <KubeError subclass>(...) from exc`. Layers above only ever se
           └── AdmissionDeniedError  an admission policy or webhook refused the write (a 4xx
                                     whose message says so); names the policy only
 
-Only transport and API errors are mapped (`map_exception` returns None for anything else, which
-the caller re-raises unchanged): a programming error keeps its type and traceback instead of
-looking like an API server outage.
-
-Messages are short and generic on purpose: raw API error bodies can carry object contents and are
-logged at debug level by the caller at most, never returned to gRPC clients. PreconditionError is
-the exception: replicant writes its message for the caller, naming only the objects (or the
-admission policy) concerned.
+Messages are generic: API error bodies can carry object contents and never reach gRPC clients.
+PreconditionError's message is replicant's own, for the caller, naming only the objects concerned.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Final
 
 import aiohttp
-from kubernetes.aio.client.exceptions import ApiException, OpenApiException
+from kubernetes.aio.client.exceptions import ApiException
 
 # How the API server words admission refusals (k8s.io/apiserver admission plugins):
 #   [<Kind> "<name>" is invalid: ]ValidatingAdmissionPolicy 'P' with binding 'B' denied request: ...
@@ -48,11 +41,6 @@ _ADMISSION: Final = re.compile(
 
 class KubeError(Exception):
     """Base of every error raised by kube."""
-
-    def __init__(self, message: str, *, status: int | None = None, reason: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
 
 
 class ApiUnavailableError(KubeError):
@@ -96,32 +84,29 @@ class AccessDeniedError(KubeError):
     """401/403: replicant's own identity may not do this; an operator must fix RBAC."""
 
 
-def from_status(status: int, reason: str = "") -> KubeError:
+def from_status(status: int) -> KubeError:
     """Map an HTTP status (or a watch ERROR event's Status.code) to the domain error."""
     if status == 410:
-        return ResourceExpiredError("resource version expired", status=status, reason=reason)
+        return ResourceExpiredError("resource version expired")
     if status == 404:
-        return NotFoundError("not found", status=status, reason=reason)
+        return NotFoundError("not found")
     if status == 409:
-        return ConflictError("conflict", status=status, reason=reason)
+        return ConflictError("conflict")
     if status in (400, 422):
-        return InvalidError("rejected by the API server", status=status, reason=reason)
+        return InvalidError("rejected by the API server")
     if status in (401, 403):
-        return AccessDeniedError("API server denied access", status=status, reason=reason)
-    return ApiUnavailableError(f"API server answered {status}", status=status, reason=reason)
+        return AccessDeniedError("API server denied access")
+    return ApiUnavailableError(f"API server answered {status}")
 
 
 def from_response(status: int, body: str | bytes | None) -> KubeError:
     """The domain error of a non-2xx answer, from its status and metav1.Status body."""
-    reason, message = _status_field(body, "reason"), _status_field(body, "message")
-    if 400 <= status < 500 and (admission := _ADMISSION.search(message)):
+    if 400 <= status < 500 and (admission := _ADMISSION.search(_status_field(body, "message"))):
         name = admission["policy"] or admission["webhook"]
         return AdmissionDeniedError(
-            f"the write was refused by the admission policy {name!r} of the cluster",
-            status=status,
-            reason=reason,
+            f"the write was refused by the admission policy {name!r} of the cluster"
         )
-    return from_status(status, reason)
+    return from_status(status)
 
 
 def _status_field(body: str | bytes | None, name: str) -> str:
@@ -137,15 +122,13 @@ def _status_field(body: str | bytes | None, name: str) -> str:
 
 def map_exception(exc: BaseException) -> KubeError | None:
     """The domain error of a client-library exception (callers `raise ... from`); None for any
-    other exception, which the caller re-raises as it is."""
+    other exception, which the caller re-raises as it is: a bug must not look like an outage."""
     if isinstance(exc, KubeError):
         return exc
     if isinstance(exc, ApiException):
         return from_response(int(exc.status or 0), exc.body)
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+    if isinstance(exc, TimeoutError):
         return ApiUnavailableError("API server timed out")
     if isinstance(exc, aiohttp.ClientError | OSError):
         return ApiUnavailableError(f"API server unreachable ({type(exc).__name__})")
-    if isinstance(exc, OpenApiException):
-        return InvalidError("client refused the request")
     return None

@@ -1,16 +1,10 @@
 """A generic asyncio list+watch cache ("informer"): the watch-based cache every read answers from.
 
 Requirement: Get/List never cost an API call, and the reconciler reads the cluster from memory.
-Why not the `kubernetes` client's informer: docs/design.md ("Kubernetes access"). As client-go's
-reflector: a paged list (a consistent read), then watches with bookmarks, long jittered server
-timeouts and a client read timeout; it resumes from the last resourceVersion applied, relists
-and *replaces* the store on 410 (subscribers hear the deletions it missed), retries every other
-failure with full-jitter backoff (a watch that ends at once with nothing counts as one; the
-backoff resets only after an event, or on `retry_now()` from the API-server probe). It keeps
-frozen views, never whole objects; an object its converter cannot read is logged and left out.
-`synced` after the first list, until it has failed for `stale_after` seconds; `current_as_of`
-says how current it is, so reads through an outage can say their age. Reads never touch the
-network. TODO: a watch-list (sendInitialEvents) start once `make bench` shows the list costs.
+How it lists, watches, relists on 410 and backs off (client-go's reflector), and why not the
+`kubernetes` client's informer: docs/design.md ("Caching"). It keeps frozen views, never whole
+objects; an object its converter cannot read is logged and left out.
+TODO: a watch-list (sendInitialEvents) start once `make bench` shows the list costs.
 """
 
 from __future__ import annotations
@@ -21,7 +15,6 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
 from kube.backoff import Backoff
@@ -42,30 +35,19 @@ Subscriber = Callable[[Key, V | None, V | None], None]
 
 log = logging.getLogger(__name__)
 
-# client-go's reflector: watches end after 5-10 min, jittered "to spread the load on apiserver";
-# the client gives up on a silent connection a margin later (a half-open one must fail, not hang).
+# client-go's jittered watch timeouts; a silent (half-open) connection fails a margin later.
 WATCH_TIMEOUT_S: Final = (300, 600)
 READ_TIMEOUT_MARGIN_S: Final = 15.0
-# A watch that ends sooner than this having delivered nothing is a failure (a proxy that closes
-# watches at once must not make the informer spin).
+# A watch that ends sooner having delivered nothing is a failure (so a proxy cannot make us spin).
 MIN_WATCH_S: Final = 1.0
+# A cache failing this long stops counting as synced (readiness), well before it is badly behind.
+STALE_AFTER_S: Final = 8.0
 
-# A 404 on a collection means the API server does not serve the kind at all: for ReplicaTargets
-# that is a missing CRD, which only an operator can fix, so say that rather than "not found".
+# A 404 on a collection: the kind is not served (for ReplicaTargets a missing CRD), say so.
 _NOT_SERVED = (
     "resource not served by the API server (is its CustomResourceDefinition installed?);"
     " not ready until it is, retrying"
 )
-
-
-@dataclass
-class InformerStats:
-    """Counters exported as metrics."""
-
-    lists: int = 0
-    relists: int = 0
-    watch_restarts: int = 0
-    errors: int = 0
 
 
 class Informer(Generic[V]):
@@ -79,17 +61,14 @@ class Informer(Generic[V]):
         path: str,
         convert: Converter[V],
         page_size: int = 500,
-        stale_after: float = 8.0,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.resource = resource
         self.path = path
-        self.stats = InformerStats()
         self._api = api
         self._convert = convert
         self._page_size = page_size
-        self._stale_after = stale_after
         self._backoff = backoff or Backoff()
         self._clock = clock
         self._store: dict[Key, V] = {}
@@ -118,10 +97,11 @@ class Informer(Generic[V]):
 
     @property
     def synced(self) -> bool:
+        """Listed once, and not failing for STALE_AFTER_S or more."""
         if not self._listed:
             return False
         failing = self._failing_since
-        return failing is None or self._clock() - failing < self._stale_after
+        return failing is None or self._clock() - failing < STALE_AFTER_S
 
     @property
     def current_as_of(self) -> float | None:
@@ -136,11 +116,8 @@ class Informer(Generic[V]):
         return self._clock() if self._failing_since is None else self._failing_since
 
     def retry_now(self) -> None:
-        """End the current backoff pause (if any), retry at once, and back off from the start.
-
-        Called when the API server answers again after failing: one that has just restarted may
-        still refuse some requests for a moment (429 while it loads CRDs), which must not cost the
-        cache the long delay an outage built up."""
+        """Retry at once and back off from the start: the API server answers again (one that
+        has just restarted may refuse a few calls, which must not cost an outage's long delay)."""
         self._backoff.reset()
         self._retry.set()
 
@@ -154,18 +131,17 @@ class Informer(Generic[V]):
         """List, then watch, forever (until cancelled); relist on 410, back off on errors."""
         while True:
             try:
-                await self._sync_and_watch()
-                self.stats.watch_restarts += 1
+                # Watch from the last resourceVersion applied; without one, list first.
+                if self._resource_version is None:
+                    self._resource_version = await self._list()
+                await self._watch(self._resource_version)
             except ResourceExpiredError:
                 log.info("resource version expired, relisting", extra={"resource": self.resource})
                 self._resource_version = None
-                self.stats.relists += 1
-                self.stats.watch_restarts += 1
                 # Short after a watch that delivered events (that reset the backoff); it only
                 # grows if the server keeps answering 410 right away.
                 await self._pause(self._backoff.next_delay())
             except KubeError as exc:
-                self.stats.errors += 1
                 if self._failing_since is None:
                     self._failing_since = self._clock()
                 delay = self._backoff.next_delay()
@@ -180,8 +156,6 @@ class Informer(Generic[V]):
                         "delay_s": round(delay, 3),
                     },
                 )
-                if self._listed:
-                    self.stats.watch_restarts += 1
                 await self._pause(delay)
 
     async def _pause(self, delay: float) -> None:
@@ -190,12 +164,6 @@ class Informer(Generic[V]):
             async with asyncio.timeout(delay):
                 await self._retry.wait()
         self._retry.clear()
-
-    async def _sync_and_watch(self) -> None:
-        """Watch from the last resourceVersion applied; without one, list the whole state first."""
-        if self._resource_version is None:
-            self._resource_version = await self._list()
-        await self._watch(self._resource_version)
 
     async def _list(self) -> str:
         items: dict[Key, V] = {}
@@ -213,7 +181,6 @@ class Informer(Generic[V]):
             continue_token = meta.get("continue") or ""
             if not continue_token:
                 self._replace(items)
-                self.stats.lists += 1
                 return str(meta.get("resourceVersion", ""))
         raise KubeError("list did not finish")
 
@@ -318,7 +285,7 @@ def _unpack(event: JSONObject) -> tuple[object, JSONObject]:
     if not isinstance(obj, dict):
         obj = {}
     if kind == "ERROR":
-        raise from_status(int_or_zero(obj.get("code")), str(obj.get("reason") or ""))
+        raise from_status(int_or_zero(obj.get("code")))
     return kind, obj
 
 

@@ -1,8 +1,7 @@
 """coordination.k8s.io/v1 Lease reads and writes for leader election (reconciler/leader.py).
 
-Requirement: one reconciler among replicas. The elector decides; this moves a LeaseRecord to and
-from the API, its resourceVersion the precondition of every update, so two candidates can never
-both believe their write won.
+Requirement: one reconciler among replicas. Every update has the Lease's resourceVersion as
+precondition, so two candidates can never both believe their write won.
 """
 
 from __future__ import annotations
@@ -50,7 +49,7 @@ def parse_lease(obj: JSONObject) -> LeaseRecord:
 
 
 class LeaseApi:
-    """LeaseClient (reconciler/leader.py) for one named Lease; errors are kube.errors."""
+    """LeaseClient (reconciler/leader.py) for one named Lease."""
 
     def __init__(self, api: ApiTransport, namespace: str, name: str) -> None:
         self._api = api

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import aiohttp
 
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TIMEOUT: Final = aiohttp.ClientTimeout(total=2.0)
+
 
 class ApiServerProbe:
     def __init__(
@@ -31,24 +33,15 @@ class ApiServerProbe:
         api: ApiTransport,
         *,
         interval: float = 2.0,
-        timeout: float = 2.0,
-        path: str = "/readyz",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api = api
         self._interval = interval
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._path = path
         self._clock = clock
-        self._last_ok: float | None = None
+        self.last_ok: float | None = None  # clock time of the last 200; None: never answered
         self._last_failed = True  # never answered yet: the first answer is a recovery
         self.on_recovered: list[Callable[[], None]] = []
         self.failures = 0
-
-    @property
-    def last_ok(self) -> float | None:
-        """Clock time of the last 200 from the API server; None if it never answered."""
-        return self._last_ok
 
     @property
     def answering(self) -> bool:
@@ -57,14 +50,14 @@ class ApiServerProbe:
 
     async def probe_once(self) -> bool:
         try:
-            await self._api.request("GET", self._path, limits=self._timeout, expect_json=False)
+            await self._api.request("GET", "/readyz", limits=TIMEOUT, expect_json=False)
         except KubeError as exc:
             self.failures += 1
             self._last_failed = True
             log.debug("API server probe failed", extra={"error": str(exc)})
             return False
         recovered, self._last_failed = self._last_failed, False
-        self._last_ok = self._clock()
+        self.last_ok = self._clock()
         if recovered:
             for callback in list(self.on_recovered):
                 try:

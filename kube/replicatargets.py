@@ -2,7 +2,7 @@
 
 Requirement: desired state is stored in a custom resource. One parser serves the API
 (kube/desired.py) and the reconciler; the writes are kube/target_store.py (SetReplicas) and
-kube/target_status.py (the reconciler's status).
+kube/scale.py (the reconciler's status).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from kube.client import JSON_PATCH, MERGE_PATCH
-from kube.desired import Version, desired_state_view, parse_version
+from kube.desired import desired_state_view, is_version, version_of
 from kube.errors import (
     ConflictError,
     InvalidError,
@@ -19,7 +19,6 @@ from kube.errors import (
     PreconditionError,
     StaleVersionError,
 )
-from kube.fields import int_or_zero
 from kube.replicatargets import (
     API_VERSION,
     KIND,
@@ -38,8 +37,7 @@ if TYPE_CHECKING:
     from kube.informer import Key
     from kube.views import DesiredStateView
 
-# Unconditional writes: a create can race another writer's create (409 AlreadyExists); the
-# retry then patches. Three attempts cover any realistic race without looping.
+# Unconditional writes: a create that races another (409 AlreadyExists) is retried as a patch.
 SET_ATTEMPTS: Final = 3
 
 
@@ -53,15 +51,9 @@ class Autoscalers(Protocol):
 
 
 class ReplicaTargetStore:
-    """Create or update the ReplicaTarget of a Deployment (what SetReplicas calls).
-
-    With an expected version the write happens only if the spec is still at that version
-    (StaleVersionError -> ABORTED otherwise); with no target at all there is nothing to compare
-    (PreconditionError). Without one, the write is a merge patch with no precondition, i.e.
-    last writer wins by construction; only the create-vs-create race can 409, and it is
-    retried as a patch. A Deployment an HPA scales is refused (PreconditionError): the
-    reconciler would never apply the count, so accepting it would be a lie.
-    """
+    """Create or update the ReplicaTarget of a Deployment (what SetReplicas calls): last writer
+    wins, or compare-and-set with an expected version; refused while an HPA scales the Deployment
+    (the reconciler would never apply the count). The rules: docs/design.md, "Errors"."""
 
     def __init__(
         self,
@@ -80,10 +72,9 @@ class ReplicaTargetStore:
         self._refuse_if_autoscaled(key)
         annotations = {REQUESTED_BY: requested_by, REQUESTED_AT: format_time(self._clock())}
         if expected_version:
-            expected = parse_version(expected_version)
-            if expected is None:  # the API validates it first; never compare with garbage
+            if not is_version(expected_version):  # the API validates it first; never compare
                 raise StaleVersionError("not a version of this object")
-            return await self._compare_and_set(key, replicas, annotations, expected)
+            return await self._compare_and_set(key, replicas, annotations, expected_version)
         for _ in range(SET_ATTEMPTS):
             try:
                 stored = await self._patch(key, replicas, annotations)
@@ -106,23 +97,18 @@ class ReplicaTargetStore:
             )
 
     async def _compare_and_set(
-        self, key: Key, replicas: int, annotations: dict[str, str], expected: Version
+        self, key: Key, replicas: int, annotations: dict[str, str], expected: str
     ) -> DesiredStateView:
-        """Write only if the target is still the object and spec `expected` names.
-
-        Why generation and not resourceVersion: the reconciler's status writes bump the
-        resourceVersion within milliseconds of every Set, so a resourceVersion handed to a
-        client is stale almost at once; generation moves only when the spec does. The uid
-        pins the incarnation. The check runs inside the API server: a JSON patch whose first
-        ops `test` metadata.uid and metadata.generation is applied atomically to the latest
-        object, so status writes in between cannot fail it.
-        """
+        """Write only if the target is still the object and spec `expected` names: a JSON patch
+        whose first ops `test` metadata.uid and generation, applied atomically by the API server,
+        so status writes in between cannot fail it (they move resourceVersion, not generation)."""
         current = await self._read_for_version(key)
-        if _version(current) != expected:
+        view = parse_replica_target(current)
+        if version_of(view) != expected:
             raise StaleVersionError("replica target is not at that version")
         ops: list[dict[str, Any]] = [
-            {"op": "test", "path": "/metadata/uid", "value": expected.uid},
-            {"op": "test", "path": "/metadata/generation", "value": expected.generation},
+            {"op": "test", "path": "/metadata/uid", "value": view.uid},
+            {"op": "test", "path": "/metadata/generation", "value": view.generation},
             {"op": "replace", "path": "/spec/replicas", "value": replicas},
             *_annotation_ops(current, annotations),
         ]
@@ -136,7 +122,7 @@ class ReplicaTargetStore:
             # A failed `test` is a 422, and so is any other refusal: read again to tell which.
             # The object was at `expected` just before; generations only grow and a uid never
             # returns, so if it still is, the tests passed and something else was refused.
-            if _version(await self._read_for_version(key)) != expected:
+            if version_of(parse_replica_target(await self._read_for_version(key))) != expected:
                 raise StaleVersionError("replica target changed before the write") from e
             raise
         return desired_state_view(parse_replica_target(stored))
@@ -162,11 +148,6 @@ class ReplicaTargetStore:
             "spec": {"deploymentName": name, "replicas": replicas},
         }
         return await self._api.request("POST", target_collection_path(namespace), body=body)
-
-
-def _version(obj: JSONObject) -> Version:
-    meta = obj.get("metadata") or {}
-    return Version(str(meta.get("uid") or ""), int_or_zero(meta.get("generation")))
 
 
 def _no_target(key: Key) -> PreconditionError:

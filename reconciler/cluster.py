@@ -1,27 +1,20 @@
-"""reconcile.World and reconcile.Writer over kube: caches to read, the API server to write.
+"""reconcile.World over the informer caches, and the watch events that wake a key.
 
-Requirement: the reconciler reads only caches and writes only through kube. reconcile.py stays
-free of I/O behind these protocols (its tests hand it fakes); `subscribe` maps watch events to
-keys. The composition root (server/app.py) builds them.
+Requirement: the reconciler reads only caches (its writes are kube/scale.py). reconcile.py stays
+free of I/O behind its protocols (its tests hand it fakes); `subscribe` maps watch events to keys.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kube.scale import scale_deployment
-from kube.target_status import write_status
-
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from kube.autoscalers import Autoscalers
-    from kube.client import ApiTransport
-    from kube.replicatargets import ReplicaTargetView, TargetStatus
+    from kube.autoscalers import Autoscalers, AutoscalerView
+    from kube.replicatargets import ReplicaTargetView
     from kube.resources import InformerGroup
-    from kube.scale import EventRecorder
     from kube.views import DeploymentView
-    from reconciler.decide import EventSpec, ScaleStep
     from reconciler.reconcile import Key
 
 
@@ -66,22 +59,12 @@ class CacheWorld:
             target_informer.subscribe(on_change)
         for deployment_informer in self._deployments.informers:
             deployment_informer.subscribe(on_change)
-        # Both the Deployment an HPA stopped targeting and the one it targets now.
-        self._autoscalers.on_retarget.append(enqueue)
 
+        def on_retarget(key: Key, old: AutoscalerView | None, new: AutoscalerView | None) -> None:
+            # Both the Deployment an HPA stopped targeting and the one it targets now.
+            for view in (old, new):
+                if view is not None and (target := view.deployment_key) is not None:
+                    enqueue(target)
 
-class ApiWriter:
-    """reconcile.Writer over kube: scale subresource, status subresource, Events."""
-
-    def __init__(self, api: ApiTransport, events: EventRecorder) -> None:
-        self._api = api
-        self._events = events
-
-    async def scale(self, key: Key, step: ScaleStep) -> None:
-        await scale_deployment(self._api, key, step.replicas, step.resource_version)
-
-    async def write_status(self, target: ReplicaTargetView, status: TargetStatus) -> None:
-        await write_status(self._api, target, status)
-
-    async def record_event(self, target: ReplicaTargetView, event: EventSpec) -> None:
-        await self._events.record(target, event.type, event.reason, event.message)
+        for hpa_informer in self._autoscalers.informers.informers:
+            hpa_informer.subscribe(on_retarget)

@@ -31,11 +31,8 @@ def find(conditions: Sequence[Condition], type_: str) -> Condition | None:
 
 
 def set_condition(conditions: Sequence[Condition], new: Condition) -> tuple[Condition, ...]:
-    """Return `conditions` with `new` in place of the entry of its type.
-
-    The old lastTransitionTime survives unless the status flips: DeploymentMissing ->
-    AutoscalerPresent (both False) keeps the clock, DeploymentMissing -> Converged resets it.
-    """
+    """Return `conditions` with `new` in place of the entry of its type, keeping the old
+    lastTransitionTime unless the status flips (True/False/Unknown), not merely the reason."""
     old = find(conditions, new.type)
     if old is not None and old.status == new.status:
         new = dataclasses.replace(new, last_transition_time=old.last_transition_time)

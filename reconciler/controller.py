@@ -1,9 +1,8 @@
 """The control loop around reconcile(key): work queue, workers, resync.
 
 Requirement: every ReplicaTarget is reconciled, once per burst of events, by the leader only.
-Subscribers only enqueue keys; a key is never reconciled by two workers at once; a failure comes
-back with capped backoff, a TerminalError is logged, counted and left until an event wakes the
-key; a resync re-enqueues every target. Cancelling `run` (lost lease, shutdown) stops it all.
+A failure comes back with capped backoff; a TerminalError is logged, counted and left until an
+event wakes the key; a resync re-enqueues every target. Cancelling `run` stops it all.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS: Final = 4
-DEFAULT_RESYNC_SECONDS: Final = 60.0
+RESYNC_SECONDS: Final = 60.0
 SYNC_POLL_SECONDS: Final = 0.1
 
 
@@ -41,7 +40,6 @@ class Controller:
         synced: Callable[[], bool],
         metrics: ReconcilerMetrics,
         workers: int = DEFAULT_WORKERS,
-        resync_seconds: float = DEFAULT_RESYNC_SECONDS,
         backoff: Backoff | None = None,
     ) -> None:
         self._reconcile = reconcile
@@ -49,8 +47,7 @@ class Controller:
         self._synced = synced
         self._metrics = metrics
         self._workers = workers
-        self._resync_seconds = resync_seconds
-        self._backoff = backoff or Backoff(base=0.1, cap=30.0, jitter=False)
+        self._backoff = backoff or Backoff(base=0.1, cap=30.0)
         self._queue: WorkQueue[Key] | None = None
 
     def enqueue(self, key: Key) -> None:
@@ -64,7 +61,6 @@ class Controller:
             await asyncio.sleep(SYNC_POLL_SECONDS)
         queue: WorkQueue[Key] = WorkQueue(self._backoff)
         self._queue = queue
-        self._metrics.track_queue_depth(queue.__len__)
         log.info("reconciler started", extra={"workers": self._workers})
         try:
             self._enqueue_all(queue)
@@ -74,7 +70,6 @@ class Controller:
                 group.create_task(self._resync(queue), name="reconcile-resync")
         finally:
             self._queue = None
-            self._metrics.track_queue_depth(lambda: 0)
             queue.shut_down()
             log.info("reconciler stopped")
 
@@ -84,7 +79,7 @@ class Controller:
 
     async def _resync(self, queue: WorkQueue[Key]) -> None:
         while True:
-            await asyncio.sleep(self._resync_seconds)
+            await asyncio.sleep(RESYNC_SECONDS)
             self._enqueue_all(queue)
 
     async def _work(self, queue: WorkQueue[Key]) -> None:

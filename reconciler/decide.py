@@ -52,12 +52,8 @@ class ScaleStep:
 
 @dataclass(frozen=True)
 class Decision:
-    """status to write (after `scale` succeeds, if any), the Event, and when to come back.
-
-    No "again with backoff": a missing Deployment's watch event and the resync wake the key.
-
-    corrects_drift: `scale` sets back another writer's change (the drift guard counts it).
-    """
+    """status to write (after `scale` succeeds, if any), the Event, and when to come back;
+    corrects_drift: `scale` sets back another writer's change (the drift guard counts it)."""
 
     status: TargetStatus
     scale: ScaleStep | None = None
@@ -73,10 +69,8 @@ def decide(
     now: datetime.datetime,
     drift_hold: datetime.timedelta | None = None,
 ) -> Decision:
-    """One step toward target.replicas; see the module docstring.
-
-    drift_hold: how long the drift guard still leaves drift of this spec alone (None: no hold).
-    """
+    """One step toward target.replicas; drift_hold: how long the drift guard still leaves drift
+    of this spec alone (None: no hold)."""
     if deployment is None:
         return _missing(target, now)
     if autoscaler is not None:

@@ -30,10 +30,6 @@ class _History:
 class DriftGuard:
     """Per-key correction history and the hold it implies (pure, clock passed in)."""
 
-    max_corrections: int = MAX_CORRECTIONS
-    window: datetime.timedelta = WINDOW
-    hold: datetime.timedelta = HOLD
-    max_hold: datetime.timedelta = MAX_HOLD
     _history: dict[Key, _History] = field(default_factory=dict)
 
     def held_for(
@@ -41,10 +37,10 @@ class DriftGuard:
     ) -> datetime.timedelta | None:
         """How much longer to leave drift of this spec alone; None: correct it."""
         corrections = self._recent(key, generation, now)
-        beyond = len(corrections) - self.max_corrections
+        beyond = len(corrections) - MAX_CORRECTIONS
         if beyond < 0:
             return None
-        hold = min(self.max_hold, self.hold * 2 ** min(beyond, 16))
+        hold = min(MAX_HOLD, HOLD * 2 ** min(beyond, 16))
         remaining = corrections[-1] + hold - now
         return remaining if remaining > datetime.timedelta(0) else None
 
@@ -59,5 +55,5 @@ class DriftGuard:
         history = self._history.get(key)
         if history is None or history.generation != generation:
             history = self._history[key] = _History(generation)
-        history.corrections = [t for t in history.corrections if now - t < self.window]
+        history.corrections = [t for t in history.corrections if now - t < WINDOW]
         return history.corrections

@@ -1,12 +1,9 @@
 """Leader election on a coordination.k8s.io/v1 Lease, in asyncio.
 
 Requirement: every replica serves the API; only the Lease holder reconciles. client-go's
-protocol: take the Lease if free or unrenewed for leaseDurationSeconds (on our monotonic clock,
-from when we saw it change: no skew), renew each retry period with a resourceVersion
-precondition, and on shutdown read it and write an empty holder with a 1 s lease. Why not
-kubernetes.aio.leaderelection: it cannot release, and it does not bound a hung call, so a leader
-cut off from the API server would reconcile past its deadline; here losing the lease cancels
-the leading task at once.
+protocol, with expiry timed on our monotonic clock from when we saw the Lease change (no skew).
+Why not kubernetes.aio.leaderelection: docs/design.md. Every call is bounded by the retry period
+and losing the Lease cancels the leading task at once; shutdown releases it.
 """
 
 from __future__ import annotations
@@ -31,28 +28,21 @@ log = logging.getLogger(__name__)
 
 
 class LeaseClient(Protocol):
-    """The API calls leader election needs; kube/leases.py implements it.
+    """The Lease calls of kube/leases.py: ConflictError means another writer won; any other
+    exception means the API server did not answer usefully: retry."""
 
-    ConflictError (kube.errors) means another writer won; any other exception means
-    the API server did not answer usefully: retry.
-    """
+    async def get(self) -> LeaseRecord | None: ...
 
-    async def get(self) -> LeaseRecord | None:
-        """The Lease, or None if it does not exist."""
-        ...
+    async def create(self, record: LeaseRecord) -> LeaseRecord: ...
 
-    async def create(self, record: LeaseRecord) -> LeaseRecord:
-        """Create it; ConflictError if someone else did first."""
-        ...
-
-    async def update(self, record: LeaseRecord) -> LeaseRecord:
-        """Replace it if still at record.resource_version, else ConflictError."""
-        ...
+    async def update(self, record: LeaseRecord) -> LeaseRecord: ...
 
 
 @dataclass(frozen=True)
 class ElectionConfig:
-    """Seconds; kube-controller-manager's defaults: lease 15, renew deadline 10, retry 2."""
+    """Seconds; kube-controller-manager's defaults: lease 15, renew deadline 10, retry 2. One
+    Lease call may take at most retry_period, so a hung API server cannot keep a leader that can
+    no longer renew reconciling past its deadline."""
 
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
@@ -83,6 +73,8 @@ class LeaderElector:
         self._leading = False
         self._metrics = metrics
         self._clock = clock  # expiry and the renew deadline; asyncio's loop uses the same
+        # The API field is whole seconds; never round a short test lease down to zero.
+        self._lease_seconds = max(1, round(self._config.lease_duration))
 
     async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
         """Campaign forever; lead while holding the Lease. Cancel to stop (releases it)."""
@@ -121,13 +113,11 @@ class LeaderElector:
         await _cancel(task)
 
     async def _renew_until_lost(self, task: asyncio.Future[None]) -> None:
-        """Return when the Lease is lost (or `lead` ended, which also ends the term).
-
-        A failure of `lead` is logged once, by `_cancel`.
-        """
+        """Return when the Lease is lost or `lead` ended (its failure is logged by `_cancel`)."""
         last_renewed = self._clock()
         while not task.done():
-            await _wait_or_done(task, self._config.retry_period)
+            # asyncio.wait neither raises the task's exception nor cancels it on timeout.
+            await asyncio.wait({task}, timeout=self._config.retry_period)
             if task.done():
                 break
             try:
@@ -148,14 +138,11 @@ class LeaderElector:
 
     async def try_acquire_or_renew(self) -> bool:
         """One attempt. False: someone else holds a valid lease or the API did not answer.
-
-        ConflictError escapes only while leading (the renew loop ends the term on it);
-        a candidate that loses a race simply tries again next period.
-        """
+        ConflictError escapes only while leading: the renew loop ends the term on it."""
         try:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow our own
             # cancellation when the inner call finishes at the same moment.
-            async with asyncio.timeout(self._call_timeout()):
+            async with asyncio.timeout(self._config.retry_period):
                 return await self._attempt()
         except ConflictError:
             if self._leading:
@@ -169,7 +156,7 @@ class LeaderElector:
         now = _now()
         current = await self._client.get()
         if current is None:
-            fresh = LeaseRecord(self._identity, self._lease_seconds(), now, now, 0)
+            fresh = LeaseRecord(self._identity, self._lease_seconds, now, now, 0)
             self._observe(await self._client.create(fresh), self._clock())
             return True
         if self._observed is None or dataclasses.astuple(current) != dataclasses.astuple(
@@ -182,7 +169,7 @@ class LeaderElector:
             return False
         record = LeaseRecord(
             holder=self._identity,
-            lease_duration_seconds=self._lease_seconds(),
+            lease_duration_seconds=self._lease_seconds,
             acquire_time=current.acquire_time if held_by_us else now,
             renew_time=now,
             transitions=current.transitions if held_by_us else current.transitions + 1,
@@ -201,7 +188,7 @@ class LeaderElector:
         if observed is None or observed.holder != self._identity:
             return
         try:
-            async with asyncio.timeout(self._call_timeout()):
+            async with asyncio.timeout(self._config.retry_period):
                 current = await self._client.get()
                 if current is None or current.holder != self._identity:
                     return  # taken over meanwhile: not ours to release
@@ -219,20 +206,6 @@ class LeaderElector:
     def _observe(self, record: LeaseRecord, at: float) -> None:
         self._observed = record
         self._observed_at = at
-
-    def _lease_seconds(self) -> int:
-        # The API field is whole seconds; never round a short test lease down to zero.
-        return max(1, round(self._config.lease_duration))
-
-    def _call_timeout(self) -> float:
-        # One attempt must not outlive a retry period, or a hung API server would keep a
-        # leader that can no longer renew reconciling past its deadline.
-        return self._config.retry_period
-
-
-async def _wait_or_done(task: asyncio.Future[None], seconds: float) -> None:
-    # asyncio.wait neither raises the task's exception nor cancels it on timeout.
-    await asyncio.wait({task}, timeout=seconds)
 
 
 async def _cancel(task: asyncio.Future[None]) -> None:

@@ -1,8 +1,7 @@
 """The reconciler's Prometheus metrics, shaped like controller-runtime's and client-go's.
 
 Requirement: every reconcile branch is counted. replicant_reconcile_total{result} (success,
-error, requeue_after, terminal; failures are error + terminal: no separate errors counter),
-replicant_reconcile_time_seconds, replicant_workqueue_depth and
+error, requeue_after, terminal), replicant_reconcile_time_seconds and
 replicant_leader_election_master_status. Every series exists from the start (zero on a
 follower), so `rate()` sees zeros, not a missing series.
 """
@@ -14,8 +13,6 @@ from typing import TYPE_CHECKING, Final, Literal
 from prometheus_client import Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from prometheus_client import CollectorRegistry
 
 CONTROLLER: Final = "replicatarget"
@@ -45,12 +42,6 @@ class ReconcilerMetrics:
             buckets=BUCKETS,
             registry=registry,
         ).labels(CONTROLLER)
-        self._depth = Gauge(
-            "replicant_workqueue_depth",
-            "Keys in the work queue ready to be processed (0 when not leading).",
-            ["name"],
-            registry=registry,
-        ).labels(CONTROLLER)
         self._leader = Gauge(
             "replicant_leader_election_master_status",
             "1 while this replica holds the Lease and reconciles, else 0.",
@@ -61,10 +52,6 @@ class ReconcilerMetrics:
     def observe_reconcile(self, result: ReconcileResult, seconds: float) -> None:
         self._results[result].inc()
         self._time.observe(seconds)
-
-    def track_queue_depth(self, depth: Callable[[], int]) -> None:
-        """Read the queue's depth at scrape time (the queue lives only while leading)."""
-        self._depth.set_function(depth)
 
     def set_leading(self, leading: bool) -> None:
         self._leader.set(1 if leading else 0)

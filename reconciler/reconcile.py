@@ -1,11 +1,8 @@
 """reconcile(key): one idempotent pass for one ReplicaTarget, in controller-runtime's shape.
 
-Requirement: the Deployment is driven to the desired count. Load the target from the cache
-(gone: done), decide (decide.py), take at most one write, record the Event, write status only if
-it changed, return a Result or raise. It never asks which event woke it. A 409 means a cache was
-behind (often our own write): a quiet requeue. A scale the API server refuses (RBAC, validation,
-admission) is terminal: ScaleFailed, an Event, no retry until the spec (generation) or the
-Deployment (resourceVersion) changes; the refused pair is remembered here.
+Requirement: the Deployment is driven to the desired count, by the rules of docs/design.md
+("Reconciliation"). Load the target from the cache (gone: done), decide (decide.py), take at
+most one write, record the Event, write status only if it changed, return a Result or raise.
 """
 
 from __future__ import annotations
@@ -18,7 +15,6 @@ from typing import TYPE_CHECKING, Protocol
 from kube.errors import AccessDeniedError, AdmissionDeniedError, ConflictError, InvalidError
 from reconciler.decide import (
     Decision,
-    EventSpec,
     ScaleStep,
     decide,
     drifted,
@@ -36,8 +32,7 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name): the ReplicaTarget's and its Deployment's
 
-# After a 409: by then the watch event of the newer object has usually requeued the key; this
-# is only the safety net if it is slow. Not rate-limited: nothing failed.
+# After a 409 the newer object's watch event usually requeues the key first; not rate-limited.
 CONFLICT_REQUEUE_S = 1.0
 
 
@@ -49,11 +44,8 @@ class Result:
 
 
 class TerminalError(Exception):
-    """A failure only a person can fix: counted and logged, never retried with backoff."""
-
-
-class ScaleFailedError(TerminalError):
-    """The scale write was refused; ScaleFailed is recorded on the ReplicaTarget."""
+    """A failure only a person can fix (a refused scale: ScaleFailed is recorded): counted and
+    logged, never retried with backoff."""
 
 
 class World(Protocol):
@@ -63,19 +55,19 @@ class World(Protocol):
 
     def deployment(self, key: Key) -> DeploymentView | None: ...
 
-    def autoscaler_for(self, key: Key) -> str | None:
-        """Name of an HPA whose scaleTargetRef is this Deployment, if any."""
-        ...
+    def autoscaler_for(self, key: Key) -> str | None: ...  # an HPA scaling this Deployment
 
 
 class Writer(Protocol):
-    """The writes reconcile may make; each raises kube.errors on failure."""
+    """The writes reconcile may make (kube/scale.py); each raises kube.errors on failure."""
 
-    async def scale(self, key: Key, step: ScaleStep) -> None: ...
+    async def scale(self, key: Key, replicas: int, resource_version: str) -> None: ...
 
     async def write_status(self, target: ReplicaTargetView, status: TargetStatus) -> None: ...
 
-    async def record_event(self, target: ReplicaTargetView, event: EventSpec) -> None:
+    async def record_event(
+        self, target: ReplicaTargetView, type_: str, reason: str, message: str
+    ) -> None:
         """Best effort: must not raise (an Event is a hint, not state)."""
         ...
 
@@ -136,7 +128,7 @@ class Reconciler:
     async def _scale(self, key: Key, target: ReplicaTargetView, step: ScaleStep) -> None:
         """Anything but a refusal (409: a cache is behind, 404, outage) propagates: retried."""
         try:
-            await self._writer.scale(key, step)
+            await self._writer.scale(key, step.replicas, step.resource_version)
         except (AccessDeniedError, AdmissionDeniedError, InvalidError) as e:
             # RBAC, admission or validation: a person has to act; say so and stop trying.
             # Remembered only once ScaleFailed is written: a 409 on that write tries again.
@@ -144,7 +136,7 @@ class Reconciler:
                 target, scale_failed(target, f"scale write refused: {e}", self._clock())
             )
             self._refused[key] = (target.generation, step.resource_version)
-            raise ScaleFailedError(str(e)) from e
+            raise TerminalError(str(e)) from e
         self._refused.pop(key, None)
 
     async def _record(self, target: ReplicaTargetView, decision: Decision) -> None:
@@ -153,10 +145,10 @@ class Reconciler:
         Entering a reason is only true once the status that enters it is written: when two
         passes race on a stale cache, the loser's status write 409s and it records nothing.
         """
-        acted = decision.scale is not None
-        if acted and decision.event is not None:
-            await self._writer.record_event(target, decision.event)
+        acted, event = decision.scale is not None, decision.event
+        if acted and event is not None:
+            await self._writer.record_event(target, event.type, event.reason, event.message)
         if decision.status != target.status:
             await self._writer.write_status(target, decision.status)
-        if not acted and decision.event is not None:
-            await self._writer.record_event(target, decision.event)
+        if not acted and event is not None:
+            await self._writer.record_event(target, event.type, event.reason, event.message)

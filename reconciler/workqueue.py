@@ -1,10 +1,8 @@
 """A rate-limited work queue of object keys, shaped like client-go's workqueue.
 
-Requirement: one reconcile per burst of events, never two at once for one key. Watch events for a
-ReplicaTarget arrive in bursts (its update, the Deployment's, the status write it causes); the
-queue folds them into one pending key. A key in flight is not handed to a second worker: added
-meanwhile, it is marked dirty and queued again on `done`. Failures come back after an
-exponential, capped per-key delay; success (`forget`) resets it.
+Requirement: one reconcile per burst of events (a target's update, its Deployment's, the status
+write it causes), never two at once for one key: a key added while in flight is queued again on
+`done`. Failures come back after an exponential, capped per-key delay; `forget` resets it.
 """
 
 from __future__ import annotations
@@ -26,8 +24,7 @@ class WorkQueue(Generic[K]):
     """Deduplicating FIFO with delayed adds, per-key backoff and exclusive processing."""
 
     def __init__(self, backoff: Backoff | None = None) -> None:
-        # Per key, no jitter: a key's retries are not in lock-step with anything.
-        self._backoff = backoff or Backoff(base=0.05, cap=30.0, jitter=False)
+        self._backoff = backoff or Backoff(base=0.05, cap=30.0)
         self._queue: deque[K] = deque()
         self._dirty: set[K] = set()  # waiting in _queue, or to queue again after done()
         self._processing: set[K] = set()
@@ -39,9 +36,6 @@ class WorkQueue(Generic[K]):
         # between, so no wake-up is lost.
         self._wakeup = asyncio.Event()
         self._shutdown = False
-
-    def __len__(self) -> int:
-        return len(self._queue)
 
     def add(self, key: K) -> None:
         """Queue `key` unless it is already waiting; a key in flight is queued again by done()."""
@@ -70,9 +64,6 @@ class WorkQueue(Generic[K]):
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
         self.add_after(key, self._backoff.delay(failures))
-
-    def failures(self, key: K) -> int:
-        return self._failures.get(key, 0)
 
     def forget(self, key: K) -> None:
         """The key succeeded: its next failure starts from the base delay again."""

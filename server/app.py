@@ -23,10 +23,10 @@ from kube.autoscalers import Autoscalers
 from kube.leases import LeaseApi
 from kube.probe import ApiServerProbe
 from kube.replicatargets import replica_target_informers
-from kube.scale import EventRecorder
+from kube.scale import ClusterWriter
 from kube.target_store import ReplicaTargetStore
 from kube.views import deployment_informers
-from reconciler.cluster import ApiWriter, CacheWorld
+from reconciler.cluster import CacheWorld
 from reconciler.controller import Controller
 from reconciler.leader import LeaderElector
 from reconciler.metrics import ReconcilerMetrics
@@ -138,10 +138,9 @@ class App:
         self.http_port = 0
         # -- the reconciler, run only while this replica holds the Lease -----------------
         world = CacheWorld(targets, self.deployments, autoscalers)
-        writer = ApiWriter(api, EventRecorder(api, config.identity))
         reconciler_metrics = ReconcilerMetrics(self.registry, lease=LEASE_NAME)
         controller = Controller(
-            Reconciler(world, writer).reconcile,
+            Reconciler(world, ClusterWriter(api, config.identity)).reconcile,
             keys=world.target_keys,
             synced=lambda: world.synced,
             metrics=reconciler_metrics,

@@ -5,7 +5,6 @@ composition root owns, so two Apps in one process (tests) stay apart.
     replicant_grpc_request_duration_seconds{method}       histogram
     replicant_client_refusals_total{reason}               counter: client certificates refused
     replicant_cache_objects{resource}                     gauge: objects in the watch cache
-    replicant_list_watch_errors_total{resource}           counter: failed lists/watches (backed off)
     replicant_apiserver_probe_failures_total              counter
     replicant_cache_age_seconds                           gauge: now minus the answers' as_of
 
@@ -82,14 +81,9 @@ class Metrics:
         objects = GaugeMetricFamily(
             "replicant_cache_objects", "Objects in the watch cache.", labels=["resource"]
         )
-        errors = CounterMetricFamily(
-            "replicant_list_watch_errors", "Failed lists/watches.", labels=["resource"]
-        )
         for resource, sources in sorted(by_resource.items()):
             objects.add_metric([resource], sum(len(s) for s in sources))
-            errors.add_metric([resource], sum(s.stats.errors for s in sources))
         yield objects
-        yield errors
         yield CounterMetricFamily(
             "replicant_apiserver_probe_failures", "Failed probes.", value=self._probe.failures
         )

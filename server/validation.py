@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Final
 
-from kube.desired import parse_version
+from kube.desired import is_version
 from server.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def replicas(request: replicant_pb2.SetReplicasRequest) -> int:
 
 
 def expected_version(value: str) -> str:
-    if value and parse_version(value) is None:
+    if value and not is_version(value):
         raise InvalidArgumentError(
             "expected_version is malformed; pass DesiredState.version back unchanged"
         )

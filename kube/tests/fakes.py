@@ -155,7 +155,7 @@ class FakeKube:
             meta = obj.get("metadata") or {}
             if (meta.get("namespace"), meta.get("name")) == (namespace, name):
                 return items, obj
-        raise NotFoundError("not found", status=404)
+        raise NotFoundError("not found")
 
     def _write(self, method: str, path: str, body: object, content_type: str) -> JSONObject:
         """POST to a namespaced collection, PATCH of one of its objects; stored and watched."""
@@ -164,7 +164,7 @@ class FakeKube:
             name = str(body.get("metadata", {}).get("name", ""))
             with contextlib.suppress(NotFoundError):
                 self._find(f"{path}/{name}")
-                raise ConflictError("already exists", status=409)
+                raise ConflictError("already exists")
             meta = {"namespace": namespace, "uid": _uuid(self.resource_version), "generation": 1}
             stored = copy.deepcopy(body)
             stored["metadata"] = {**stored.get("metadata", {}), **meta}
@@ -177,7 +177,7 @@ class FakeKube:
             elif content_type == MERGE_PATCH:
                 stored = _merge_patch(copy.deepcopy(current), body)
             else:
-                raise InvalidError("unsupported patch", status=415)
+                raise InvalidError("unsupported patch")
             # The server owns identity and generation: a patch cannot change them.
             meta = current["metadata"]
             spec_changed = stored.get("spec") != current.get("spec")
@@ -188,7 +188,7 @@ class FakeKube:
             items[items.index(current)] = stored
             event, scope = "MODIFIED", path.rsplit("/", 1)[0]
         else:
-            raise NotFoundError("not modelled", status=404)
+            raise NotFoundError("not modelled")
         self.resource_version += 1
         stored["metadata"]["resourceVersion"] = str(self.resource_version)
         for watch in self.watches:  # of all namespaces, or of this one
@@ -259,13 +259,13 @@ def _json_patch(target: JSONObject, ops: list[Any]) -> JSONObject:
         for part in parents:
             node = node.get(part) if isinstance(node, dict) else None
         if not isinstance(node, dict) or (op["op"] != "add" and last not in node):
-            raise InvalidError(f"no path {op['path']}", status=422)
+            raise InvalidError(f"no path {op['path']}")
         if op["op"] == "test" and node[last] != op["value"]:
-            raise InvalidError(f"test failed at {op['path']}", status=422)
+            raise InvalidError(f"test failed at {op['path']}")
         if op["op"] in ("add", "replace"):
             node[last] = copy.deepcopy(op["value"])
         elif op["op"] != "test":
-            raise InvalidError(f"op {op['op']} is not modelled", status=422)
+            raise InvalidError(f"op {op['op']} is not modelled")
     return out
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 KEY: Key = ("ns", "web")
 WAIT_S = 5.0
 # Retries far later than any test waits: each reconcile below runs exactly once.
-NO_RETRY = Backoff(60.0, 60.0, jitter=False)
+NO_RETRY = Backoff(60.0, 60.0)
 
 
 def metric(registry: CollectorRegistry, name: str, /, **labels: str) -> float | None:
@@ -59,7 +59,7 @@ async def test_failing_key_is_retried_until_it_succeeds_and_then_left_alone() ->
         keys=lambda: [KEY],
         synced=lambda: True,
         metrics=ReconcilerMetrics(CollectorRegistry(), lease="test"),
-        backoff=Backoff(0.01, 0.05, jitter=False),
+        backoff=Backoff(0.01, 0.05),
     )
     task = asyncio.ensure_future(controller.run())
     await asyncio.wait_for(done.wait(), 5)
@@ -112,7 +112,7 @@ async def test_a_terminal_failure_is_counted_and_not_retried_but_a_new_event_run
         keys=lambda: [KEY],
         synced=lambda: True,
         metrics=ReconcilerMetrics(registry, lease="test"),
-        backoff=Backoff(0.001, 0.001, jitter=False),  # an error retry would come at once
+        backoff=Backoff(0.001, 0.001),  # an error retry would come at once
     )
     task = asyncio.ensure_future(controller.run())
     terminal = {"controller": "replicatarget", "result": "terminal"}
@@ -167,32 +167,3 @@ async def test_each_reconcile_is_counted_by_result_and_timed(
         for r in RESULTS
     }
     assert counted == {r: (1.0 if r == result else 0.0) for r in RESULTS}
-
-
-@pytest.mark.asyncio
-async def test_queue_depth_shows_waiting_keys_while_leading_and_zero_after() -> None:
-    registry = CollectorRegistry()
-    busy = asyncio.Event()
-
-    async def reconcile(key: Key) -> Result:
-        busy.set()
-        await asyncio.Event().wait()  # hold the only worker: the other keys wait in the queue
-        return Result()
-
-    keys: list[Key] = [("ns", "a"), ("ns", "b"), ("ns", "c")]
-    controller = Controller(
-        reconcile,
-        keys=lambda: keys,
-        synced=lambda: True,
-        metrics=ReconcilerMetrics(registry, lease="test"),
-        workers=1,
-    )
-    before = metric(registry, "replicant_workqueue_depth", name="replicatarget")
-    task = asyncio.ensure_future(controller.run())
-    await asyncio.wait_for(busy.wait(), WAIT_S)
-
-    leading = metric(registry, "replicant_workqueue_depth", name="replicatarget")
-    await stop(task)
-    after = metric(registry, "replicant_workqueue_depth", name="replicatarget")
-
-    assert (before, leading, after) == (0.0, 2.0, 0.0)

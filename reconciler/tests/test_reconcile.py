@@ -19,14 +19,13 @@ from kube.errors import (
 from kube.replicatargets import ReplicaTargetView, TargetStatus
 from kube.views import DeploymentView
 from reconciler import conditions as cond
-from reconciler.decide import EventSpec, ScaleStep
+from reconciler.decide import ScaleStep
 from reconciler.drift import DriftGuard
 from reconciler.reconcile import (
     CONFLICT_REQUEUE_S,
     Key,
     Reconciler,
     Result,
-    ScaleFailedError,
     TerminalError,
 )
 
@@ -68,18 +67,20 @@ class RecordingWriter:
         self.statuses: list[TargetStatus] = []
         self.events: list[str] = []
 
-    async def scale(self, key: Key, step: ScaleStep) -> None:
+    async def scale(self, key: Key, replicas: int, resource_version: str) -> None:
         if self.scale_error is not None:
             raise self.scale_error
-        self.scaled.append(step)
+        self.scaled.append(ScaleStep(replicas, resource_version))
 
     async def write_status(self, target: ReplicaTargetView, status: TargetStatus) -> None:
         if self.status_error is not None:
             raise self.status_error
         self.statuses.append(status)
 
-    async def record_event(self, target: ReplicaTargetView, event: EventSpec) -> None:
-        self.events.append(event.reason)
+    async def record_event(
+        self, target: ReplicaTargetView, type_: str, reason: str, message: str
+    ) -> None:
+        self.events.append(reason)
 
 
 def target(replicas: int = 3) -> ReplicaTargetView:
@@ -154,7 +155,7 @@ async def test_conflict_on_the_status_write_is_a_quiet_requeue() -> None:
 async def test_refused_scale_records_scale_failed_then_raises(refusal: KubeError) -> None:
     writer = RecordingWriter(scale_error=refusal)
 
-    with pytest.raises(ScaleFailedError):
+    with pytest.raises(TerminalError):
         await reconciler(FakeWorld(target(3), 1), writer).reconcile(KEY)
 
     assert writer.events == [cond.SCALE_FAILED]
@@ -198,7 +199,7 @@ async def test_a_new_spec_after_a_refused_scale_is_tried_at_once() -> None:
     writer = RecordingWriter(scale_error=InvalidError("rejected"))
     world = FakeWorld(target(3), 1)
     rec = reconciler(world, writer)
-    with pytest.raises(ScaleFailedError):
+    with pytest.raises(TerminalError):
         await rec.reconcile(KEY)
     writer.scale_error = None
     world.t = dataclasses.replace(target(4), generation=2)
@@ -221,12 +222,12 @@ async def test_an_unavailable_api_server_on_scale_is_retried_not_terminal() -> N
 @pytest.mark.asyncio
 async def test_scale_failed_is_recorded_as_an_event_only_when_first_entered() -> None:
     first = RecordingWriter(scale_error=AccessDeniedError("denied"))
-    with pytest.raises(ScaleFailedError):
+    with pytest.raises(TerminalError):
         await reconciler(FakeWorld(target(3), 1), first).reconcile(KEY)
     failing = dataclasses.replace(target(3), status=first.statuses[0])
     retry = RecordingWriter(scale_error=AccessDeniedError("denied"))
 
-    with pytest.raises(ScaleFailedError):
+    with pytest.raises(TerminalError):
         await reconciler(FakeWorld(failing, 1), retry).reconcile(KEY)
 
     assert (first.events, retry.events, retry.statuses) == ([cond.SCALE_FAILED], [], [])

@@ -420,7 +420,7 @@ def age(as_of: Timestamp) -> float:
 async def test_a_warm_cache_answers_reads_through_an_api_server_outage_and_says_how_old(
     pki: Path, kube: FakeKube
 ) -> None:
-    probe = ApiServerProbe(kube, interval=0.02, timeout=0.1)
+    probe = ApiServerProbe(kube, interval=0.02)
     async with started(pki, kube, probe=probe) as app:
         await app.wait_ready()
         async with app.channel("writer") as chan:

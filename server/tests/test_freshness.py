@@ -49,7 +49,13 @@ async def test_cache_is_current_while_watching_and_frozen_from_the_first_failure
     kube: FakeKube,
 ) -> None:
     clock = Clock()
-    cache = informer(kube, clock, Backoff(uniform=lambda _low, _high: 0.0))
+    draws: list[float] = []
+
+    def draw(_low: float, high: float) -> float:
+        draws.append(high)
+        return 0.0
+
+    cache = informer(kube, clock, Backoff(uniform=draw))
     before_list = cache.current_as_of
     async with running(cache):
         watch = await kube.next_watch(1)
@@ -57,7 +63,7 @@ async def test_cache_is_current_while_watching_and_frozen_from_the_first_failure
         watching = cache.current_as_of
         kube.down = True
         watch.events.put_nowait(ApiUnavailableError("reset"))
-        await until(lambda: cache.stats.errors > 0)
+        await until(lambda: bool(draws))  # failed, backing off
         failed_at = clock.now
         clock.now += 30
         during = cache.current_as_of
