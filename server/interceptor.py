@@ -63,16 +63,23 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
         self._identities = identities
         self._metrics = metrics
         self._refusal_log = RateLimiter()
+        self._handlers: dict[str, Handler | None] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
+        """The method's checked handler, built on its first call (grpc asks on every call)."""
         method = handler_call_details.method
+        if method not in self._handlers:
+            handler = await continuation(handler_call_details)
+            if handler is None:
+                return None  # unknown methods are not cached: their names are the client's
+            self._handlers[method] = self._wrap(method, handler)
+        return self._handlers[method]
+
+    def _wrap(self, method: str, handler: Handler) -> Handler | None:
         deserializer = _tolerant(handler.request_deserializer)
         serializer = handler.response_serializer
         if handler.unary_unary is not None:

@@ -36,10 +36,14 @@ if TYPE_CHECKING:
 
     Context = grpc.aio.ServicerContext[Any, Any]
     _Built = tuple[DeploymentView, ReplicaTargetView | None, pb.Deployment]
+    _PageKey = tuple[str, str, Key | None, int]  # namespace filter, grant, after, size
+    _Page = pb.ListDeploymentsResponse
+    _Shown = tuple[list[tuple[Key, DeploymentView]], dict[Key, ReplicaTargetView], _Page]
 
-# Bounds the message cache: cleared when full (entries of deleted Deployments are never read).
+# Bound the caches: cleared when full (deleted Deployments and pages asked once stay in them).
 # TODO: drop entries on the informer's delete events if clearing shows up in `make bench`.
 MAX_CACHED_MESSAGES = 50_000
+MAX_CACHED_PAGES = 100
 
 
 class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
@@ -57,6 +61,7 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         self._store = store
         # key -> (the views it was built from, the message): see _message.
         self._messages: dict[Key, _Built] = {}
+        self._pages: dict[_PageKey, _Shown] = {}  # see _page
 
     async def GetReplicas(  # noqa: N802 - the generated servicer's name
         self, request: pb.GetReplicasRequest, context: Context
@@ -64,8 +69,8 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         key = validation.ref(request.ref)
         self._require_ready()
         view = self._lookup(key, CALLER.get().read)
-        response = pb.GetReplicasResponse(deployment=self._message(view))
-        _set_as_of(response.as_of, self._readiness.as_of())
+        response = pb.GetReplicasResponse(deployment=self._message(view, self._targets.get(key)))
+        _set_as_of(response, self._readiness.as_of())
         return response
 
     async def ListDeployments(  # noqa: N802 - the generated servicer's name
@@ -85,13 +90,8 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         if grant.namespaces is not None:  # a grant of every namespace needs no filter
             items = (item for item in items if grant.allows(item[0][0]))
         page = list(itertools.islice(items, size + 1))  # one extra: does another page follow?
-        response = pb.ListDeploymentsResponse(
-            deployments=[self._message(view) for _, view in page[:size]],
-            next_page_token=page_tokens.encode(page[size - 1][0], scope)
-            if len(page) > size
-            else "",
-        )
-        _set_as_of(response.as_of, self._readiness.as_of())
+        response = self._page((*scope, after, size), page)
+        _set_as_of(response, self._readiness.as_of())
         return response
 
     async def SetReplicas(  # noqa: N802 - the generated servicer's name
@@ -122,12 +122,35 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
             raise DeploymentNotFoundError(f"deployment {key[0]}/{key[1]} not found")
         return view
 
-    def _message(self, view: DeploymentView) -> pb.Deployment:
+    def _page(self, key: _PageKey, page: list[tuple[Key, DeploymentView]]) -> _Page:
+        """The reply for `page` (one item more than its size, if another page follows), reused
+        while the Deployments and ReplicaTargets it is built from are the same: copying hundreds
+        of Deployment messages into a new reply was most of a List's CPU (`make bench`). Callers
+        set its as_of: gRPC serializes a reply before another call runs."""
+        namespace, grant, after, size = key
+        if not page:
+            return pb.ListDeploymentsResponse()
+        last = page[-1][0]
+        in_page = self._targets.iter_from(after, namespace)
+        targets = dict(itertools.takewhile(lambda item: item[0] <= last, in_page))
+        cached = self._pages.get(key)
+        if cached is not None and cached[0] == page and cached[1] == targets:
+            return cached[2]
+        response = pb.ListDeploymentsResponse(
+            deployments=[self._message(view, targets.get(ref)) for ref, view in page[:size]],
+            next_page_token=page_tokens.encode(page[size - 1][0], (namespace, grant))
+            if len(page) > size
+            else "",
+        )
+        if len(self._pages) >= MAX_CACHED_PAGES:
+            self._pages.clear()
+        self._pages[key] = (page, targets, response)
+        return response
+
+    def _message(self, view: DeploymentView, target: ReplicaTargetView | None) -> pb.Deployment:
         """The Deployment message, built once per pair of cached views (the caches replace a view
-        on every change, so identity is the version). A List page builds a hundred of these, and
-        building them was most of its CPU (`make bench`). Callers copy it, never change it."""
+        on every change, so identity is the version). Callers copy it, never change it."""
         key = (view.namespace, view.name)
-        target = self._targets.get(key)
         cached = self._messages.get(key)
         if cached is not None and cached[0] is view and cached[1] is target:
             return cached[2]
@@ -169,6 +192,8 @@ def desired_message(view: DesiredStateView) -> pb.DesiredState:
     return message
 
 
-def _set_as_of(field: Any, as_of: datetime | None) -> None:
-    if as_of is not None:
-        field.FromDatetime(as_of)
+def _set_as_of(response: Any, as_of: datetime | None) -> None:
+    if as_of is None:
+        response.ClearField("as_of")
+    else:
+        response.as_of.FromDatetime(as_of)
