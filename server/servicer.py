@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     _Built = tuple[DeploymentView, ReplicaTargetView | None, pb.Deployment]
     _PageKey = tuple[str, str, Key | None, int]  # namespace filter, grant, after, size
     _Page = pb.ListDeploymentsResponse
-    _Shown = tuple[list[tuple[Key, DeploymentView]], dict[Key, ReplicaTargetView], _Page]
+    _Items = list[tuple[Key, DeploymentView]]
+    _Shown = tuple[_Items, dict[Key, ReplicaTargetView], _Page, int]  # ..., changes seen
 
 # Bound the caches: cleared when full (deleted Deployments and pages asked once stay in them).
 # TODO: drop entries on the informer's delete events if clearing shows up in `make bench`.
@@ -62,6 +63,11 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         # key -> (the views it was built from, the message): see _message.
         self._messages: dict[Key, _Built] = {}
         self._pages: dict[_PageKey, _Shown] = {}  # see _page
+        self._changes = 0  # events the caches applied
+        for deployment_informer in deployments.informers:
+            deployment_informer.subscribe(self._count_change)
+        for target_informer in targets.informers:
+            target_informer.subscribe(self._count_change)
 
     async def GetReplicas(  # noqa: N802 - the generated servicer's name
         self, request: pb.GetReplicasRequest, context: Context
@@ -82,15 +88,7 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         scope = (namespace, grant.fingerprint())
         after = page_tokens.decode(request.page_token, scope)
         self._require_ready()
-        # Outside the grant: exactly the answer for a namespace with nothing. The filter holds
-        # even for a forged token. TODO: iterate only the granted namespaces if grants ever get
-        # much smaller than the cache.
-        visible = not namespace or grant.allows(namespace)
-        items = self._deployments.iter_from(after, namespace) if visible else iter(())
-        if grant.namespaces is not None:  # a grant of every namespace needs no filter
-            items = (item for item in items if grant.allows(item[0][0]))
-        page = list(itertools.islice(items, size + 1))  # one extra: does another page follow?
-        response = self._page((*scope, after, size), page)
+        response = self._page((*scope, after, size), grant)
         _set_as_of(response, self._readiness.as_of())
         return response
 
@@ -122,30 +120,41 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
             raise DeploymentNotFoundError(f"deployment {key[0]}/{key[1]} not found")
         return view
 
-    def _page(self, key: _PageKey, page: list[tuple[Key, DeploymentView]]) -> _Page:
-        """The reply for `page` (one item more than its size, if another page follows), reused
-        while the Deployments and ReplicaTargets it is built from are the same: copying hundreds
-        of Deployment messages into a new reply was most of a List's CPU (`make bench`). Callers
-        set its as_of: gRPC serializes a reply before another call runs."""
-        namespace, grant, after, size = key
-        if not page:
-            return pb.ListDeploymentsResponse()
-        last = page[-1][0]
+    def _page(self, key: _PageKey, grant: authz.Grant) -> _Page:
+        """The page's reply, reused while no cache changed since, or while the Deployments and
+        ReplicaTargets it shows are the same: copying hundreds of Deployment messages into a new
+        reply, then reading them from the cache, were most of a List's CPU (`make bench`).
+        Callers set its as_of: gRPC serializes a reply before another call runs."""
+        cached = self._pages.get(key)
+        if cached is not None and cached[3] == self._changes:
+            return cached[2]
+        namespace, fingerprint, after, size = key
+        # Outside the grant: exactly the answer for a namespace with nothing. The filter holds
+        # even for a forged token. TODO: iterate only the granted namespaces if grants ever get
+        # much smaller than the cache.
+        visible = not namespace or grant.allows(namespace)
+        items = self._deployments.iter_from(after, namespace) if visible else iter(())
+        if grant.namespaces is not None:  # a grant of every namespace needs no filter
+            items = (item for item in items if grant.allows(item[0][0]))
+        page = list(itertools.islice(items, size + 1))  # one extra: does another page follow?
+        last = page[-1][0] if page else ("", "")
         in_page = self._targets.iter_from(after, namespace)
         targets = dict(itertools.takewhile(lambda item: item[0] <= last, in_page))
-        cached = self._pages.get(key)
-        if cached is not None and cached[0] == page and cached[1] == targets:
-            return cached[2]
-        response = pb.ListDeploymentsResponse(
-            deployments=[self._message(view, targets.get(ref)) for ref, view in page[:size]],
-            next_page_token=page_tokens.encode(page[size - 1][0], (namespace, grant))
-            if len(page) > size
-            else "",
-        )
+        if cached is None or cached[0] != page or cached[1] != targets:
+            response = pb.ListDeploymentsResponse(
+                deployments=[self._message(view, targets.get(ref)) for ref, view in page[:size]],
+                next_page_token=page_tokens.encode(page[size - 1][0], (namespace, fingerprint))
+                if len(page) > size
+                else "",
+            )
+            cached = (page, targets, response, 0)
         if len(self._pages) >= MAX_CACHED_PAGES:
             self._pages.clear()
-        self._pages[key] = (page, targets, response)
-        return response
+        self._pages[key] = (*cached[:3], self._changes)
+        return cached[2]
+
+    def _count_change(self, *_: object) -> None:
+        self._changes += 1
 
     def _message(self, view: DeploymentView, target: ReplicaTargetView | None) -> pb.Deployment:
         """The Deployment message, built once per pair of cached views (the caches replace a view

@@ -191,8 +191,10 @@ async def test_a_repeated_list_shows_deployment_and_replicatarget_changes(
     request = pb.ListDeploymentsRequest(namespace="apps", page_size=1)
     async with harness.channel("writer") as chan:
         first = await stub(chan).ListDeployments(request)
-        again = await stub(chan).ListDeployments(request)  # the same page, reused
         watch = next(w for w in harness.kube.watches if w.path == DEPLOYMENTS)
+        watch.events.put_nowait({"type": "MODIFIED", "object": deployment("batch", "jobs", 2, 2)})
+        await until("the change cached", lambda: _spec(harness, ("batch", "jobs"), 2))
+        again = await stub(chan).ListDeployments(request)  # changed elsewhere: the same page
         watch.events.put_nowait({"type": "MODIFIED", "object": deployment("apps", "api", 7, 2)})
         await until("the change cached", lambda: _spec(harness, ("apps", "api"), 7))
         changed = await stub(chan).ListDeployments(request)
