@@ -8,9 +8,7 @@ walked in key order for ListDeployments' pages.
 from __future__ import annotations
 
 import bisect
-import heapq
 import itertools
-from operator import itemgetter
 from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 from kube.informer import Converter, Informer, Key
@@ -44,7 +42,7 @@ class InformerGroup(Generic[V]):
     ) -> None:
         """api_version as in a manifest ("apps/v1", "v1"), e.g. ("apps/v1", "deployments")."""
         group, _, version = api_version.rpartition("/")
-        scopes: list[str | None] = [*namespaces] or [None]
+        scopes: list[str | None] = [*sorted(namespaces)] or [None]  # in order: see iter_from
         self.informers = [
             Informer(
                 api,
@@ -54,7 +52,7 @@ class InformerGroup(Generic[V]):
             )
             for ns in scopes
         ]
-        self._by_namespace = dict(zip(namespaces, self.informers, strict=False))  # {} for all
+        self._by_namespace = dict(zip(sorted(namespaces), self.informers, strict=False))
 
     @property
     def synced(self) -> bool:
@@ -74,15 +72,10 @@ class InformerGroup(Generic[V]):
         """Items in (namespace, name) order, strictly after `after`, optionally one namespace."""
         if namespace:
             informer = self._informer_for(namespace)
-            if informer is None:
-                return iter(())
-            return _scan(
-                informer, max(after, (namespace, "")) if after else (namespace, ""), namespace
-            )
-        if len(self.informers) == 1:  # one cluster-wide informer: its own order, no merge
-            return _scan(self.informers[0], after)
-        # Namespaces of different informers are disjoint, so a merge keeps the global order.
-        return heapq.merge(*(_scan(inf, after) for inf in self.informers), key=itemgetter(0))
+            start = max(after, (namespace, "")) if after else (namespace, "")
+            return iter(()) if informer is None else _scan(informer, start, namespace)
+        # One informer for all namespaces, or one per namespace in namespace order: both in order.
+        return itertools.chain.from_iterable(_scan(inf, after) for inf in self.informers)
 
     def _informer_for(self, namespace: str) -> Informer[V] | None:
         if not self._by_namespace:

@@ -174,9 +174,8 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
                 generation=view.generation,
                 observed_generation=view.observed_generation,
             ),
+            desired=None if target is None else desired_message(desired_state_view(target)),
         )
-        if target is not None:
-            message.desired.CopyFrom(desired_message(desired_state_view(target)))
         if len(self._messages) >= MAX_CACHED_MESSAGES:  # deleted Deployments leave entries
             self._messages.clear()
         self._messages[key] = (view, target, message)
@@ -184,20 +183,22 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
 
 
 def desired_message(view: DesiredStateView) -> pb.DesiredState:
+    reconcile = view.reconcile
     message = pb.DesiredState(
-        replicas=view.replicas, requested_by=view.requested_by, version=view.version
+        replicas=view.replicas,
+        requested_by=view.requested_by,
+        version=view.version,
+        reconcile=None
+        if reconcile is None
+        else pb.ReconcileStatus(
+            converged=reconcile.converged,
+            reason=reconcile.reason,
+            message=reconcile.message,
+            observed_generation=reconcile.observed_generation,
+        ),
     )
     if view.requested_at is not None:
         message.requested_at.FromDatetime(view.requested_at)
-    if view.reconcile is not None:
-        message.reconcile.CopyFrom(
-            pb.ReconcileStatus(
-                converged=view.reconcile.converged,
-                reason=view.reconcile.reason,
-                message=view.reconcile.message,
-                observed_generation=view.reconcile.observed_generation,
-            )
-        )
     return message
 
 
