@@ -73,10 +73,10 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         self, request: pb.GetReplicasRequest, context: Context
     ) -> pb.GetReplicasResponse:
         key = validation.ref(request.ref)
-        self._require_ready()
+        as_of = self._as_of()
         view = self._lookup(key, CALLER.get().read)
         response = pb.GetReplicasResponse(deployment=self._message(view, self._targets.get(key)))
-        _set_as_of(response, self._readiness.as_of())
+        response.as_of.FromDatetime(as_of)
         return response
 
     async def ListDeployments(  # noqa: N802 - the generated servicer's name
@@ -87,9 +87,9 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         grant = CALLER.get().read
         scope = (namespace, grant.fingerprint())
         after = page_tokens.decode(request.page_token, scope)
-        self._require_ready()
+        as_of = self._as_of()
         response = self._page((*scope, after, size), grant)
-        _set_as_of(response, self._readiness.as_of())
+        response.as_of.FromDatetime(as_of)
         return response
 
     async def SetReplicas(  # noqa: N802 - the generated servicer's name
@@ -107,10 +107,12 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         stored = await self._store.set(key, replicas, caller.identity, expected)
         return pb.SetReplicasResponse(desired=desired_message(stored))
 
-    def _require_ready(self) -> None:
-        reason = self._readiness.reason(for_reads=True)
-        if reason:
-            raise NotReadyError(f"not ready: {reason}")
+    def _as_of(self) -> datetime:
+        """How current the caches are; NotReadyError until they have synced."""
+        as_of = self._readiness.as_of()
+        if as_of is None:
+            raise NotReadyError(f"not ready: {self._readiness.reason(for_reads=True)}")
+        return as_of
 
     def _lookup(self, key: Key, grant: authz.Grant) -> DeploymentView:
         """The Deployment, or the same NOT_FOUND whether it is missing, unwatched or not granted."""
@@ -200,10 +202,3 @@ def desired_message(view: DesiredStateView) -> pb.DesiredState:
     if view.requested_at is not None:
         message.requested_at.FromDatetime(view.requested_at)
     return message
-
-
-def _set_as_of(response: Any, as_of: datetime | None) -> None:
-    if as_of is None:
-        response.ClearField("as_of")
-    else:
-        response.as_of.FromDatetime(as_of)
