@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     _PageKey = tuple[str, str, Key | None, int]  # namespace filter, grant, after, size
     _Page = pb.ListDeploymentsResponse
     _Items = list[tuple[Key, DeploymentView]]
-    _Shown = tuple[_Items, dict[Key, ReplicaTargetView], _Page, int]  # ..., changes seen
+    # A cached page: its items (one extra), their ReplicaTargets, the reply, changes seen then.
+    _Shown = tuple[_Items, dict[Key, ReplicaTargetView], _Page, int]
 
 # Bound the caches: cleared when full (deleted Deployments and pages asked once stay in them).
 # TODO: drop entries on the informer's delete events if clearing shows up in `make bench`.
@@ -63,7 +64,7 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         # key -> (the views it was built from, the message): see _message.
         self._messages: dict[Key, _Built] = {}
         self._pages: dict[_PageKey, _Shown] = {}  # see _page
-        self._changes = 0  # events the caches applied
+        self._changes = 0  # events the caches have applied (any namespace)
         for deployment_informer in deployments.informers:
             deployment_informer.subscribe(self._count_change)
         for target_informer in targets.informers:
