@@ -10,11 +10,12 @@ TODO: a watch-list (sendInitialEvents) start once `make bench` shows the list co
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Final, Generic, TypeVar
 
 from kube.backoff import Backoff
@@ -86,14 +87,19 @@ class Informer(Generic[V]):
     def get(self, key: Key) -> V | None:
         return self._store.get(key)
 
-    def __len__(self) -> int:
-        return len(self._store)
-
-    def sorted_keys(self) -> Sequence[Key]:
-        """Keys ordered by (namespace, name); rebuilt lazily after a change."""
+    def items_after(self, after: Key | None, limit: int) -> list[tuple[Key, V]]:
+        """Up to `limit` items in key order, strictly after `after`, read by C loops: a List page
+        reads hundreds, and a Python step per item cost more than serializing it (`make bench`).
+        The sorted keys are rebuilt lazily after a key came or went."""
         if self._sorted_keys is None:
             self._sorted_keys = sorted(self._store)
-        return self._sorted_keys
+        keys = self._sorted_keys
+        start = 0 if after is None else bisect.bisect_right(keys, after)
+        chunk = keys[start : start + limit]
+        return list(zip(chunk, map(self._store.__getitem__, chunk), strict=True))
+
+    def __len__(self) -> int:
+        return len(self._store)
 
     @property
     def synced(self) -> bool:

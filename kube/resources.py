@@ -8,9 +8,8 @@ walked in key order for ListDeployments' pages.
 from __future__ import annotations
 
 import bisect
-import heapq
 import itertools
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 from kube.informer import Converter, Informer, Key
 
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
     from kube.client import ApiTransport
 
 V = TypeVar("V")
+CHUNK: Final = 512  # items read at once (a List page is at most 501)
 
 
 def collection_path(group: str, version: str, plural: str, namespace: str | None) -> str:
@@ -42,7 +42,7 @@ class InformerGroup(Generic[V]):
     ) -> None:
         """api_version as in a manifest ("apps/v1", "v1"), e.g. ("apps/v1", "deployments")."""
         group, _, version = api_version.rpartition("/")
-        scopes: list[str | None] = [*namespaces] or [None]
+        scopes: list[str | None] = [*sorted(namespaces)] or [None]  # in order: see iter_from
         self.informers = [
             Informer(
                 api,
@@ -52,7 +52,7 @@ class InformerGroup(Generic[V]):
             )
             for ns in scopes
         ]
-        self._by_namespace = dict(zip(namespaces, self.informers, strict=False))  # {} for all
+        self._by_namespace = dict(zip(sorted(namespaces), self.informers, strict=False))
 
     @property
     def synced(self) -> bool:
@@ -72,18 +72,10 @@ class InformerGroup(Generic[V]):
         """Items in (namespace, name) order, strictly after `after`, optionally one namespace."""
         if namespace:
             informer = self._informer_for(namespace)
-            if informer is None:
-                return
             start = max(after, (namespace, "")) if after else (namespace, "")
-            for key, value in _scan(informer, start):
-                if key[0] != namespace:
-                    return
-                yield key, value
-        elif len(self.informers) == 1:  # one cluster-wide informer: its own order, no merge
-            yield from _scan(self.informers[0], after)
-        else:
-            # Namespaces of different informers are disjoint, so a merge keeps the global order.
-            yield from heapq.merge(*(_scan(inf, after) for inf in self.informers), key=_first)
+            return iter(()) if informer is None else _scan(informer, start, namespace)
+        # One informer for all namespaces, or one per namespace in namespace order: both in order.
+        return itertools.chain.from_iterable(_scan(inf, after) for inf in self.informers)
 
     def _informer_for(self, namespace: str) -> Informer[V] | None:
         if not self._by_namespace:
@@ -91,16 +83,15 @@ class InformerGroup(Generic[V]):
         return self._by_namespace.get(namespace)
 
 
-def _scan(informer: Informer[V], after: Key | None) -> Iterator[tuple[Key, V]]:
-    """The informer's items in key order, strictly after `after`, without copying its keys."""
-    keys = informer.sorted_keys()
-    start = 0 if after is None else bisect.bisect_right(keys, after)
-    get = informer.get
-    for key in itertools.islice(keys, start, None):
-        value = get(key)
-        if value is not None:
-            yield key, value
+def _scan(informer: Informer[V], after: Key | None, namespace: str = "") -> Iterator[tuple[Key, V]]:
+    """The informer's items in key order, strictly after `after` and in `namespace` if given."""
 
+    def chunks(after: Key | None) -> Iterator[list[tuple[Key, V]]]:
+        while chunk := informer.items_after(after, CHUNK):
+            if namespace and chunk[-1][0][0] != namespace:  # the namespace ends in this chunk
+                yield chunk[: bisect.bisect_right(chunk, namespace, key=lambda item: item[0][0])]
+                return
+            yield chunk
+            after = chunk[-1][0]  # by key, not position: keys may change between chunks
 
-def _first(item: tuple[Key, object]) -> Key:
-    return item[0]
+    return itertools.chain.from_iterable(chunks(after))

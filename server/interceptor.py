@@ -12,8 +12,7 @@ the metrics and written as one JSON "rpc" line on the "replicant.access" logger 
 identity, method, code, duration). Health and reflection get the TLS and certificate checks only.
 
 Request bytes that do not decode answer INVALID_ARGUMENT (grpc itself would answer INTERNAL with
-its own text). Each refusal is a new exception: re-raising one shared instance would grow its
-traceback, and everything its frames hold, by one entry per call.
+its own text).
 """
 
 from __future__ import annotations
@@ -63,36 +62,35 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
         self._identities = identities
         self._metrics = metrics
         self._refusal_log = RateLimiter()
+        self._handlers: dict[str, Handler | None] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
+        """The method's checked handler, built on its first call (grpc asks on every call)."""
         method = handler_call_details.method
-        deserializer = _tolerant(handler.request_deserializer)
-        serializer = handler.response_serializer
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, handler.unary_unary),
-                request_deserializer=deserializer,
-                response_serializer=serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                self._stream(method, handler.unary_stream),
-                request_deserializer=deserializer,
-                response_serializer=serializer,
-            )
-        if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(
-                self._stream(method, handler.stream_stream),
-                request_deserializer=deserializer,
-                response_serializer=serializer,
-            )
+        if method not in self._handlers:
+            handler = await continuation(handler_call_details)
+            if handler is None:
+                return None  # unknown methods are not cached: their names are the client's
+            self._handlers[method] = self._wrap(method, handler)
+        return self._handlers[method]
+
+    def _wrap(self, method: str, handler: Handler) -> Handler | None:
+        kinds = (
+            (handler.unary_unary, self._unary, grpc.unary_unary_rpc_method_handler),
+            (handler.unary_stream, self._stream, grpc.unary_stream_rpc_method_handler),
+            (handler.stream_stream, self._stream, grpc.stream_stream_rpc_method_handler),
+        )
+        for inner, wrap, make in kinds:
+            if inner is not None:
+                return make(
+                    wrap(method, inner),
+                    request_deserializer=_tolerant(handler.request_deserializer),
+                    response_serializer=handler.response_serializer,
+                )
         return None  # no stream-unary method is served: UNIMPLEMENTED, never unchecked
 
     def _unary(self, method: str, inner: Behavior) -> Behavior:

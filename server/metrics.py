@@ -61,14 +61,18 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self._rpc_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._caches = caches
         self._probe = probe
         self._readiness = readiness
         registry.register(self)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
-        self._requests.labels(method, code).inc()
-        self._latency.labels(method).observe(seconds)
+        if (children := self._rpc_children.get((method, code))) is None:
+            children = (self._requests.labels(method, code), self._latency.labels(method))
+            self._rpc_children[method, code] = children  # labels() locks and checks: once
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_refusal(self, reason: str) -> None:
         self._refusals.labels(reason).inc()

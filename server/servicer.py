@@ -36,10 +36,16 @@ if TYPE_CHECKING:
 
     Context = grpc.aio.ServicerContext[Any, Any]
     _Built = tuple[DeploymentView, ReplicaTargetView | None, pb.Deployment]
+    _PageKey = tuple[str, str, Key | None, int]  # namespace filter, grant, after, size
+    _Page = pb.ListDeploymentsResponse
+    _Items = list[tuple[Key, DeploymentView]]
+    # A cached page: its items (one extra), their ReplicaTargets, the reply, changes seen then.
+    _Shown = tuple[_Items, dict[Key, ReplicaTargetView], _Page, int]
 
-# Bounds the message cache: cleared when full (entries of deleted Deployments are never read).
+# Bound the caches: cleared when full (deleted Deployments and pages asked once stay in them).
 # TODO: drop entries on the informer's delete events if clearing shows up in `make bench`.
 MAX_CACHED_MESSAGES = 50_000
+MAX_CACHED_PAGES = 100
 
 
 class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
@@ -57,15 +63,21 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         self._store = store
         # key -> (the views it was built from, the message): see _message.
         self._messages: dict[Key, _Built] = {}
+        self._pages: dict[_PageKey, _Shown] = {}  # see _page
+        self._changes = 0  # events the caches have applied (any namespace)
+        for deployment_informer in deployments.informers:
+            deployment_informer.subscribe(self._count_change)
+        for target_informer in targets.informers:
+            target_informer.subscribe(self._count_change)
 
     async def GetReplicas(  # noqa: N802 - the generated servicer's name
         self, request: pb.GetReplicasRequest, context: Context
     ) -> pb.GetReplicasResponse:
         key = validation.ref(request.ref)
-        self._require_ready()
+        as_of = self._as_of()
         view = self._lookup(key, CALLER.get().read)
-        response = pb.GetReplicasResponse(deployment=self._message(view))
-        _set_as_of(response.as_of, self._readiness.as_of())
+        response = pb.GetReplicasResponse(deployment=self._message(view, self._targets.get(key)))
+        response.as_of.FromDatetime(as_of)
         return response
 
     async def ListDeployments(  # noqa: N802 - the generated servicer's name
@@ -76,22 +88,9 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         grant = CALLER.get().read
         scope = (namespace, grant.fingerprint())
         after = page_tokens.decode(request.page_token, scope)
-        self._require_ready()
-        # Outside the grant: exactly the answer for a namespace with nothing. The filter holds
-        # even for a forged token. TODO: iterate only the granted namespaces if grants ever get
-        # much smaller than the cache.
-        visible = not namespace or grant.allows(namespace)
-        items = self._deployments.iter_from(after, namespace) if visible else iter(())
-        if grant.namespaces is not None:  # a grant of every namespace needs no filter
-            items = (item for item in items if grant.allows(item[0][0]))
-        page = list(itertools.islice(items, size + 1))  # one extra: does another page follow?
-        response = pb.ListDeploymentsResponse(
-            deployments=[self._message(view) for _, view in page[:size]],
-            next_page_token=page_tokens.encode(page[size - 1][0], scope)
-            if len(page) > size
-            else "",
-        )
-        _set_as_of(response.as_of, self._readiness.as_of())
+        as_of = self._as_of()
+        response = self._page((*scope, after, size), grant)
+        response.as_of.FromDatetime(as_of)
         return response
 
     async def SetReplicas(  # noqa: N802 - the generated servicer's name
@@ -109,10 +108,12 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
         stored = await self._store.set(key, replicas, caller.identity, expected)
         return pb.SetReplicasResponse(desired=desired_message(stored))
 
-    def _require_ready(self) -> None:
-        reason = self._readiness.reason(for_reads=True)
-        if reason:
-            raise NotReadyError(f"not ready: {reason}")
+    def _as_of(self) -> datetime:
+        """How current the caches are; NotReadyError until they have synced."""
+        as_of = self._readiness.as_of()
+        if as_of is None:
+            raise NotReadyError(f"not ready: {self._readiness.reason(for_reads=True)}")
+        return as_of
 
     def _lookup(self, key: Key, grant: authz.Grant) -> DeploymentView:
         """The Deployment, or the same NOT_FOUND whether it is missing, unwatched or not granted."""
@@ -122,12 +123,46 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
             raise DeploymentNotFoundError(f"deployment {key[0]}/{key[1]} not found")
         return view
 
-    def _message(self, view: DeploymentView) -> pb.Deployment:
+    def _page(self, key: _PageKey, grant: authz.Grant) -> _Page:
+        """The page's reply, reused while no cache changed since, or while the Deployments and
+        ReplicaTargets it shows are the same: copying hundreds of Deployment messages into a new
+        reply, then reading them from the cache, were most of a List's CPU (`make bench`).
+        Callers set its as_of: gRPC serializes a reply before another call runs."""
+        cached = self._pages.get(key)
+        if cached is not None and cached[3] == self._changes:
+            return cached[2]
+        namespace, fingerprint, after, size = key
+        # Outside the grant: exactly the answer for a namespace with nothing. The filter holds
+        # even for a forged token. TODO: iterate only the granted namespaces if grants ever get
+        # much smaller than the cache.
+        visible = not namespace or grant.allows(namespace)
+        items = self._deployments.iter_from(after, namespace) if visible else iter(())
+        if grant.namespaces is not None:  # a grant of every namespace needs no filter
+            items = (item for item in items if grant.allows(item[0][0]))
+        page = list(itertools.islice(items, size + 1))  # one extra: does another page follow?
+        last = page[-1][0] if page else ("", "")
+        in_page = self._targets.iter_from(after, namespace)
+        targets = dict(itertools.takewhile(lambda item: item[0] <= last, in_page))
+        if cached is None or cached[0] != page or cached[1] != targets:
+            response = pb.ListDeploymentsResponse(
+                deployments=[self._message(view, targets.get(ref)) for ref, view in page[:size]],
+                next_page_token=page_tokens.encode(page[size - 1][0], (namespace, fingerprint))
+                if len(page) > size
+                else "",
+            )
+            cached = (page, targets, response, 0)
+        if len(self._pages) >= MAX_CACHED_PAGES:
+            self._pages.clear()
+        self._pages[key] = (*cached[:3], self._changes)
+        return cached[2]
+
+    def _count_change(self, *_: object) -> None:
+        self._changes += 1
+
+    def _message(self, view: DeploymentView, target: ReplicaTargetView | None) -> pb.Deployment:
         """The Deployment message, built once per pair of cached views (the caches replace a view
-        on every change, so identity is the version). A List page builds a hundred of these, and
-        building them was most of its CPU (`make bench`). Callers copy it, never change it."""
+        on every change, so identity is the version). Callers copy it, never change it."""
         key = (view.namespace, view.name)
-        target = self._targets.get(key)
         cached = self._messages.get(key)
         if cached is not None and cached[0] is view and cached[1] is target:
             return cached[2]
@@ -142,9 +177,8 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
                 generation=view.generation,
                 observed_generation=view.observed_generation,
             ),
+            desired=None if target is None else desired_message(desired_state_view(target)),
         )
-        if target is not None:
-            message.desired.CopyFrom(desired_message(desired_state_view(target)))
         if len(self._messages) >= MAX_CACHED_MESSAGES:  # deleted Deployments leave entries
             self._messages.clear()
         self._messages[key] = (view, target, message)
@@ -152,23 +186,20 @@ class ReplicaService(replicant_pb2_grpc.ReplicaServiceServicer):
 
 
 def desired_message(view: DesiredStateView) -> pb.DesiredState:
+    reconcile = view.reconcile
     message = pb.DesiredState(
-        replicas=view.replicas, requested_by=view.requested_by, version=view.version
+        replicas=view.replicas,
+        requested_by=view.requested_by,
+        version=view.version,
+        reconcile=None
+        if reconcile is None
+        else pb.ReconcileStatus(
+            converged=reconcile.converged,
+            reason=reconcile.reason,
+            message=reconcile.message,
+            observed_generation=reconcile.observed_generation,
+        ),
     )
     if view.requested_at is not None:
         message.requested_at.FromDatetime(view.requested_at)
-    if view.reconcile is not None:
-        message.reconcile.CopyFrom(
-            pb.ReconcileStatus(
-                converged=view.reconcile.converged,
-                reason=view.reconcile.reason,
-                message=view.reconcile.message,
-                observed_generation=view.reconcile.observed_generation,
-            )
-        )
     return message
-
-
-def _set_as_of(field: Any, as_of: datetime | None) -> None:
-    if as_of is not None:
-        field.FromDatetime(as_of)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from kube import resources
 from kube.desired import desired_state_view
 from kube.replicatargets import replica_target_informers
 from kube.tests.fakes import FakeKube, deployment, running, until
@@ -59,9 +60,16 @@ async def test_desired_state_follows_its_replicatarget_from_the_cache() -> None:
         (None, "c", []),
     ],
 )
+@pytest.mark.parametrize("chunk", [1, 3, resources.CHUNK])
 async def test_iter_from_walks_in_key_order_with_one_or_several_informers(
-    namespaces: list[str], after: tuple[str, str] | None, namespace: str, expected: list[str]
+    namespaces: list[str],
+    after: tuple[str, str] | None,
+    namespace: str,
+    expected: list[str],
+    chunk: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(resources, "CHUNK", chunk)  # a namespace ends inside a chunk, or not
     kube = FakeKube()
     objects = [
         deployment(ns, name) for ns, name in [("b", "z"), ("a", "y"), ("b", "x"), ("a", "x")]
@@ -76,3 +84,21 @@ async def test_iter_from_walks_in_key_order_with_one_or_several_informers(
             await until(lambda informer=informer: informer.synced)  # type: ignore[misc]
     keys = ["/".join(key) for key, _ in group.iter_from(after, namespace)]
     assert keys == expected
+
+
+async def test_iter_from_continues_by_key_when_items_change_between_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(resources, "CHUNK", 2)
+    kube = FakeKube()
+    kube.objects["/apis/apps/v1/deployments"] = [deployment("a", name) for name in "bcdef"]
+    group = deployment_informers(kube, [])
+    async with running(group.informers[0]):
+        watch = await kube.next_watch(1)
+        walk = group.iter_from(None)
+        seen = [next(walk)[0][1], next(walk)[0][1]]  # the first chunk: b, c
+        for kind, name in (("DELETED", "d"), ("ADDED", "a"), ("ADDED", "cc")):
+            watch.events.put_nowait({"type": kind, "object": deployment("a", name)})
+        await until(lambda: len(group) == 6)
+        seen += [key[1] for key, _ in walk]
+    assert seen == ["b", "c", "cc", "e", "f"]  # d is gone; a is behind the walk

@@ -80,7 +80,7 @@ async def test_informer_applies_events_and_notifies_subscribers(kube: FakeKube) 
         await until(lambda: len(seen) == 3)
     assert seen == [(("b", "new"), None, 7), (("a", "d1"), 1, 9), (("a", "d2"), 2, None)]
     assert informer.get(("a", "d2")) is None
-    assert list(informer.sorted_keys())[-1] == ("b", "new")
+    assert informer.items_after(None, 9)[-1][0] == ("b", "new")
 
 
 async def test_informer_resumes_watch_from_last_bookmark(kube: FakeKube) -> None:

@@ -13,10 +13,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-un
 
 from kube.errors import ApiUnavailableError
 from kube.probe import ApiServerProbe
-from kube.tests.fakes import replica_target
+from kube.tests.fakes import deployment, replica_target
 from replicant.v1 import replicant_pb2 as pb
 from replicant.v1 import replicant_pb2_grpc
-from server.tests.conftest import TARGETS, WRITER, Harness, started, stub
+from server.tests.conftest import DEPLOYMENTS, TARGETS, WRITER, Harness, started, stub
 from server.tests.test_shutdown import http_get
 
 if TYPE_CHECKING:
@@ -180,6 +180,35 @@ async def test_list_deployments_filters_by_namespace(harness: Harness) -> None:
         page = await stub(chan).ListDeployments(pb.ListDeploymentsRequest(namespace="batch"))
     assert [d.ref.name for d in page.deployments] == ["jobs", "reports"]
     assert page.next_page_token == ""
+
+
+async def test_a_repeated_list_shows_deployment_and_replicatarget_changes(
+    harness: Harness,
+) -> None:
+    def listed(page: pb.ListDeploymentsResponse) -> list[tuple[str, int, int]]:
+        return [(d.ref.name, d.current.spec_replicas, d.desired.replicas) for d in page.deployments]
+
+    request = pb.ListDeploymentsRequest(namespace="apps", page_size=1)
+    async with harness.channel("writer") as chan:
+        first = await stub(chan).ListDeployments(request)
+        watch = next(w for w in harness.kube.watches if w.path == DEPLOYMENTS)
+        watch.events.put_nowait({"type": "MODIFIED", "object": deployment("batch", "jobs", 2, 2)})
+        await until("the change cached", lambda: _spec(harness, ("batch", "jobs"), 2))
+        again = await stub(chan).ListDeployments(request)  # changed elsewhere: the same page
+        watch.events.put_nowait({"type": "MODIFIED", "object": deployment("apps", "api", 7, 2)})
+        await until("the change cached", lambda: _spec(harness, ("apps", "api"), 7))
+        changed = await stub(chan).ListDeployments(request)
+        await stub(chan).SetReplicas(pb.SetReplicasRequest(ref=ref(), replicas=4))
+        desired = await stub(chan).ListDeployments(request)
+    assert listed(first) == listed(again) == [("api", 3, 0)]
+    assert first.next_page_token == again.next_page_token != ""
+    assert listed(changed) == [("api", 7, 0)]
+    assert listed(desired) == [("api", 7, 4)]
+
+
+async def _spec(harness: Harness, key: tuple[str, str], replicas: int) -> bool:
+    view = harness.app.deployments.get(key)
+    return view is not None and view.spec_replicas == replicas
 
 
 @pytest.mark.parametrize(
