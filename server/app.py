@@ -113,7 +113,7 @@ class App:
         )
         interceptor = ApiInterceptor(
             authz.Policy(authz.parse_grants(config.readers), authz.parse_grants(config.writers)),
-            IdentityReader(client_cas, config.trust_domain),
+            IdentityReader(client_cas),
             self.metrics,
         )
         self.server = grpc.aio.server(
