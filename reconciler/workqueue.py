@@ -16,10 +16,6 @@ from kube.backoff import Backoff
 K = TypeVar("K")
 
 
-class ShutDownError(Exception):
-    """`get` on a queue that was shut down: the worker should exit."""
-
-
 class WorkQueue(Generic[K]):
     """Deduplicating FIFO with delayed adds, per-key backoff and exclusive processing."""
 
@@ -35,11 +31,10 @@ class WorkQueue(Generic[K]):
         # Single-threaded asyncio: a worker checks the queue and clears this with no await in
         # between, so no wake-up is lost.
         self._wakeup = asyncio.Event()
-        self._shutdown = False
 
     def add(self, key: K) -> None:
         """Queue `key` unless it is already waiting; a key in flight is queued again by done()."""
-        if self._shutdown or key in self._dirty:
+        if key in self._dirty:
             return
         self._dirty.add(key)
         if key not in self._processing:
@@ -70,17 +65,14 @@ class WorkQueue(Generic[K]):
         self._failures.pop(key, None)
 
     async def get(self) -> K:
-        """Wait for the next key and mark it in flight. Raises ShutDownError."""
-        while True:
-            if self._shutdown:
-                raise ShutDownError
-            if self._queue:
-                key = self._queue.popleft()
-                self._dirty.discard(key)
-                self._processing.add(key)
-                return key
+        """Wait for the next key and mark it in flight."""
+        while not self._queue:
             self._wakeup.clear()
             await self._wakeup.wait()
+        key = self._queue.popleft()
+        self._dirty.discard(key)
+        self._processing.add(key)
+        return key
 
     def done(self, key: K) -> None:
         """The worker finished `key`; if it was added meanwhile, queue it again."""
@@ -90,12 +82,11 @@ class WorkQueue(Generic[K]):
             self._wakeup.set()
 
     def shut_down(self) -> None:
-        """Wake every waiting worker with ShutDownError; pending and later adds are dropped."""
-        self._shutdown = True
+        """Drop the pending delayed adds: the queue ends with the term that owned it (its workers
+        are cancelled with the controller's run)."""
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        self._wakeup.set()
 
     def _due(self, key: K) -> None:
         del self._timers[key]
