@@ -127,14 +127,11 @@ class LeaderElector:
                 return
             if renewed:
                 last_renewed = self._clock()
-            elif self._held_by_other():
-                return
+            elif self._observed is not None and self._observed.holder not in ("", self._identity):
+                return  # held by another
             if self._clock() - last_renewed > self._config.renew_deadline:
                 log.warning("renew deadline passed")
                 return
-
-    def _held_by_other(self) -> bool:
-        return self._observed is not None and self._observed.holder not in ("", self._identity)
 
     async def try_acquire_or_renew(self) -> bool:
         """One attempt. False: someone else holds a valid lease or the API did not answer.

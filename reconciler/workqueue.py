@@ -8,7 +8,6 @@ write it causes), never two at once for one key: a key added while in flight is 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import Generic, TypeVar
 
 from kube.backoff import Backoff
@@ -21,16 +20,13 @@ class WorkQueue(Generic[K]):
 
     def __init__(self, backoff: Backoff | None = None) -> None:
         self._backoff = backoff or Backoff(base=0.05, cap=30.0)
-        self._queue: deque[K] = deque()
+        self._queue: asyncio.Queue[K] = asyncio.Queue()
         self._dirty: set[K] = set()  # waiting in _queue, or to queue again after done()
         self._processing: set[K] = set()
         self._failures: dict[K, int] = {}
         # One pending delayed add per key (client-go's waitingForQueue): the earliest stands, so
         # a key that fails while events keep adding it cannot pile up timers.
         self._timers: dict[K, asyncio.TimerHandle] = {}
-        # Single-threaded asyncio: a worker checks the queue and clears this with no await in
-        # between, so no wake-up is lost.
-        self._wakeup = asyncio.Event()
 
     def add(self, key: K) -> None:
         """Queue `key` unless it is already waiting; a key in flight is queued again by done()."""
@@ -38,8 +34,7 @@ class WorkQueue(Generic[K]):
             return
         self._dirty.add(key)
         if key not in self._processing:
-            self._queue.append(key)
-            self._wakeup.set()
+            self._queue.put_nowait(key)
 
     def add_after(self, key: K, delay: float) -> None:
         """Queue `key` once `delay` seconds have passed (an earlier pending due time stands)."""
@@ -66,10 +61,7 @@ class WorkQueue(Generic[K]):
 
     async def get(self) -> K:
         """Wait for the next key and mark it in flight."""
-        while not self._queue:
-            self._wakeup.clear()
-            await self._wakeup.wait()
-        key = self._queue.popleft()
+        key = await self._queue.get()
         self._dirty.discard(key)
         self._processing.add(key)
         return key
@@ -78,8 +70,7 @@ class WorkQueue(Generic[K]):
         """The worker finished `key`; if it was added meanwhile, queue it again."""
         self._processing.discard(key)
         if key in self._dirty:
-            self._queue.append(key)
-            self._wakeup.set()
+            self._queue.put_nowait(key)
 
     def shut_down(self) -> None:
         """Drop the pending delayed adds: the queue ends with the term that owned it (its workers
