@@ -161,22 +161,14 @@ def test_two_processes_on_one_host_elect_exactly_one_leader(
     assert leader.rsplit("_", 1)[0] == socket.gethostname()
 
 
-class LostAnswers:
+class LostAnswers(LeaseApi):
     """The real Lease API, except that the answer to one update is lost after it was applied,
     as when a renew times out on the way back."""
 
-    def __init__(self, leases: LeaseApi) -> None:
-        self._leases = leases
-        self.lose_next_answer = False
-
-    async def get(self) -> LeaseRecord | None:
-        return await self._leases.get()
-
-    async def create(self, record: LeaseRecord) -> LeaseRecord:
-        return await self._leases.create(record)
+    lose_next_answer = False
 
     async def update(self, record: LeaseRecord) -> LeaseRecord:
-        applied = await self._leases.update(record)
+        applied = await super().update(record)
         if self.lose_next_answer:
             self.lose_next_answer = False
             raise TimeoutError
@@ -188,7 +180,7 @@ async def test_release_after_a_renew_whose_answer_was_lost_hands_over_at_once(
     kube_cluster: KubeCluster, kubectl: Kubectl, namespace: str
 ) -> None:
     api = await kube_client.connect(str(kube_cluster.kubeconfig))
-    leases = LostAnswers(LeaseApi(api, namespace, LEASE))
+    leases = LostAnswers(api, namespace, LEASE)
     # A long lease: only a release can empty the holder before this test ends.
     config = ElectionConfig(lease_duration=120, renew_deadline=60, retry_period=0.5)
     metrics = ReconcilerMetrics(CollectorRegistry(), lease=LEASE)

@@ -30,10 +30,6 @@ class Backoff:
         self._uniform = uniform
         self._attempt = 0
 
-    @property
-    def attempt(self) -> int:
-        return self._attempt
-
     def delay(self, attempt: int) -> float:
         """The delay before retry number `attempt` (0-based), without jitter; keeps no state."""
         # min() before the power: it would overflow for something failing for hours.

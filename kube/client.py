@@ -19,7 +19,7 @@ from kubernetes.aio import config as kconfig
 from kube.errors import KubeError, from_response, from_status, map_exception
 
 JSONObject = dict[str, Any]
-Query = Mapping[str, str | int | bool]
+Query = Mapping[str, str | int]  # values as the URL spells them ("true", not True)
 MERGE_PATCH: Final = "application/merge-patch+json"
 JSON_PATCH: Final = "application/json-patch+json"
 
@@ -121,7 +121,7 @@ class KubeApi:
         content_type: str,
         limits: aiohttp.ClientTimeout,
     ) -> Any:
-        params = [(k, _query_value(v)) for k, v in (query or {}).items()]
+        params = [(k, str(v)) for k, v in (query or {}).items()]
         headers = {"Accept": "application/json", "Content-Type": content_type}
         _, url, hdrs, payload, _ = await self._api.param_serialize(
             method=method,
@@ -134,12 +134,6 @@ class KubeApi:
         return await self._api.call_api(
             method, url, header_params=hdrs, body=payload, _request_timeout=limits
         )
-
-
-def _query_value(value: str | int | bool) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[JSONObject]:

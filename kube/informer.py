@@ -175,7 +175,7 @@ class Informer(Generic[V]):
         items: dict[Key, V] = {}
         continue_token = ""
         for _ in range(1_000_000):  # bounded: a list cannot have more pages than this
-            query: dict[str, str | int | bool] = {"limit": self._page_size}
+            query: dict[str, str | int] = {"limit": self._page_size}
             if continue_token:
                 query["continue"] = continue_token
             page = await self._api.request("GET", self.path, query=query)
@@ -193,9 +193,9 @@ class Informer(Generic[V]):
     async def _watch(self, resource_version: str) -> None:
         """One watch from `resource_version`; raises if it ended at once with nothing delivered."""
         timeout_seconds = random.randint(*WATCH_TIMEOUT_S)  # noqa: S311 - jitter, not crypto
-        query: dict[str, str | int | bool] = {
-            "watch": True,
-            "allowWatchBookmarks": True,
+        query: dict[str, str | int] = {
+            "watch": "true",
+            "allowWatchBookmarks": "true",
             "timeoutSeconds": timeout_seconds,
             "resourceVersion": resource_version,
         }

@@ -49,7 +49,8 @@ def parse_lease(obj: JSONObject) -> LeaseRecord:
 
 
 class LeaseApi:
-    """LeaseClient (reconciler/leader.py) for one named Lease."""
+    """One named Lease, for reconciler/leader.py: ConflictError means another writer won; any
+    other error means the API server did not answer usefully: retry."""
 
     def __init__(self, api: ApiTransport, namespace: str, name: str) -> None:
         self._api = api

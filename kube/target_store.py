@@ -7,7 +7,7 @@ Requirement: SetReplicas stores the desired count, optionally only if unchanged 
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 from kube.client import JSON_PATCH, MERGE_PATCH
 from kube.desired import desired_state_view, is_version, version_of
@@ -33,21 +33,13 @@ from kube.replicatargets import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from kube.autoscalers import Autoscalers
     from kube.client import ApiTransport, JSONObject
     from kube.informer import Key
     from kube.views import DesiredStateView
 
 # Unconditional writes: a create that races another (409 AlreadyExists) is retried as a patch.
 SET_ATTEMPTS: Final = 3
-
-
-class Autoscalers(Protocol):
-    """Which HorizontalPodAutoscaler scales a Deployment, from a cache (no API calls)."""
-
-    @property
-    def synced(self) -> bool: ...
-
-    def targeting(self, deployment: Key) -> str | None: ...
 
 
 class ReplicaTargetStore:

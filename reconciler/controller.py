@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 from kube.backoff import Backoff
 from reconciler.reconcile import TerminalError
-from reconciler.workqueue import ShutDownError, WorkQueue
+from reconciler.workqueue import WorkQueue
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
@@ -84,10 +84,7 @@ class Controller:
 
     async def _work(self, queue: WorkQueue[Key]) -> None:
         while True:
-            try:
-                key = await queue.get()
-            except ShutDownError:
-                return
+            key = await queue.get()
             try:
                 await self._process(queue, key)
             finally:

@@ -14,7 +14,7 @@ import datetime
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from kube.errors import ConflictError
 from kube.leases import LeaseRecord
@@ -22,20 +22,10 @@ from kube.leases import LeaseRecord
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from kube.leases import LeaseApi
     from reconciler.metrics import ReconcilerMetrics
 
 log = logging.getLogger(__name__)
-
-
-class LeaseClient(Protocol):
-    """The Lease calls of kube/leases.py: ConflictError means another writer won; any other
-    exception means the API server did not answer usefully: retry."""
-
-    async def get(self) -> LeaseRecord | None: ...
-
-    async def create(self, record: LeaseRecord) -> LeaseRecord: ...
-
-    async def update(self, record: LeaseRecord) -> LeaseRecord: ...
 
 
 @dataclass(frozen=True)
@@ -58,7 +48,7 @@ class LeaderElector:
 
     def __init__(
         self,
-        client: LeaseClient,
+        client: LeaseApi,
         identity: str,
         config: ElectionConfig | None = None,
         *,
@@ -127,14 +117,11 @@ class LeaderElector:
                 return
             if renewed:
                 last_renewed = self._clock()
-            elif self._held_by_other():
-                return
+            elif self._observed is not None and self._observed.holder not in ("", self._identity):
+                return  # held by another
             if self._clock() - last_renewed > self._config.renew_deadline:
                 log.warning("renew deadline passed")
                 return
-
-    def _held_by_other(self) -> bool:
-        return self._observed is not None and self._observed.holder not in ("", self._identity)
 
     async def try_acquire_or_renew(self) -> bool:
         """One attempt. False: someone else holds a valid lease or the API did not answer.

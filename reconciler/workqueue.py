@@ -8,7 +8,6 @@ write it causes), never two at once for one key: a key added while in flight is 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import Generic, TypeVar
 
 from kube.backoff import Backoff
@@ -16,35 +15,26 @@ from kube.backoff import Backoff
 K = TypeVar("K")
 
 
-class ShutDownError(Exception):
-    """`get` on a queue that was shut down: the worker should exit."""
-
-
 class WorkQueue(Generic[K]):
     """Deduplicating FIFO with delayed adds, per-key backoff and exclusive processing."""
 
     def __init__(self, backoff: Backoff | None = None) -> None:
         self._backoff = backoff or Backoff(base=0.05, cap=30.0)
-        self._queue: deque[K] = deque()
+        self._queue: asyncio.Queue[K] = asyncio.Queue()
         self._dirty: set[K] = set()  # waiting in _queue, or to queue again after done()
         self._processing: set[K] = set()
         self._failures: dict[K, int] = {}
         # One pending delayed add per key (client-go's waitingForQueue): the earliest stands, so
         # a key that fails while events keep adding it cannot pile up timers.
         self._timers: dict[K, asyncio.TimerHandle] = {}
-        # Single-threaded asyncio: a worker checks the queue and clears this with no await in
-        # between, so no wake-up is lost.
-        self._wakeup = asyncio.Event()
-        self._shutdown = False
 
     def add(self, key: K) -> None:
         """Queue `key` unless it is already waiting; a key in flight is queued again by done()."""
-        if self._shutdown or key in self._dirty:
+        if key in self._dirty:
             return
         self._dirty.add(key)
         if key not in self._processing:
-            self._queue.append(key)
-            self._wakeup.set()
+            self._queue.put_nowait(key)
 
     def add_after(self, key: K, delay: float) -> None:
         """Queue `key` once `delay` seconds have passed (an earlier pending due time stands)."""
@@ -70,32 +60,24 @@ class WorkQueue(Generic[K]):
         self._failures.pop(key, None)
 
     async def get(self) -> K:
-        """Wait for the next key and mark it in flight. Raises ShutDownError."""
-        while True:
-            if self._shutdown:
-                raise ShutDownError
-            if self._queue:
-                key = self._queue.popleft()
-                self._dirty.discard(key)
-                self._processing.add(key)
-                return key
-            self._wakeup.clear()
-            await self._wakeup.wait()
+        """Wait for the next key and mark it in flight."""
+        key = await self._queue.get()
+        self._dirty.discard(key)
+        self._processing.add(key)
+        return key
 
     def done(self, key: K) -> None:
         """The worker finished `key`; if it was added meanwhile, queue it again."""
         self._processing.discard(key)
         if key in self._dirty:
-            self._queue.append(key)
-            self._wakeup.set()
+            self._queue.put_nowait(key)
 
     def shut_down(self) -> None:
-        """Wake every waiting worker with ShutDownError; pending and later adds are dropped."""
-        self._shutdown = True
+        """Drop the pending delayed adds: the queue ends with the term that owned it (its workers
+        are cancelled with the controller's run)."""
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        self._wakeup.set()
 
     def _due(self, key: K) -> None:
         del self._timers[key]

@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
     from kube.client import ApiTransport
     from kube.informer import Informer
-    from reconciler.leader import ElectionConfig
     from server.config import Config
 
 log = logging.getLogger(__name__)
@@ -78,7 +77,6 @@ class App:
         credentials: grpc.ServerCredentials,
         client_cas: Callable[[], tuple[x509.Certificate, ...]],
         probe: ApiServerProbe | None = None,
-        election: ElectionConfig | None = None,
     ) -> None:
         self.config = config
         # _created series would double every counter's series count; nothing here reads them.
@@ -113,7 +111,7 @@ class App:
         )
         interceptor = ApiInterceptor(
             authz.Policy(authz.parse_grants(config.readers), authz.parse_grants(config.writers)),
-            IdentityReader(client_cas, config.trust_domain),
+            IdentityReader(client_cas),
             self.metrics,
         )
         self.server = grpc.aio.server(
@@ -147,7 +145,7 @@ class App:
         )
         world.subscribe(controller.enqueue)
         lease = LeaseApi(api, config.leader_election_namespace, LEASE_NAME)
-        self.elector = LeaderElector(lease, config.identity, election, metrics=reconciler_metrics)
+        self.elector = LeaderElector(lease, config.identity, metrics=reconciler_metrics)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
             **{f"informer:{i.path}": i.run for i in self.informers},

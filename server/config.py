@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from server import authz
-from server.validation import is_label, is_subdomain
+from server.validation import is_label
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -41,7 +41,6 @@ class Config:
     kubeconfig: str | None
     leader_election_namespace: str
     identity: str
-    trust_domain: str
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -66,11 +65,6 @@ def parse(argv: Sequence[str] | None = None) -> Config:
         help="reader grants: IDENTITY (all watched namespaces) or IDENTITY=NAMESPACE; repeatable",
     )
     add("--writers", action="append", default=[], help="writer grants, same syntax; repeatable")
-    add(
-        "--trust-domain",
-        default="",
-        help="accept only SPIFFE IDs spiffe://<this>/... as identities (empty: any URI or DNS SAN)",
-    )
     add("--namespaces", default="", help="namespaces to watch (empty: all)")
     add(
         "--kubeconfig",
@@ -95,7 +89,6 @@ def parse(argv: Sequence[str] | None = None) -> Config:
         kubeconfig=args.kubeconfig or None,
         leader_election_namespace=args.leader_election_namespace,
         identity=default_identity(),
-        trust_domain=args.trust_domain,
     )
 
 
@@ -121,12 +114,6 @@ def _problems(args: argparse.Namespace) -> list[str]:
             for flag, value in (("--readers", args.readers), ("--writers", args.writers))
             for entry in _split(value)
             if (problem := authz.grant_problem(entry, namespaces))
-        ),
-        (
-            "--trust-domain",
-            args.trust_domain,
-            not args.trust_domain or is_subdomain(args.trust_domain),
-            "a DNS name",
         ),
         ("--grpc-port", args.grpc_port, _is_port(args.grpc_port), "a port (0..65535)"),
         ("--http-port", args.http_port, _is_port(args.http_port), "a port (0..65535)"),

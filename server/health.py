@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any
 
 from grpc_health.v1 import health_pb2  # type: ignore[import-untyped]
 
@@ -24,29 +24,19 @@ if TYPE_CHECKING:
 
     from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
 
+    from kube.informer import Informer
+    from kube.probe import ApiServerProbe
+
 log = logging.getLogger(__name__)
 
 HEALTH_SERVICES = ("", SERVICE)
 
 
-class Cache(Protocol):
-    @property
-    def current_as_of(self) -> float | None: ...
-
-
-class ApiServer(Protocol):
-    @property
-    def answering(self) -> bool: ...
-
-    @property
-    def last_ok(self) -> float | None: ...
-
-
 class Readiness:
     def __init__(
         self,
-        caches: Sequence[Cache],
-        api_server: ApiServer,
+        caches: Sequence[Informer[Any]],
+        api_server: ApiServerProbe,
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),

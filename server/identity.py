@@ -35,11 +35,8 @@ class Refusal:
 class IdentityReader:
     """Turns a verified peer into an identity, or refuses it with a reason."""
 
-    def __init__(
-        self, client_cas: Callable[[], tuple[x509.Certificate, ...]], trust_domain: str = ""
-    ) -> None:
+    def __init__(self, client_cas: Callable[[], tuple[x509.Certificate, ...]]) -> None:
         self._client_cas = client_cas
-        self._spiffe_prefix = f"spiffe://{trust_domain}/" if trust_domain else ""
         self._read = functools.lru_cache(maxsize=CACHED_CERTIFICATES)(self._read_uncached)
 
     def identity(self, auth_context: AuthContext) -> str:
@@ -91,10 +88,6 @@ class IdentityReader:
         names = uris or dns
         if not names:
             return Refusal("no_san", "client certificate has no URI or DNS SAN")
-        if self._spiffe_prefix and not (uris and uris[0].startswith(self._spiffe_prefix)):
-            return Refusal(
-                "trust_domain", "client identity is outside the accepted SPIFFE trust domain"
-            )
         return names[0]
 
 

@@ -330,7 +330,6 @@ def test_grants_render_as_one_entry_per_identity_and_namespace() -> None:
         "spiffe://example.org/ns/team-a/sa/dashboard=team-b"
     )
     assert config["--writers"] == "spiffe://example.org/ns/ci/sa/deployer=team-a"
-    assert config["--trust-domain"] == "example.org"
 
 
 @pytest.mark.parametrize(
@@ -387,7 +386,7 @@ def test_cert_manager_mode_issues_server_and_test_client_certificates() -> None:
     assert server["spec"]["usages"] == ["digital signature", "server auth"]
     assert client["spec"]["usages"] == ["digital signature", "client auth"]
     assert client["spec"]["issuerRef"]["name"] == "internal-client-ca"  # never the server's
-    assert client["spec"]["uris"] == ["spiffe://example.org/replicant-test-client"]
+    assert client["spec"]["dnsNames"] == ["replicant-test-client"]  # an identity in no grant
     test_pod = one(manifests, "Pod")
     volumes = {v["name"]: v["secret"] for v in test_pod["spec"]["volumes"]}
     assert volumes["client"]["secretName"] == "replicant-test-client"

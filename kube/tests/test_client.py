@@ -162,7 +162,7 @@ async def test_leaving_a_watch_closes_its_socket_even_if_the_server_never_answer
     api = await connect(str(kubeconfig))
     before = len(os.listdir("/proc/self/fd"))
     try:
-        async with api.stream("/api/v1/pods", query={"watch": True}, read_timeout=5) as events:
+        async with api.stream("/api/v1/pods", query={"watch": "true"}, read_timeout=5) as events:
             assert await anext(events) == json.loads(event(0))
         await api.close()
         await asyncio.sleep(0)  # the one loop turn an aborted transport takes to close its socket

@@ -58,8 +58,8 @@ async def test_informer_watches_from_list_version_with_bookmarks_and_timeouts(
     async with running(informer):
         watch = await kube.next_watch(1)
     assert watch.query["resourceVersion"] == "100"
-    assert watch.query["allowWatchBookmarks"] is True
-    assert watch.query["watch"] is True
+    assert watch.query["allowWatchBookmarks"] == "true"
+    assert watch.query["watch"] == "true"
     assert 300 <= int(watch.query["timeoutSeconds"]) <= 600  # client-go's 5-10 min
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from kube.autoscalers import Autoscalers
 from kube.errors import (
     InvalidError,
     KubeError,
@@ -49,17 +50,23 @@ class ScriptedApi:
         raise NotImplementedError
 
 
-class Autoscalers:
+class FixedAutoscalers(Autoscalers):
+    """The HPA cache's two answers, fixed (no informers)."""
+
     def __init__(self, hpa: str | None = None, *, synced: bool = True) -> None:
         self.hpa = hpa
-        self.synced = synced
+        self._synced = synced
+
+    @property
+    def synced(self) -> bool:
+        return self._synced
 
     def targeting(self, deployment: tuple[str, str]) -> str | None:
         return self.hpa
 
 
 def store(api: ScriptedApi, autoscalers: Autoscalers | None = None) -> ReplicaTargetStore:
-    return ReplicaTargetStore(api, autoscalers or Autoscalers())
+    return ReplicaTargetStore(api, autoscalers or FixedAutoscalers())
 
 
 async def test_compare_and_set_tests_uid_and_generation_inside_the_patch() -> None:
@@ -123,11 +130,11 @@ async def test_a_deployment_an_hpa_scales_is_refused_naming_the_hpa_before_any_w
     api = ScriptedApi()
 
     with pytest.raises(PreconditionError, match="HorizontalPodAutoscaler web-hpa"):
-        await store(api, Autoscalers("web-hpa")).set(KEY, 4, "w", expected_version)
+        await store(api, FixedAutoscalers("web-hpa")).set(KEY, 4, "w", expected_version)
 
     assert api.calls == []
 
 
 async def test_set_is_unavailable_until_the_autoscaler_cache_has_synced() -> None:
     with pytest.raises(NotSyncedError):
-        await store(ScriptedApi(), Autoscalers(synced=False)).set(KEY, 4, "w", "")
+        await store(ScriptedApi(), FixedAutoscalers(synced=False)).set(KEY, 4, "w", "")

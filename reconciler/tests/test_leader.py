@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from kube.errors import ConflictError
+from kube.leases import LeaseApi
 from reconciler.leader import ElectionConfig, LeaderElector
 from reconciler.metrics import ReconcilerMetrics
 
@@ -37,7 +38,7 @@ class FakeLeaseStore:
         return self.record
 
 
-class FakeLeaseClient:
+class FakeLeaseClient(LeaseApi):
     """One process's view; `broken` makes every call fail like an unreachable API server."""
 
     def __init__(self, store: FakeLeaseStore) -> None:

@@ -66,7 +66,6 @@ def make_config(pki: Path, **overrides: object) -> Config:
         "kubeconfig": None,
         "leader_election_namespace": "default",
         "identity": "test",
-        "trust_domain": "",
     }
     values.update(overrides)
     return Config(**values)  # type: ignore[arg-type]

@@ -125,12 +125,20 @@ async def test_probe_reports_recovery_once_after_failures_and_answering_tracks_t
     assert (probe.answering, probe.last_ok) == (True, 1008.0)
 
 
-class Fixed:
+class Fixed(Informer[DeploymentView]):
+    """A cache whose freshness is set by the test."""
+
+    current_as_of: float | None = None  # a plain attribute the test sets
+
     def __init__(self, current_as_of: float | None) -> None:
         self.current_as_of = current_as_of
 
 
-class ApiServer:
+class ApiServer(ApiServerProbe):
+    """A probe whose facts are set by the test."""
+
+    answering: bool = False  # a plain attribute the test sets
+
     def __init__(self, last_ok: float | None, answering: bool) -> None:
         self.last_ok, self.answering = last_ok, answering
 

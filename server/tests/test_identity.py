@@ -213,27 +213,3 @@ async def test_every_served_method_refuses_a_certificate_without_an_identity(
             await call(chan)
     assert err.value.code() == UNAUTHENTICATED
     assert writer_app.kube.writes == []
-
-
-@pytest.mark.parametrize(
-    ("uri", "expected"),
-    [
-        ("spiffe://replicant.dev/client/writer", grpc.StatusCode.OK),
-        ("spiffe://other.dev/client/writer", UNAUTHENTICATED),
-        ("spiffe://replicant.dev.evil/client/writer", UNAUTHENTICATED),
-        ("https://replicant.dev/client/writer", UNAUTHENTICATED),
-        ("", UNAUTHENTICATED),  # a DNS SAN only
-    ],
-)
-async def test_trust_domain_accepts_only_its_spiffe_ids(
-    crafted: Path, kube: FakeKube, uri: str, expected: grpc.StatusCode
-) -> None:
-    certs.issue(crafted, crafted, "td", uris=[uri] if uri else [], dns=[DNS_WRITER])
-    async with started(
-        crafted,
-        kube,
-        writers=frozenset({uri or DNS_WRITER}),
-        trust_domain="replicant.dev",
-    ) as app:
-        await app.wait_ready()
-        assert await set_code(crafted, app.app.grpc_port, "td") == expected
