@@ -18,6 +18,7 @@ from pathlib import Path
 
 import grpc
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class CertificateFiles:
             raise OSError("certificate files changed while loading")
         self._current = before
         self.client_cas = client_cas
+        warn_if_shared_ca(x509.load_pem_x509_certificate(material[0]), client_cas)
         return grpc.ssl_server_certificate_configuration(
             [(material[1], material[0])], root_certificates=material[2]
         )
@@ -84,6 +86,23 @@ def check_key_type(cert_pem: bytes) -> None:
             "the server key must be ECDSA: replicant refuses TLS 1.2 by offering only RSA "
             "suites for it, which an RSA key would match"
         )
+
+
+def warn_if_shared_ca(
+    server_cert: x509.Certificate, client_cas: tuple[x509.Certificate, ...]
+) -> None:
+    """Whoever may obtain a server certificate from a client CA could also mint clients."""
+    for ca in client_cas:
+        try:
+            server_cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        log.warning(
+            "the client CA also issued the server certificate: anyone who can obtain a server "
+            "certificate from it can call as a client; use a separate client CA",
+            extra={"ca": ca.subject.rfc4514_string()},
+        )
+        return
 
 
 def server_credentials(files: CertificateFiles) -> grpc.ServerCredentials:

@@ -237,6 +237,18 @@ async def test_server_with_an_rsa_key_refuses_to_start_and_to_reload_one(
     assert files.fetch() is None  # the last good (ECDSA) configuration stays
 
 
+@pytest.mark.parametrize(("client_ca", "warned"), [("ca.crt", True), ("client-ca.crt", False)])
+async def test_a_client_ca_that_issued_the_server_certificate_is_warned_about(
+    pki: Path, caplog: pytest.LogCaptureFixture, client_ca: str, warned: bool
+) -> None:
+    files = tls.CertificateFiles(
+        str(pki / "server.crt"), str(pki / "server.key"), str(pki / client_ca)
+    )
+    files.load()
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and r.name == tls.log.name]
+    assert bool(warnings) == warned
+
+
 async def test_one_connection_holds_at_most_max_concurrent_streams(harness: Harness) -> None:
     from grpc_reflection.v1alpha import (  # type: ignore[import-untyped]
         reflection_pb2,
