@@ -1,4 +1,5 @@
-"""The one error hierarchy of the Kubernetes access layer: kubernetes/aiohttp errors stop here.
+"""The one error hierarchy of the Kubernetes access layer (requirement: consistent error
+handling): kubernetes/aiohttp errors stop here.
 
 Every call into the API server goes through `kube`, which maps client-library failures once,
 here, with `raise <KubeError subclass>(...) from exc`. Layers above only ever see:

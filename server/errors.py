@@ -1,4 +1,5 @@
-"""Errors of the API layer (validation, authorization, readiness, lookups).
+"""Errors of the API layer (requirement: errors map once to the right gRPC status): validation,
+authorization, readiness, lookups.
 
     ApiError                      base; carries a message that is safe to show the caller
      ├── InvalidArgumentError     a request field breaks the contract (names, bounds, page token)

@@ -1,4 +1,5 @@
-"""JSON-lines logging on stderr: one object per line, with whatever `extra=` the caller passed.
+"""JSON-lines logging on stderr (requirement: JSON logs with the request identity): one object
+per line, with whatever `extra=` the caller passed.
 
 Access logs carry identity, method, code and duration; nothing logs request bodies, certificates or
 keys. Unknown `extra` values are stringified, so a log call can never raise.

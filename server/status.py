@@ -1,4 +1,5 @@
-"""The one mapping from errors to gRPC status codes (and caller-safe messages).
+"""The one mapping from errors to gRPC status codes and caller-safe messages (requirement:
+errors map once to the right gRPC status, with a message that leaks nothing).
 
 API-layer errors carry messages written for callers. Kubernetes errors do not: their messages are
 replaced by fixed texts here, and the unexpected ones (replicant's own RBAC, bugs) become INTERNAL
