@@ -1,9 +1,9 @@
 """Exponential backoff with full jitter: the one retry policy of the process.
 
-Requirement: no crash and no hot loop when the API server fails. The informers and the task
-supervisor keep one retrying loop each (`next_delay`/`reset`, jittered so replicas that lost the
-API server together do not reconnect in lock-step); the work queue asks per key (`delay`), without
-jitter, as client-go's per-item limiter.
+Requirement: no crash and no hot loop when the API server fails. Each informer keeps one retrying
+loop (`next_delay`/`reset`, jittered so replicas that lost the API server together do not reconnect
+in lock-step); the work queue asks per key (`delay`), without jitter, as client-go's per-item
+limiter.
 """
 
 from __future__ import annotations
